@@ -1,0 +1,1 @@
+"""Serial plumbing shared by the drivers and emulators of serial devices."""

@@ -1,0 +1,1 @@
+"""Protocols, the durable journal, resume, session wiring and the ``hcs`` command."""

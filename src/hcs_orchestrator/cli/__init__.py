@@ -1,0 +1,30 @@
+"""The ``hcs`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hcs_orchestrator.cli import emulate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hcs`` command, with one sub-parser per command."""
+    parser = argparse.ArgumentParser(
+        prog="hcs", description="High-content screening and MERFISH acquisition."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    emulate.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hcs`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

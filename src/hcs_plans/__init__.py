@@ -1,0 +1,1 @@
+"""Bluesky plans: what the microscope does (plate acquisition, autofocus, MERFISH)."""
