@@ -1,0 +1,162 @@
+"""The main camera: an ophyd-async StandardDetector writing TIFF sequences."""
+
+from __future__ import annotations
+
+from ophyd_async.core import (
+    AsyncStatus,
+    PathProvider,
+    SignalR,
+    StandardDetector,
+    soft_signal_r_and_setter,
+    soft_signal_rw,
+)
+
+from hcs_devices.camera.logic import (
+    AcquisitionPlan,
+    CameraAcquireLogic,
+    CameraTriggerLogic,
+    FrameStep,
+    TiffSequenceDataLogic,
+)
+from hcs_devices.camera.settings import ExposureSettings, FrameSource, Roi
+from hcs_devices.config.models import CameraConfig
+from hcs_devices.connector import BackendConnector
+from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
+
+
+class Camera(StandardDetector):
+    """A scientific camera: exposure, gain, binning and ROI; frames go to TIFF files.
+
+    Step scans trigger one frame per event. A hardware-timed burst is prepared for N
+    frames (``TriggerInfo(number_of_events=N)``), kicked off once, and collected: the
+    frames are written while acquisition runs and announced in a few StreamDatum
+    documents. Frame writing runs in a thread behind a bounded queue, so a slow disk
+    slows acquisition down instead of losing frames.
+
+    Args:
+        source: where frames come from (the simulated specimen or a camera SDK).
+        config: the camera section of the microscope configuration.
+        path_provider: where each run's frame sets go.
+        owner: who may command the hardware now.
+        writer_capacity: frames that may wait in memory for the disk.
+        fsync: make every frame durable before counting it as written.
+        name: device name.
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        config: CameraConfig,
+        path_provider: PathProvider,
+        *,
+        owner: HardwareOwner = DEFAULT_OWNER,
+        writer_capacity: int = 8,
+        fsync: bool = False,
+        name: str = "",
+    ) -> None:
+        self.source = source
+        self.config = config
+        self._owner = owner
+        self.exposure_ms = soft_signal_rw(
+            float, 20.0, units="ms", setter=self._set_exposure
+        )
+        self.gain = soft_signal_rw(float, 1.0, setter=self._checked("gain"))
+        self.binning = soft_signal_rw(int, 1, setter=self._set_binning)
+        self.roi_x = soft_signal_rw(int, 0, units="px", setter=self._checked("roi_x"))
+        self.roi_y = soft_signal_rw(int, 0, units="px", setter=self._checked("roi_y"))
+        self.roi_width = soft_signal_rw(
+            int, config.sensor_width_px, units="px", setter=self._checked("roi_width")
+        )
+        self.roi_height = soft_signal_rw(
+            int, config.sensor_height_px, units="px", setter=self._checked("roi_height")
+        )
+        self.acquiring: SignalR[bool]
+        self.acquiring, set_acquiring = soft_signal_r_and_setter(bool, False)
+        self._plan = AcquisitionPlan()
+        self.data = TiffSequenceDataLogic(
+            path_provider, self._frame_shape, writer_capacity=writer_capacity, fsync=fsync
+        )
+        self.add_detector_logics(
+            CameraTriggerLogic(self._plan, owner, self._device_name, self.check_exposure),
+            CameraAcquireLogic(
+                source,
+                self._plan,
+                self.exposure_settings,
+                self.data.put,
+                owner,
+                self._device_name,
+                set_acquiring,
+            ),
+            self.data,
+        )
+        self.add_config_signals(
+            self.exposure_ms,
+            self.gain,
+            self.binning,
+            self.roi_x,
+            self.roi_y,
+            self.roi_width,
+            self.roi_height,
+        )
+        super().__init__(name=name, connector=BackendConnector(source))
+
+    def _device_name(self) -> str:
+        return self.name or "camera"
+
+    def _checked(self, what: str):  # noqa: ANN202 - a setter factory
+        async def setter(value: object) -> None:
+            self._owner.check(self._device_name(), what)
+
+        return setter
+
+    def check_exposure(self, exposure_ms: float) -> None:
+        """Refuse an exposure outside the camera's range.
+
+        Raises:
+            ValueError: naming the value and the allowed range.
+        """
+        low, high = self.config.min_exposure_ms, self.config.max_exposure_ms
+        if not low <= exposure_ms <= high:
+            raise ValueError(
+                f"{self._device_name()}: exposure_ms {exposure_ms} is outside the camera's range "
+                f"[{low}, {high}] ms"
+            )
+
+    async def _set_exposure(self, value: float) -> None:
+        self._owner.check(self._device_name(), "exposure_ms")
+        self.check_exposure(value)
+
+    async def _set_binning(self, value: int) -> None:
+        self._owner.check(self._device_name(), "binning")
+        if value not in self.config.binning_allowed:
+            raise ValueError(
+                f"{self._device_name()}: binning {value} is not one of {list(self.config.binning_allowed)}"
+            )
+
+    async def exposure_settings(self) -> ExposureSettings:
+        """The settings the next exposure will use."""
+        roi = Roi(
+            await self.roi_x.get_value(),
+            await self.roi_y.get_value(),
+            await self.roi_width.get_value(),
+            await self.roi_height.get_value(),
+        )
+        return ExposureSettings(
+            await self.exposure_ms.get_value(),
+            await self.gain.get_value(),
+            await self.binning.get_value(),
+            roi,
+        )
+
+    async def _frame_shape(self) -> tuple[int, int]:
+        return (await self.exposure_settings()).shape
+
+    def set_frame_step(self, step: FrameStep | None) -> None:
+        """Install (or clear) the per-frame hardware sequence of the next burst."""
+        self._plan.step = step
+
+    @AsyncStatus.wrap
+    async def unstage(self) -> None:
+        """Stop acquiring and close the frame set, whatever state the camera is in."""
+        self._plan.step = None
+        await super().unstage()

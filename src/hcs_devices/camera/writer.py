@@ -1,0 +1,128 @@
+"""Frame writing off the acquisition path: a TIFF sequence written by a thread.
+
+The camera hands frames to :class:`TiffSequenceWriter`, which writes one TIFF file per
+frame (``000000.tif``, ``000001.tif``, ...) from its own thread behind a bounded
+queue. When the disk is slower than the camera, :meth:`TiffSequenceWriter.put` waits
+for room: acquisition slows down, frames are never dropped. A write error (a full
+disk) is kept and raised by the next ``put`` and by ``close``; every frame written
+before it stays a complete, readable file (a file is written under a temporary name
+and renamed into place only once complete).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+#: File name of frame ``i`` inside a frame set's directory.
+FRAME_TEMPLATE = "{:06d}.tif"
+
+
+class FrameWriteError(OSError):
+    """Writing a frame failed (for example, the disk is full)."""
+
+
+class TiffSequenceWriter:
+    """Writes frames as numbered TIFF files in a directory, from a thread.
+
+    Args:
+        directory: where the files go (created if missing).
+        on_written: called from the writer thread with the count of frames on disk.
+        capacity: frames that may wait in memory before ``put`` blocks.
+        fsync: flush each file to stable storage before counting it as written.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        on_written: Callable[[int], None],
+        *,
+        capacity: int = 8,
+        fsync: bool = False,
+    ) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._on_written = on_written
+        self._fsync = fsync
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=capacity)
+        self._space = threading.Semaphore(capacity)
+        self._error: BaseException | None = None
+        self._closed = False
+        self.frames_queued = 0
+        self.frames_written = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"tiff-writer-{directory.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The write error that stopped the writer, if any."""
+        return self._error
+
+    async def put(self, frame: np.ndarray) -> None:
+        """Queue a frame, waiting (without blocking the event loop) while the queue is full.
+
+        Raises:
+            FrameWriteError: when an earlier write failed; the frame is not queued.
+        """
+        self._raise_error()
+        if self._closed:
+            raise FrameWriteError(f"writer for {self.directory} is closed")
+        if not self._space.acquire(blocking=False):
+            await asyncio.get_running_loop().run_in_executor(None, self._space.acquire)
+        self._raise_error()
+        self.frames_queued += 1
+        self._queue.put_nowait(frame)
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise FrameWriteError(
+                f"writing frames to {self.directory} failed after {self.frames_written} "
+                f"frames: {self._error}"
+            ) from self._error
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            try:
+                if self._error is None:
+                    self._write(frame)
+            except BaseException as exc:  # noqa: BLE001 - kept and raised on the caller's side
+                self._error = exc
+            finally:
+                self._space.release()
+
+    def _write(self, frame: np.ndarray) -> None:
+        index = self.frames_written
+        final = self.directory / FRAME_TEMPLATE.format(index)
+        partial = final.with_suffix(".tif.partial")
+        with open(partial, "wb") as fh:
+            tifffile.imwrite(fh, frame, photometric="minisblack", metadata=None)
+            if self._fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(partial, final)
+        self.frames_written = index + 1
+        self._on_written(self.frames_written)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread. Safe to call more than once.
+
+        Raises:
+            FrameWriteError: when a write failed.
+        """
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        self._raise_error()

@@ -1,0 +1,364 @@
+"""The microscope configuration: what a facility engineer writes for their instrument.
+
+Every model forbids unknown keys, so a misspelt key is an error, not a silent default.
+Units are in the field names (``_um``, ``_ms``, ``_nm``, ``_um_s``) and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hcs_devices.config.plates import PlateFormat, standard_plate_formats
+
+
+class Model(BaseModel):
+    """Base of every configuration model: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+class SimulationBackend(Model):
+    """The simulated backend, for development and tests."""
+
+    kind: Literal["sim"] = "sim"
+
+
+class SquidBackend(Model):
+    """A device driven by the Squid microcontroller (see the ``squid`` section)."""
+
+    kind: Literal["squid"] = "squid"
+
+
+Backend = Annotated[SimulationBackend | SquidBackend, Field(discriminator="kind")]
+
+
+class CameraConfig(Model):
+    """The main camera's sensor and the limits of what it can be asked to do."""
+
+    model: str = Field("simulated sCMOS", description="Free text, recorded in the documents.")
+    sensor_width_px: int = Field(2048, ge=16, le=16384)
+    sensor_height_px: int = Field(2048, ge=16, le=16384)
+    pixel_size_um: PositiveFloat = Field(6.5, description="Physical pixel pitch on the sensor.")
+    bit_depth: Literal[8, 10, 12, 14, 16] = 16
+    read_noise_e: float = Field(1.6, ge=0.0, description="Read noise, electrons rms.")
+    gain_e_per_adu: PositiveFloat = Field(0.46, description="Conversion gain, electrons/ADU.")
+    offset_adu: int = Field(100, ge=0, description="Black level added to every pixel.")
+    full_well_e: PositiveFloat = Field(30000.0)
+    quantum_efficiency: float = Field(0.8, gt=0.0, le=1.0)
+    max_fps: PositiveFloat = Field(100.0, description="Frame rate at full sensor.")
+    min_exposure_ms: PositiveFloat = 0.1
+    max_exposure_ms: PositiveFloat = 10000.0
+    binning_allowed: tuple[int, ...] = (1, 2, 4)
+    simulation: Literal["realistic", "fast"] = Field(
+        "realistic",
+        description="realistic renders every frame; fast reuses a bank of pre-rendered "
+        "frames with fresh noise (for throughput tests).",
+    )
+    backend: Backend = SimulationBackend()
+
+    @model_validator(mode="after")
+    def _exposure_range(self) -> CameraConfig:
+        if self.min_exposure_ms > self.max_exposure_ms:
+            raise ValueError(
+                f"min_exposure_ms ({self.min_exposure_ms}) must not exceed "
+                f"max_exposure_ms ({self.max_exposure_ms})"
+            )
+        return self
+
+    @property
+    def max_value(self) -> int:
+        """The saturation value in ADU."""
+        return 2**self.bit_depth - 1
+
+
+class ObjectiveConfig(Model):
+    """One objective; the pixel size at the sample follows from it and the camera."""
+
+    name: str
+    magnification: PositiveFloat
+    numerical_aperture: float = Field(gt=0.0, le=1.7)
+    tube_lens_mm: PositiveFloat = Field(180.0, description="Tube lens the objective is made for.")
+    system_tube_lens_mm: PositiveFloat = Field(180.0, description="Tube lens fitted here.")
+    immersion_index: float = Field(1.0, ge=1.0, le=1.6)
+    working_distance_um: PositiveFloat = 1000.0
+
+    @property
+    def effective_magnification(self) -> float:
+        """Magnification with the system's tube lens."""
+        return self.magnification * self.system_tube_lens_mm / self.tube_lens_mm
+
+    def pixel_size_um(self, camera: CameraConfig, binning: int = 1) -> float:
+        """Size of one camera pixel at the sample."""
+        return camera.pixel_size_um * binning / self.effective_magnification
+
+    def depth_of_field_um(self, wavelength_nm: float, camera: CameraConfig) -> float:
+        """Depth of field: the wave-optics term plus the detector-sampling term."""
+        n, na = self.immersion_index, self.numerical_aperture
+        wave = wavelength_nm * 1e-3 * n / na**2
+        geometric = n * camera.pixel_size_um / (self.effective_magnification * na)
+        return wave + geometric
+
+
+class IlluminationSourceConfig(Model):
+    """One light source: an LED-matrix pattern or a laser/LED port."""
+
+    name: str
+    kind: Literal["led_matrix", "laser", "led"]
+    wavelength_nm: float | None = Field(
+        None, ge=250.0, le=1100.0, description="Peak wavelength; None for white light."
+    )
+    power_mw: PositiveFloat = Field(100.0, description="Power at 100 % intensity.")
+
+    @model_validator(mode="after")
+    def _wavelength(self) -> IlluminationSourceConfig:
+        if self.kind != "led_matrix" and self.wavelength_nm is None:
+            raise ValueError(f"source {self.name!r}: a {self.kind} needs wavelength_nm")
+        return self
+
+
+class IlluminationConfig(Model):
+    """The light sources and the backend that drives them."""
+
+    sources: tuple[IlluminationSourceConfig, ...]
+    backend: Backend = SimulationBackend()
+
+
+class FilterConfig(Model):
+    """An emission filter in one filter-wheel position."""
+
+    position: int = Field(ge=1, le=32)
+    name: str
+    center_nm: float | None = Field(None, ge=250.0, le=1100.0, description="None: empty slot.")
+    bandwidth_nm: PositiveFloat = 40.0
+
+
+class FilterWheelConfig(Model):
+    """The emission filter wheel."""
+
+    positions: int = Field(8, ge=1, le=32)
+    filters: tuple[FilterConfig, ...]
+    move_time_per_position_s: float = Field(0.05, ge=0.0)
+    backend: Backend = SimulationBackend()
+
+    @model_validator(mode="after")
+    def _positions(self) -> FilterWheelConfig:
+        seen: set[int] = set()
+        for f in self.filters:
+            if f.position > self.positions:
+                raise ValueError(
+                    f"filter {f.name!r} is at position {f.position}, the wheel has "
+                    f"positions 1..{self.positions}"
+                )
+            if f.position in seen:
+                raise ValueError(f"two filters at position {f.position}")
+            seen.add(f.position)
+        return self
+
+    def filter_at(self, position: int) -> FilterConfig | None:
+        """The filter in a position, or None for an undeclared slot."""
+        return next((f for f in self.filters if f.position == position), None)
+
+
+class ChannelConfig(Model):
+    """A channel preset: what a microscopist selects by name."""
+
+    name: str
+    source: str = Field(description="Name of an illumination source.")
+    intensity_percent: Percent = 50.0
+    exposure_ms: PositiveFloat = 20.0
+    filter_position: int = Field(ge=1, le=32)
+    emission_wavelength_nm: float = Field(ge=250.0, le=1100.0)
+    z_offset_um: float = Field(0.0, ge=-100.0, le=100.0)
+    display_color: str = Field("#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$")
+
+
+class AxisConfig(Model):
+    """One stage axis: soft limits and motion limits."""
+
+    low_limit_um: float
+    high_limit_um: float
+    max_velocity_um_s: PositiveFloat
+    max_acceleration_um_s2: PositiveFloat
+    home_um: float | None = Field(None, description="Where the axis starts (default: middle).")
+
+    @model_validator(mode="after")
+    def _limits(self) -> AxisConfig:
+        if self.low_limit_um >= self.high_limit_um:
+            raise ValueError(
+                f"low_limit_um ({self.low_limit_um}) must be below "
+                f"high_limit_um ({self.high_limit_um})"
+            )
+        if self.home_um is not None and not (
+            self.low_limit_um <= self.home_um <= self.high_limit_um
+        ):
+            raise ValueError(
+                f"home_um ({self.home_um}) must be within "
+                f"[{self.low_limit_um}, {self.high_limit_um}]"
+            )
+        return self
+
+    @property
+    def start_um(self) -> float:
+        """Where the axis is at start-up."""
+        if self.home_um is not None:
+            return self.home_um
+        return (self.low_limit_um + self.high_limit_um) / 2
+
+
+class StageConfig(Model):
+    """The XYZ stage and the optional objective piezo."""
+
+    x: AxisConfig
+    y: AxisConfig
+    z: AxisConfig
+    piezo: AxisConfig | None = None
+    z_backlash: Literal["none", "end_moving_up"] = Field(
+        "end_moving_up",
+        description="end_moving_up: a downward Z move overshoots and comes back up, so "
+        "every Z move ends moving up (removes lead-screw backlash).",
+    )
+    z_backlash_overshoot_um: float = Field(5.0, ge=0.0, le=100.0)
+    backend: Backend = SimulationBackend()
+
+
+class LaserAutofocusConfig(Model):
+    """The reflection-based laser autofocus sensor."""
+
+    sensor_width_px: int = Field(256, ge=16, le=4096)
+    sensor_height_px: int = Field(64, ge=8, le=4096)
+    spot_shift_px_per_um: float = Field(
+        2.0, description="Spot displacement per um of defocus (sign included)."
+    )
+    spot_sigma_px: PositiveFloat = 3.0
+    noise_px: float = Field(0.05, ge=0.0, description="Spot-position jitter, rms.")
+    range_um: PositiveFloat = Field(50.0, description="Defocus beyond which the spot is lost.")
+    backend: Backend = SimulationBackend()
+
+
+class SpecimenConfig(Model):
+    """The synthetic specimen behind the simulated camera."""
+
+    seed: int = 0
+    plate_format: str = "96"
+    cells_per_mm2: PositiveFloat = 400.0
+    spots_per_cell: int = Field(12, ge=0, le=200)
+    surface_z_um: float = Field(3000.0, description="Sample surface z at the plate centre.")
+    tilt_x_um_per_mm: float = Field(2.0, ge=-100.0, le=100.0)
+    tilt_y_um_per_mm: float = Field(-1.5, ge=-100.0, le=100.0)
+    curvature_um_per_mm2: float = Field(0.01, ge=-10.0, le=10.0)
+    well_offset_rms_um: float = Field(2.0, ge=0.0, le=100.0)
+    empty_wells: tuple[str, ...] = Field((), description="Wells with no cells, e.g. ('H12',).")
+
+
+class MicroscopeConfig(Model):
+    """A whole microscope: what ``build_microscope`` builds."""
+
+    name: str = "hcs"
+    camera: CameraConfig
+    objectives: tuple[ObjectiveConfig, ...] = Field(min_length=1)
+    objective: str = Field(description="Name of the objective in use.")
+    illumination: IlluminationConfig
+    filter_wheel: FilterWheelConfig
+    channels: tuple[ChannelConfig, ...] = Field(min_length=1)
+    stage: StageConfig
+    laser_autofocus: LaserAutofocusConfig | None = LaserAutofocusConfig()
+    plate_formats: dict[str, PlateFormat] = Field(default_factory=standard_plate_formats)
+    specimen: SpecimenConfig = SpecimenConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> MicroscopeConfig:
+        names = [o.name for o in self.objectives]
+        if self.objective not in names:
+            raise ValueError(f"objective {self.objective!r} is not one of {names}")
+        sources = {s.name for s in self.illumination.sources}
+        seen: set[str] = set()
+        for ch in self.channels:
+            if ch.name in seen:
+                raise ValueError(f"two channels named {ch.name!r}")
+            seen.add(ch.name)
+            if ch.source not in sources:
+                raise ValueError(
+                    f"channel {ch.name!r}: source {ch.source!r} is not one of "
+                    f"{sorted(sources)}"
+                )
+            if self.filter_wheel.filter_at(ch.filter_position) is None:
+                declared = sorted(f.position for f in self.filter_wheel.filters)
+                raise ValueError(
+                    f"channel {ch.name!r}: filter_position {ch.filter_position} holds no "
+                    f"filter; declared positions are {declared}"
+                )
+            if not (
+                self.camera.min_exposure_ms <= ch.exposure_ms <= self.camera.max_exposure_ms
+            ):
+                raise ValueError(
+                    f"channel {ch.name!r}: exposure_ms {ch.exposure_ms} is outside the "
+                    f"camera's range [{self.camera.min_exposure_ms}, "
+                    f"{self.camera.max_exposure_ms}]"
+                )
+        if self.specimen.plate_format not in self.plate_formats:
+            raise ValueError(
+                f"specimen.plate_format {self.specimen.plate_format!r} is not one of "
+                f"{sorted(self.plate_formats)}"
+            )
+        return self
+
+    @property
+    def active_objective(self) -> ObjectiveConfig:
+        """The objective in use."""
+        return next(o for o in self.objectives if o.name == self.objective)
+
+    def channel(self, name: str) -> ChannelConfig:
+        """A channel preset by name.
+
+        Raises:
+            KeyError: naming the channels that exist.
+        """
+        for ch in self.channels:
+            if ch.name == name:
+                return ch
+        raise KeyError(f"unknown channel {name!r}; channels are {[c.name for c in self.channels]}")
+
+    def source(self, name: str) -> IlluminationSourceConfig:
+        """An illumination source by name."""
+        return next(s for s in self.illumination.sources if s.name == name)
+
+    def pixel_size_um(self, binning: int = 1) -> float:
+        """Pixel size at the sample for the objective in use."""
+        return self.active_objective.pixel_size_um(self.camera, binning)
+
+    def field_of_view_um(self, binning: int = 1) -> tuple[float, float]:
+        """Width and height of the full-sensor field of view at the sample."""
+        px = self.pixel_size_um(binning)
+        return (
+            self.camera.sensor_width_px // binning * px,
+            self.camera.sensor_height_px // binning * px,
+        )
+
+    def plate(self, name: str | None = None) -> PlateFormat:
+        """A plate format by name (the specimen's by default)."""
+        key = name or self.specimen.plate_format
+        try:
+            return self.plate_formats[key]
+        except KeyError:
+            raise KeyError(
+                f"unknown plate format {key!r}; formats are {sorted(self.plate_formats)}"
+            ) from None
+
+
+def frame_bytes(config: MicroscopeConfig, binning: int = 1) -> int:
+    """Bytes of one full-sensor frame as written (uint16 unless 8-bit)."""
+    width = config.camera.sensor_width_px // binning
+    height = config.camera.sensor_height_px // binning
+    depth = 1 if config.camera.bit_depth == 8 else 2
+    return width * height * depth
+
+
+def psf_sigma_um(wavelength_nm: float, numerical_aperture: float) -> float:
+    """Gaussian approximation of the in-focus point-spread function (lateral sigma)."""
+    return 0.21 * wavelength_nm * 1e-3 / numerical_aperture

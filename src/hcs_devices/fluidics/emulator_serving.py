@@ -1,0 +1,45 @@
+"""Serve a fluidics emulator on a pseudo-terminal until SIGINT or SIGTERM (for ``hcs emulate``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from hcs_devices.serial.pty_server import PtyServer, WireDevice
+
+
+def serve_until_signal(
+    device: WireDevice, *, link_name: str, directory: Path | None, banner: str
+) -> int:
+    """Serve ``device`` on a pseudo-terminal, print its path, and run until interrupted.
+
+    Args:
+        device: the emulator.
+        link_name: file name of the stable symlink to the pseudo-terminal.
+        directory: where the symlink lives (a new temporary directory if None).
+        banner: one line describing the emulator, printed after the path.
+
+    Returns:
+        the process exit code (0).
+    """
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with PtyServer(device, link_name=link_name, directory=directory) as server:
+            print(server.path, flush=True)
+            print(banner, file=sys.stderr, flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

@@ -1,0 +1,148 @@
+"""The simulated camera: renders the specimen as the simulated hardware sets it up."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import dataclass
+
+import numpy as np
+
+from hcs_devices.camera.settings import ExposureSettings
+from hcs_devices.config.models import MicroscopeConfig
+from hcs_devices.sim.axis import SimAxisBackend
+from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
+from hcs_devices.sim.render import Light, Renderer, View
+from hcs_devices.sim.sensor import FrameBank, Sensor
+from hcs_devices.sim.specimen import Specimen
+
+
+@dataclass
+class SimOptics:
+    """The simulated hardware the camera looks through."""
+
+    x: SimAxisBackend
+    y: SimAxisBackend
+    z: SimAxisBackend
+    piezo: SimAxisBackend | None
+    illumination: SimIlluminationBackend
+    filter_wheel: SimFilterWheelBackend
+
+    def focus_z_um(self) -> float:
+        """Height of the focal plane: stage Z plus the piezo's travel from its centre."""
+        z = self.z.position_now()
+        if self.piezo is not None:
+            cfg = self.piezo.config
+            z += self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
+        return z
+
+
+class SimFrameSource:
+    """Frames of the synthetic specimen at the simulated stage's position.
+
+    Rendering runs in a worker thread, so the event loop stays free while a frame is
+    made. In ``fast`` mode (see ``CameraConfig.simulation``) frames come from a bank
+    rendered once, with fresh noise each time.
+
+    Args:
+        config: the microscope configuration.
+        optics: the simulated stage, illumination and filter wheel.
+        specimen: what is on the plate.
+    """
+
+    def __init__(self, config: MicroscopeConfig, optics: SimOptics, specimen: Specimen) -> None:
+        self.config = config
+        self.optics = optics
+        self.specimen = specimen
+        self.renderer = Renderer(specimen)
+        self.sensor = Sensor(config.camera, seed=config.specimen.seed)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera")
+        self._banks: dict[tuple[object, ...], FrameBank] = {}
+        self.frames_exposed = 0
+
+    async def connect(self) -> None:
+        """Nothing to open."""
+
+    def min_frame_period_s(self, settings: ExposureSettings) -> float:
+        """Readout time: the sensor's rows at the configured maximum frame rate."""
+        rows_fraction = settings.roi.height / self.config.camera.sensor_height_px
+        return rows_fraction / self.config.camera.max_fps
+
+    def view_and_light(self, settings: ExposureSettings) -> tuple[View, Light]:
+        """What the camera would see now with these settings."""
+        cfg = self.config
+        pixel = cfg.pixel_size_um(settings.binning)
+        unbinned = cfg.pixel_size_um(1)
+        roi = settings.roi
+        dx = (roi.x + roi.width / 2 - cfg.camera.sensor_width_px / 2) * unbinned
+        dy = (roi.y + roi.height / 2 - cfg.camera.sensor_height_px / 2) * unbinned
+        height, width = settings.shape
+        view = View(
+            center_x_um=self.optics.x.position_now() + dx,
+            center_y_um=self.optics.y.position_now() + dy,
+            focus_z_um=self.optics.focus_z_um(),
+            width_px=width,
+            height_px=height,
+            pixel_um=pixel,
+        )
+        ill = self.optics.illumination
+        source = cfg.source(ill.selected)
+        dose = source.power_mw * ill.intensity_percent / 100.0 * settings.exposure_ms / 1000.0
+        filt = cfg.filter_wheel.filter_at(self.optics.filter_wheel.current)
+        objective = cfg.active_objective
+        light = Light(
+            wavelength_nm=source.wavelength_nm,
+            dose_mw_s=dose if ill.is_on else 0.0,
+            filter_center_nm=filt.center_nm if filt else None,
+            filter_bandwidth_nm=filt.bandwidth_nm if filt else 1.0,
+            numerical_aperture=objective.numerical_aperture,
+            immersion_index=objective.immersion_index,
+        )
+        return view, light
+
+    def render(self, settings: ExposureSettings) -> np.ndarray:
+        """Render one noisy frame now (blocking; used from the worker thread)."""
+        view, light = self.view_and_light(settings)
+        if self.config.camera.simulation == "fast":
+            return self._bank(view, light, settings).frame()
+        photons = (
+            self.renderer.expected(view, light)
+            if light.dose_mw_s > 0
+            else np.zeros(settings.shape, np.float32)
+        )
+        return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
+
+    def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
+        key = (light, settings, round(view.focus_z_um, 1))
+        bank = self._banks.get(key)
+        if bank is None:
+            frames = []
+            for i in range(4):
+                shifted = View(
+                    view.center_x_um + i * view.width_px * view.pixel_um / 4,
+                    view.center_y_um,
+                    view.focus_z_um,
+                    view.width_px,
+                    view.height_px,
+                    view.pixel_um,
+                )
+                photons = self.renderer.expected(shifted, light)
+                frames.append(self.sensor.digitize(photons, settings.gain, settings.binning))
+            bank = self._banks[key] = FrameBank(self.sensor, frames)
+        return bank
+
+    async def expose(self, settings: ExposureSettings) -> np.ndarray:
+        """Expose for ``settings.exposure_ms`` and return the frame.
+
+        The scene is captured at the start of the exposure; the exposure time passes
+        while the frame renders.
+        """
+        view_time = asyncio.sleep(settings.exposure_ms / 1000.0)
+        frame_future = asyncio.get_running_loop().run_in_executor(self._pool, self.render, settings)
+        frame, _ = await asyncio.gather(frame_future, view_time)
+        self.frames_exposed += 1
+        return frame
+
+    def close(self) -> None:
+        """Stop the render thread."""
+        self._pool.shutdown(wait=True)

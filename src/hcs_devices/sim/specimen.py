@@ -1,0 +1,233 @@
+"""The synthetic specimen: a plate of wells holding cells, and the sample surface.
+
+Everything is deterministic from the seed: each well's cells are drawn from a random
+generator seeded with ``(seed, row, column)``, so the same well always holds the same
+cells, whichever field of view looks at it first. Coordinates are plate coordinates in
+micrometres, which the simulated stage uses as its own.
+
+Cells are made of Gaussian blobs in four object classes, each carrying one label:
+nuclei (a DAPI-like dye), cytoplasm (a GFP-like protein) and two sets of
+sub-resolution spots (Cy3- and Cy5-like probes, as in smFISH/MERFISH).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from hcs_devices.config.models import SpecimenConfig
+from hcs_devices.config.plates import PlateFormat
+
+
+@dataclass(frozen=True)
+class Label:
+    """A fluorescent label: where it absorbs and emits."""
+
+    name: str
+    excitation_nm: float
+    emission_nm: float
+
+
+@dataclass(frozen=True)
+class ObjectClass:
+    """Blobs that share a size and a label.
+
+    Attributes:
+        name: the class name.
+        label: the fluorescent label the blobs carry.
+        sigma_um: Gaussian sigma of one blob (before optics).
+        photons_per_mw_s: photons one blob emits per mW.s of matched excitation.
+        absorbance: fraction of transmitted light one blob's peak removes (brightfield).
+    """
+
+    name: str
+    label: Label
+    sigma_um: float
+    photons_per_mw_s: float
+    absorbance: float
+
+
+DAPI = Label("dapi", 405.0, 461.0)
+GFP = Label("gfp", 488.0, 510.0)
+CY3 = Label("cy3", 554.0, 568.0)
+CY5 = Label("cy5", 649.0, 666.0)
+
+NUCLEI = ObjectClass("nuclei", DAPI, 2.0, 4.0e5, 0.12)
+CYTOPLASM = ObjectClass("cytoplasm", GFP, 4.0, 5.0e5, 0.03)
+SPOTS_A = ObjectClass("spots_a", CY3, 0.05, 2.6e3, 0.0)
+SPOTS_B = ObjectClass("spots_b", CY5, 0.05, 2.6e3, 0.0)
+OBJECT_CLASSES = (NUCLEI, CYTOPLASM, SPOTS_A, SPOTS_B)
+
+NUCLEUS_BLOBS = 3
+CYTOPLASM_BLOBS = 5
+
+
+@dataclass(frozen=True)
+class Blobs:
+    """Blobs of one class: positions in plate coordinates and relative brightness."""
+
+    x_um: np.ndarray
+    y_um: np.ndarray
+    brightness: np.ndarray
+
+    def within(self, x0: float, x1: float, y0: float, y1: float) -> Blobs:
+        """The blobs inside a rectangle."""
+        keep = (self.x_um >= x0) & (self.x_um < x1) & (self.y_um >= y0) & (self.y_um < y1)
+        return Blobs(self.x_um[keep], self.y_um[keep], self.brightness[keep])
+
+    @staticmethod
+    def concatenate(parts: list[Blobs]) -> Blobs:
+        """Join blob sets."""
+        if not parts:
+            empty = np.zeros(0)
+            return Blobs(empty, empty, empty)
+        return Blobs(
+            np.concatenate([p.x_um for p in parts]),
+            np.concatenate([p.y_um for p in parts]),
+            np.concatenate([p.brightness for p in parts]),
+        )
+
+
+@dataclass(frozen=True)
+class WellContent:
+    """The cells of one well, as blobs per object class."""
+
+    well: str
+    cell_x_um: np.ndarray
+    cell_y_um: np.ndarray
+    blobs: dict[str, Blobs]
+
+
+class Specimen:
+    """A plate of cells on a tilted, curved surface with per-well focus offsets.
+
+    Args:
+        config: the specimen section of the microscope configuration.
+        plate: the plate format the wells follow.
+    """
+
+    def __init__(self, config: SpecimenConfig, plate: PlateFormat) -> None:
+        self.config = config
+        self.plate = plate
+        rng = np.random.default_rng([config.seed, 7919])
+        self._well_offsets_um = rng.normal(0.0, config.well_offset_rms_um, (plate.rows, plate.columns))
+        self._empty = {w.upper() for w in config.empty_wells}
+        self._content = lru_cache(maxsize=128)(self._make_well)
+
+    # --- geometry -------------------------------------------------------------------
+    def well_at(self, x_um: float, y_um: float) -> str | None:
+        """The well whose area contains a point, or None between wells."""
+        p = self.plate
+        col = round((x_um - p.a1_x_um) / p.well_spacing_um)
+        row = round((y_um - p.a1_y_um) / p.well_spacing_um)
+        if not (0 <= row < p.rows and 0 <= col < p.columns):
+            return None
+        name = p.wells[row * p.columns + col]
+        cx, cy = p.well_center_um(name)
+        return name if p.contains(name, x_um - cx, y_um - cy) else None
+
+    def surface_z_um(self, x_um: float, y_um: float) -> float:
+        """Height of the sample surface (the plane cells lie in) at a point."""
+        c, p = self.config, self.plate
+        dx_mm = (x_um - p.width_um / 2) / 1000.0
+        dy_mm = (y_um - p.height_um / 2) / 1000.0
+        z = (
+            c.surface_z_um
+            + c.tilt_x_um_per_mm * dx_mm
+            + c.tilt_y_um_per_mm * dy_mm
+            + c.curvature_um_per_mm2 * (dx_mm**2 + dy_mm**2)
+        )
+        col = round((x_um - p.a1_x_um) / p.well_spacing_um)
+        row = round((y_um - p.a1_y_um) / p.well_spacing_um)
+        if 0 <= row < p.rows and 0 <= col < p.columns:
+            z += float(self._well_offsets_um[row, col])
+        return z
+
+    def wells_near(self, x0: float, x1: float, y0: float, y1: float) -> list[str]:
+        """Wells whose area may intersect a rectangle."""
+        p = self.plate
+        half = p.well_size_um / 2
+        c0 = max(0, math.floor((x0 - half - p.a1_x_um) / p.well_spacing_um))
+        c1 = min(p.columns - 1, math.ceil((x1 + half - p.a1_x_um) / p.well_spacing_um))
+        r0 = max(0, math.floor((y0 - half - p.a1_y_um) / p.well_spacing_um))
+        r1 = min(p.rows - 1, math.ceil((y1 + half - p.a1_y_um) / p.well_spacing_um))
+        return [p.wells[r * p.columns + c] for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+    # --- content --------------------------------------------------------------------
+    def well_content(self, well: str) -> WellContent:
+        """The cells of a well (generated on first use, then cached)."""
+        return self._content(well)
+
+    def blobs_in(self, name: str, x0: float, x1: float, y0: float, y1: float) -> Blobs:
+        """Blobs of one object class inside a rectangle."""
+        return Blobs.concatenate(
+            [self.well_content(w).blobs[name].within(x0, x1, y0, y1) for w in self.wells_near(x0, x1, y0, y1)]
+        )
+
+    def _make_well(self, well: str) -> WellContent:
+        p, c = self.plate, self.config
+        row, col = p.well_index(well)
+        cx, cy = p.well_center_um(well)
+        rng = np.random.default_rng([c.seed, row, col])
+        empty = np.zeros(0)
+        if well in self._empty:
+            nothing = Blobs(empty, empty, empty)
+            return WellContent(well, empty, empty, {k.name: nothing for k in OBJECT_CLASSES})
+        half = p.well_size_um / 2
+        area_mm2 = (math.pi * half**2 if p.well_shape == "round" else (2 * half) ** 2) / 1e6
+        n = int(rng.poisson(c.cells_per_mm2 * area_mm2))
+        # Uniform positions inside the well, keeping cells clear of the wall.
+        margin = 10.0
+        if p.well_shape == "round":
+            r = (half - margin) * np.sqrt(rng.random(n))
+            theta = rng.random(n) * 2 * math.pi
+            x, y = cx + r * np.cos(theta), cy + r * np.sin(theta)
+        else:
+            x = cx + rng.uniform(-half + margin, half - margin, n)
+            y = cy + rng.uniform(-half + margin, half - margin, n)
+        # A mild phenotype gradient across the plate: GFP expression rises with the column.
+        expression = 0.6 + 0.8 * col / max(1, p.columns - 1)
+        blobs = {
+            NUCLEI.name: _satellites(rng, x, y, NUCLEUS_BLOBS, 1.6, rng.lognormal(0, 0.25, n)),
+            CYTOPLASM.name: _satellites(
+                rng, x, y, CYTOPLASM_BLOBS, 4.0, expression * rng.lognormal(0, 0.4, n)
+            ),
+            SPOTS_A.name: _spots(rng, x, y, c.spots_per_cell),
+            SPOTS_B.name: _spots(rng, x, y, c.spots_per_cell),
+        }
+        return WellContent(well, x, y, blobs)
+
+
+def _satellites(
+    rng: np.random.Generator,
+    x: np.ndarray,
+    y: np.ndarray,
+    per_cell: int,
+    spread_um: float,
+    brightness: np.ndarray,
+) -> Blobs:
+    """``per_cell`` blobs scattered around each cell centre (irregular shapes)."""
+    n = x.size
+    dx = rng.normal(0.0, spread_um, (n, per_cell))
+    dy = rng.normal(0.0, spread_um, (n, per_cell))
+    weights = rng.uniform(0.6, 1.4, (n, per_cell)) * brightness[:, None]
+    return Blobs(
+        (x[:, None] + dx).ravel(), (y[:, None] + dy).ravel(), weights.ravel()
+    )
+
+
+def _spots(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, mean_per_cell: int) -> Blobs:
+    """Sub-resolution spots (single transcripts) in each cell's cytoplasm."""
+    counts = rng.poisson(mean_per_cell, x.size)
+    owner = np.repeat(np.arange(x.size), counts)
+    total = owner.size
+    r = np.abs(rng.normal(4.0, 2.5, total))
+    theta = rng.random(total) * 2 * math.pi
+    return Blobs(
+        x[owner] + r * np.cos(theta),
+        y[owner] + r * np.sin(theta),
+        rng.lognormal(0.0, 0.2, total),
+    )

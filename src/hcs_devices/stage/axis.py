@@ -1,0 +1,153 @@
+"""One linear axis as an ophyd-async movable: soft limits, backlash habit, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from ophyd_async.core import (
+    MovableLogic,
+    SignalR,
+    SignalRW,
+    StandardMovable,
+    StandardReadable,
+    StandardReadableFormat,
+    TimeoutCalculator,
+    soft_signal_r_and_setter,
+    soft_signal_rw,
+)
+
+from hcs_devices.connector import BackendConnector
+from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
+from hcs_devices.stage.backend import AxisBackend
+
+#: How often the readback follows the axis during a move.
+READBACK_PERIOD_S = 0.05
+
+
+class SoftLimitError(ValueError):
+    """A target outside an axis's soft limits; nothing moved."""
+
+
+@dataclass
+class AxisMoveLogic(MovableLogic[float]):
+    """Moves through an :class:`AxisBackend`, refusing targets outside the soft limits."""
+
+    backend: AxisBackend
+    low_limit: SignalR[float]
+    high_limit: SignalR[float]
+    readback_set: Callable[[float], None]
+    owner: HardwareOwner
+    axis_name: Callable[[], str]
+    backlash_overshoot_um: float = 0.0
+    tolerance_um: float = 0.01
+
+    async def check_move(self, new_position: float) -> None:
+        """Refuse a target outside the soft limits, or any move while a run owns the stage."""
+        self.owner.check(self.axis_name(), "set")
+        low, high = await asyncio.gather(self.low_limit.get_value(), self.high_limit.get_value())
+        if not low <= new_position <= high:
+            raise SoftLimitError(
+                f"{self.axis_name()}: target {new_position:.3f} um is outside the soft limits "
+                f"[{low:.3f}, {high:.3f}] um; nothing moved"
+            )
+
+    async def calculate_timeout(self, old_position: float, new_position: float) -> float:
+        """Twice the expected move time plus two seconds (backlash leg included)."""
+        distance = abs(new_position - old_position) + 2 * self.backlash_overshoot_um
+        return 2.0 * self.backend.move_time_s(distance) + 2.0
+
+    async def stop(self) -> None:
+        """Stop the axis and let the readback catch up."""
+        await self.backend.stop()
+        self._update(await self.backend.position_um())
+
+    def _update(self, value: float) -> None:
+        self.readback_set(value)
+
+    async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
+        """Move (ending upward when the backlash habit asks), following the readback."""
+        await self.setpoint.set(new_position)
+        current = await self.backend.position_um()
+        legs = [new_position]
+        if self.backlash_overshoot_um > 0 and new_position < current - self.tolerance_um:
+            low = await self.low_limit.get_value()
+            legs.insert(0, max(low, new_position - self.backlash_overshoot_um))
+        follower = asyncio.create_task(self._follow())
+        try:
+            for target in legs:
+                await self.backend.move_to(target, timeout())
+        except BaseException:
+            await self.backend.stop()
+            raise
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            self._update(await self.backend.position_um())
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(READBACK_PERIOD_S)
+            self._update(await self.backend.position_um())
+
+
+class Axis(StandardReadable, StandardMovable[float]):
+    """A linear axis in micrometres (stage X, Y, Z or the objective piezo).
+
+    Args:
+        backend: what drives the axis (simulated or real hardware).
+        low_limit_um: lower soft limit.
+        high_limit_um: upper soft limit.
+        backlash_overshoot_um: if above zero, moves downward overshoot by this much and
+            come back up, so every move ends moving up.
+        owner: who may command the hardware now.
+        name: device name.
+    """
+
+    def __init__(
+        self,
+        backend: AxisBackend,
+        *,
+        low_limit_um: float,
+        high_limit_um: float,
+        initial_um: float = 0.0,
+        backlash_overshoot_um: float = 0.0,
+        owner: HardwareOwner = DEFAULT_OWNER,
+        name: str = "",
+    ) -> None:
+        self.backend = backend
+        self._owner = owner
+        self._backlash = backlash_overshoot_um
+        with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
+            self.user_readback, self._readback_set = soft_signal_r_and_setter(
+                float, initial_um, units="um", precision=3
+            )
+        with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
+            self.low_limit_um = soft_signal_rw(float, low_limit_um, units="um")
+            self.high_limit_um = soft_signal_rw(float, high_limit_um, units="um")
+        self.user_setpoint: SignalRW[float] = soft_signal_rw(float, initial_um, units="um")
+        super().__init__(name=name, connector=BackendConnector(backend, self._sync_position))
+
+    @cached_property
+    def movable_logic(self) -> AxisMoveLogic:
+        """How this axis moves."""
+        return AxisMoveLogic(
+            setpoint=self.user_setpoint,
+            readback=self.user_readback,
+            backend=self.backend,
+            low_limit=self.low_limit_um,
+            high_limit=self.high_limit_um,
+            readback_set=self._readback_set,
+            owner=self._owner,
+            axis_name=lambda: self.name or "axis",
+            backlash_overshoot_um=self._backlash,
+        )
+
+    async def _sync_position(self) -> None:
+        position = await self.backend.position_um()
+        self._readback_set(position)
+        await self.user_setpoint.set(position)
