@@ -13,10 +13,12 @@ from hcs_devices.config.models import AxisConfig, MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel
 from hcs_devices.illumination import Illumination
 from hcs_devices.ownership import HardwareOwner
+from hcs_devices.sequencer import FrameSequencer
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.camera import SimFrameSource, SimOptics
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
 from hcs_devices.sim.laser_autofocus import SimLaserAutofocusBackend
+from hcs_devices.sim.sequencer import SimSequencer
 from hcs_devices.sim.specimen import Specimen
 from hcs_devices.stage import Axis, Stage
 
@@ -35,6 +37,7 @@ class Microscope:
         laser_autofocus: the laser reflection autofocus sensor, if fitted.
         specimen: the synthetic specimen, for a simulated microscope.
         sim: the simulated hardware, for a simulated microscope.
+        sequencer: steps z and channels during a camera burst, where the hardware can.
     """
 
     config: MicroscopeConfig
@@ -46,6 +49,7 @@ class Microscope:
     laser_autofocus: LaserAutofocusSensor | None = None
     specimen: Specimen | None = None
     sim: SimOptics | None = None
+    sequencer: FrameSequencer | None = None
     _closers: list[object] = field(default_factory=list, repr=False)
 
     def devices(self) -> dict[str, Device]:
@@ -182,5 +186,6 @@ def build_microscope(
         laser_autofocus=laser_af,
         specimen=specimen,
         sim=optics,
+        sequencer=SimSequencer(optics, after_burst=stage.z.refresh_position),
         _closers=[source],
     )

@@ -34,11 +34,12 @@ class HardwareOwner:
         self._lock = threading.Lock()
         self._token: object | None = None
         self._description = ""
+        self._suspended = False
 
     @property
     def owned(self) -> bool:
-        """Whether a run owns the hardware now."""
-        return self._token is not None
+        """Whether a run owns the hardware now (and is not paused)."""
+        return self._token is not None and not self._suspended
 
     def claim(self, description: str) -> object:
         """Take ownership for one run and return its token.
@@ -59,6 +60,19 @@ class HardwareOwner:
             if self._token is token:
                 self._token = None
                 self._description = ""
+                self._suspended = False
+
+    def suspend(self, token: object) -> None:
+        """Let anyone command the hardware while the owning run is paused."""
+        with self._lock:
+            if self._token is token:
+                self._suspended = True
+
+    def resume(self, token: object) -> None:
+        """The paused run goes on: only it may command the hardware again."""
+        with self._lock:
+            if self._token is token:
+                self._suspended = False
 
     @contextmanager
     def acting_as(self, token: object) -> Iterator[None]:
@@ -76,7 +90,7 @@ class HardwareOwner:
             BusyError: when a run owns the hardware and the caller is not that run.
         """
         token = self._token
-        if token is not None and _CALLER.get() is not token:
+        if token is not None and not self._suspended and _CALLER.get() is not token:
             raise BusyError(
                 f"busy: {device}.{command} refused, the microscope is owned by "
                 f"{self._description}; wait for it to finish or stop it"

@@ -9,6 +9,7 @@ from ophyd_async.core import (
     StandardDetector,
     soft_signal_r_and_setter,
     soft_signal_rw,
+    wait_for_value,
 )
 
 from hcs_devices.camera.logic import (
@@ -150,6 +151,13 @@ class Camera(StandardDetector):
 
     async def _frame_shape(self) -> tuple[int, int]:
         return (await self.exposure_settings()).shape
+
+    async def exposures_done(self) -> None:
+        """Return once the acquisition loop has taken all its exposures.
+
+        Frames may still be on their way to disk; ``complete`` waits for those.
+        """
+        await wait_for_value(self.acquiring, False, timeout=None)
 
     def set_frame_step(self, step: FrameStep | None) -> None:
         """Install (or clear) the per-frame hardware sequence of the next burst."""

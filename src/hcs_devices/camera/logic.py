@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ from hcs_devices.ownership import HardwareOwner
 TIFF_SEQUENCE_MIMETYPE = "multipart/related;type=image/tiff"
 
 #: Called before frame ``i`` of a burst: a hardware sequence (z, channel) steps here.
-FrameStep = Callable[[int], Awaitable[None]]
+#: It may return an exposure (ms) for that frame, overriding the burst's exposure.
+FrameStep = Callable[[int], Awaitable[float | None]]
 
 
 class AcquisitionPlan:
@@ -117,13 +119,17 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         try:
             next_start = time.monotonic()
             for index in range(frames):
+                frame_settings = settings
                 if step is not None:
-                    await step(index)
+                    exposure_ms = await step(index)
+                    if exposure_ms is not None:
+                        frame_settings = replace(settings, exposure_ms=exposure_ms)
                 delay = next_start - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                next_start = max(next_start + period, time.monotonic())
-                frame = await self._source.expose(settings)
+                frame_period = max(period, frame_settings.exposure_ms / 1000.0)
+                next_start = max(next_start + frame_period, time.monotonic())
+                frame = await self._source.expose(frame_settings)
                 await self._sink(frame)
         finally:
             self._set_acquiring(False)
@@ -156,6 +162,8 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         fsync: bool = False,
     ) -> None:
         self._path_provider = path_provider
+        #: The directory frame sets are written under (for disk-space checks).
+        self.frames_root = Path(str(path_provider(None).directory_path))
         self._frame_shape = frame_shape
         self._capacity = writer_capacity
         self._fsync = fsync

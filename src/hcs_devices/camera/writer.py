@@ -106,11 +106,15 @@ class TiffSequenceWriter:
         index = self.frames_written
         final = self.directory / FRAME_TEMPLATE.format(index)
         partial = final.with_suffix(".tif.partial")
-        with open(partial, "wb") as fh:
-            tifffile.imwrite(fh, frame, photometric="minisblack", metadata=None)
-            if self._fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
+        try:
+            with open(partial, "wb") as fh:
+                tifffile.imwrite(fh, frame, photometric="minisblack", metadata=None)
+                if self._fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        except BaseException:
+            partial.unlink(missing_ok=True)  # leave no half-written file behind
+            raise
         os.replace(partial, final)
         self.frames_written = index + 1
         self._on_written(self.frames_written)

@@ -30,9 +30,7 @@ def serve_until_signal(
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {
-        sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with PtyServer(device, link_name=link_name, directory=directory) as server:
             print(server.path, flush=True)

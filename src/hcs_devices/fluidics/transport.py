@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import termios
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +39,9 @@ Parity = Literal["N", "E", "O"]
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 _BYTESIZE = {7: serial.SEVENBITS, 8: serial.EIGHTBITS}
+
+#: How long one blocking read waits for a byte before the deadline is checked again.
+_READ_SLICE_S = 0.02
 
 _LOCKS_GUARD = threading.Lock()
 _PORT_LOCKS: dict[str, threading.RLock] = {}
@@ -85,6 +90,14 @@ class SerialTransport:
         self._serial: serial.Serial | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = port_lock(settings.port)
+        self._new_executor()
+
+    def _new_executor(self) -> None:
+        # Threads start on the first call only, so an unused transport has none.
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix=f"hcs-serial-{os.path.basename(self.settings.port)}",
+        )
 
     def __repr__(self) -> str:
         return f"SerialTransport({self.name!r} on {self.settings.port})"
@@ -95,7 +108,7 @@ class SerialTransport:
         return self._serial is not None
 
     def open(self) -> None:
-        """Open the port (idempotent).
+        """Open the port (idempotent; blocking: run it with :meth:`call` from a coroutine).
 
         Raises:
             FluidicsError: when the port cannot be opened (absent, busy, no permission).
@@ -110,16 +123,15 @@ class SerialTransport:
                 bytesize=_BYTESIZE[s.bytesize],
                 parity=_PARITY[s.parity],
                 stopbits=serial.STOPBITS_TWO if s.stopbits == 2 else serial.STOPBITS_ONE,
-                timeout=0.1,
+                timeout=_READ_SLICE_S,
                 write_timeout=1.0,
                 exclusive=True,
             )
-        except (serial.SerialException, OSError, ValueError) as err:
+        except (serial.SerialException, OSError, ValueError, termios.error) as err:
             raise FluidicsError(f"{self.name}: cannot open serial port {s.port}: {err}") from err
         self._serial = port
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"hcs-serial-{os.path.basename(s.port)}"
-        )
+        if self._executor is None:
+            self._new_executor()
 
     def close(self) -> None:
         """Close the port and stop the worker thread (idempotent, blocking)."""
@@ -130,6 +142,12 @@ class SerialTransport:
             port, self._serial = self._serial, None
             if port is not None:
                 port.close()
+
+    async def aopen(self) -> None:
+        """Open from a coroutine (in the worker thread, started anew after a close)."""
+        if self._executor is None:
+            self._new_executor()
+        await self.call(self.open)
 
     async def aclose(self) -> None:
         """Close from a coroutine: waits for the worker to finish its current call."""
@@ -149,11 +167,11 @@ class SerialTransport:
         """Run blocking driver code in this port's worker thread and await its result.
 
         Raises:
-            FluidicsError: when the port is closed.
+            FluidicsError: when the transport was closed.
         """
         executor = self._executor
         if executor is None:
-            raise FluidicsError(f"{self.name}: serial port {self.settings.port} is not open")
+            raise FluidicsError(f"{self.name}: serial port {self.settings.port} was closed")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(executor, functools.partial(function, *args))
@@ -174,11 +192,14 @@ class SerialTransport:
             raise FluidicsError(f"{self.name}: serial port {self.settings.port} is not open")
         return port
 
+    def _io_error(self, action: str, err: Exception) -> FluidicsError:
+        return FluidicsError(f"{self.name}: cannot {action} {self.settings.port}: {err}")
+
     def discard_input(self) -> None:
         """Drop bytes received but not read yet (stale replies)."""
         try:
             self._port().reset_input_buffer()
-        except (serial.SerialException, OSError) as err:
+        except (serial.SerialException, OSError, termios.error) as err:
             raise FluidicsError(f"{self.name}: serial port error: {err}") from err
 
     def write(self, data: bytes) -> None:
@@ -186,23 +207,33 @@ class SerialTransport:
         try:
             self._port().write(data)
             self._port().flush()
-        except (serial.SerialException, OSError) as err:
-            raise FluidicsError(f"{self.name}: cannot write to {self.settings.port}: {err}") from err
+        except (serial.SerialException, OSError, termios.error) as err:
+            raise self._io_error("write to", err) from err
 
     def read(self, size: int, timeout_s: float) -> bytes:
         """Read up to ``size`` bytes, waiting at most ``timeout_s`` (may return fewer)."""
-        port = self._port()
-        try:
-            port.timeout = timeout_s
-            return bytes(port.read(size))
-        except (serial.SerialException, OSError) as err:
-            raise FluidicsError(f"{self.name}: cannot read from {self.settings.port}: {err}") from err
+        return self._read(size, None, timeout_s)
 
     def read_until(self, terminator: bytes, timeout_s: float, max_size: int = 256) -> bytes:
         """Read until ``terminator`` (included), ``max_size`` bytes or ``timeout_s`` elapsed."""
+        return self._read(max_size, terminator, timeout_s)
+
+    def _read(self, size: int, terminator: bytes | None, timeout_s: float) -> bytes:
+        # The port's own timeout stays at _READ_SLICE_S: changing it reconfigures the
+        # line (tcsetattr), which some adapters and pseudo-terminals refuse once parity
+        # is on. Each read returns as soon as a byte arrives, so slicing adds no delay.
         port = self._port()
+        deadline = time.monotonic() + timeout_s
+        data = bytearray()
         try:
-            port.timeout = timeout_s
-            return bytes(port.read_until(terminator, max_size))
-        except (serial.SerialException, OSError) as err:
-            raise FluidicsError(f"{self.name}: cannot read from {self.settings.port}: {err}") from err
+            while len(data) < size:
+                chunk = port.read(1)
+                if chunk:
+                    data += chunk
+                    if terminator is not None and data.endswith(terminator):
+                        break
+                elif time.monotonic() >= deadline:
+                    break
+        except (serial.SerialException, OSError, termios.error) as err:
+            raise self._io_error("read from", err) from err
+        return bytes(data)

@@ -51,7 +51,9 @@ class Sensor:
         electrons += sigma
         scale = np.float32(gain / cam.gain_e_per_adu)
         electrons *= scale
-        electrons += np.float32(cam.offset_adu)
+        # The extra half ADU makes the truncating cast below round to nearest: without
+        # it every frame (dark frames included) reads half an ADU low.
+        electrons += np.float32(cam.offset_adu + 0.5)
         np.clip(electrons, 0, cam.max_value, out=electrons)
         return electrons.astype(np.uint16)
 

@@ -130,7 +130,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             self.low_limit_um = soft_signal_rw(float, low_limit_um, units="um")
             self.high_limit_um = soft_signal_rw(float, high_limit_um, units="um")
         self.user_setpoint: SignalRW[float] = soft_signal_rw(float, initial_um, units="um")
-        super().__init__(name=name, connector=BackendConnector(backend, self._sync_position))
+        super().__init__(name=name, connector=BackendConnector(backend, self.refresh_position))
 
     @cached_property
     def movable_logic(self) -> AxisMoveLogic:
@@ -147,7 +147,8 @@ class Axis(StandardReadable, StandardMovable[float]):
             backlash_overshoot_um=self._backlash,
         )
 
-    async def _sync_position(self) -> None:
+    async def refresh_position(self) -> None:
+        """Read the backend's position into the readback (after hardware moved the axis)."""
         position = await self.backend.position_um()
         self._readback_set(position)
         await self.user_setpoint.set(position)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import emulate
+from hcs_orchestrator.cli import acquire, emulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hcs", description="High-content screening and MERFISH acquisition."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    acquire.register(commands)
     emulate.register(commands)
     return parser
 

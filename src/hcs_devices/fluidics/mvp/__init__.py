@@ -1,0 +1,1 @@
+"""Hamilton MVP selector valve daisy chain: wire protocol, driver, emulator, backend."""

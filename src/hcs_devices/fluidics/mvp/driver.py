@@ -252,9 +252,7 @@ class MvpChainDriver:
         if current == port:
             return None
         rotation = mvp.shortest_rotation(current, port, valve.n_ports)
-        self.exchange(
-            valve.address, mvp.move_command(port, rotation), what=f"move to port {port}"
-        )
+        self.exchange(valve.address, mvp.move_command(port, rotation), what=f"move to port {port}")
         return rotation
 
     def confirm_port(self, index: int, port: int) -> None:
@@ -272,6 +270,36 @@ class MvpChainDriver:
                 f"status {self.status_text(index)}"
             )
 
+    def poll_done(self, index: int, *, what: str, started: float, timeout_s: float) -> bool:
+        """Ask valve ``index`` once whether ``what`` is finished (``F``).
+
+        Args:
+            index: chain position of the valve.
+            what: the request being waited for, for errors ("move to port 3").
+            started: ``time.monotonic()`` when the request was sent.
+            timeout_s: how long the request may take.
+
+        Returns:
+            True when done, False while busy.
+
+        Raises:
+            ValveMoveError: busy past the timeout, or received but not executed.
+        """
+        state = self.move_state(index)
+        if state is mvp.MoveState.DONE:
+            return True
+        if state is mvp.MoveState.NOT_EXECUTED:
+            raise ValveMoveError(
+                f"{self.describe(index)}: {what} was received but not executed; "
+                f"status {self.status_text(index)}"
+            )
+        if time.monotonic() - started >= timeout_s:
+            raise ValveMoveError(
+                f"{self.describe(index)}: {what} still busy after {timeout_s} s; "
+                f"status {self.status_text(index)}"
+            )
+        return False
+
     def wait_until_done(self, index: int, *, what: str, timeout_s: float | None = None) -> None:
         """Poll ``F`` until valve ``index`` reports done (blocking).
 
@@ -281,21 +309,8 @@ class MvpChainDriver:
             FluidicsError: :attr:`cancel` was set.
         """
         limit = self.move_timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + limit
-        while True:
-            state = self.move_state(index)
-            if state is mvp.MoveState.DONE:
-                return
-            if state is mvp.MoveState.NOT_EXECUTED:
-                raise ValveMoveError(
-                    f"{self.describe(index)}: {what} was received but not executed; "
-                    f"status {self.status_text(index)}"
-                )
-            if time.monotonic() >= deadline:
-                raise ValveMoveError(
-                    f"{self.describe(index)}: {what} still busy after {limit} s; "
-                    f"status {self.status_text(index)}"
-                )
+        started = time.monotonic()
+        while not self.poll_done(index, what=what, started=started, timeout_s=limit):
             if self.cancel.wait(self.poll_interval_s):
                 raise FluidicsError(f"{self.describe(index)}: {what} cancelled")
 

@@ -82,7 +82,7 @@ def address_letter(index: int) -> str:
 
 
 def encode(address: str, command: str) -> bytes:
-    """The bytes of one addressed command, e.g. ``encode("a", "LQP") == b"aLQP\\r"``."""
+    """The bytes of one addressed command: address, command, CR (``aLQP`` + 0x0D)."""
     return (address + command).encode("ascii") + bytes([CR])
 
 

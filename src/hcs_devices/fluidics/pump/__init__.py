@@ -1,0 +1,1 @@
+"""Peristaltic pumps: GSIOC link, Gilson Minipuls 3 driver, emulator, backend."""

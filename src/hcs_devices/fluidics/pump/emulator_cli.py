@@ -21,9 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints the serial device path, then runs until Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--kind", choices=MODELS, default=MODELS[0], help="pump model")
-    parser.add_argument(
-        "--unit-id", type=int, default=30, help=f"GSIOC unit id (0..{MAX_UNIT_ID})"
-    )
+    parser.add_argument("--unit-id", type=int, default=30, help=f"GSIOC unit id (0..{MAX_UNIT_ID})")
     parser.add_argument(
         "--tube-ul-per-rev",
         type=float,

@@ -103,12 +103,8 @@ class Minipuls3Driver:
         name: str = "",
     ) -> None:
         self.transport = transport
-        self._name = name or (
-            f"{self.model} unit {unit_id} on {transport.settings.port}"
-        )
-        self.link = GsiocLink(
-            transport, unit_id, reply_timeout_s=reply_timeout_s, name=self._name
-        )
+        self._name = name or (f"{self.model} unit {unit_id} on {transport.settings.port}")
+        self.link = GsiocLink(transport, unit_id, reply_timeout_s=reply_timeout_s, name=self._name)
         self.identification = ""
 
     @property

@@ -1,0 +1,93 @@
+"""``hcs demo``, ``hcs acquire`` and ``hcs runs``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from hcs_devices.config import UserFileError, load_config
+from hcs_plans.specs import load_spec
+from hcs_plans.table import AcquisitionError
+from hcs_orchestrator.acquisition import dry_run, run_acquisition
+from hcs_orchestrator.session import default_config_path, open_session
+
+DEMO_SPEC = default_config_path().parent / "sequences" / "demo-96.yaml"
+
+
+def register(commands: Any) -> None:
+    """Add the acquisition commands to the ``hcs`` parser."""
+    demo = cast(argparse.ArgumentParser, commands.add_parser(
+        "demo", help="acquire a small simulated 96-well plate into the local catalog"
+    ))
+    demo.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    demo.set_defaults(run=_demo)
+
+    acquire = cast(argparse.ArgumentParser, commands.add_parser(
+        "acquire", help="acquire a sequence (useq-schema YAML/JSON, or an hcs spec)"
+    ))
+    acquire.add_argument("sequence", type=Path, help="sequence or spec file")
+    acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
+    acquire.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    acquire.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
+    acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
+    acquire.set_defaults(run=_acquire)
+
+    runs = cast(argparse.ArgumentParser, commands.add_parser(
+        "runs", help="list the runs in a data directory's catalog"
+    ))
+    runs.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    runs.set_defaults(run=_runs)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return _run_spec(DEMO_SPEC, None, args.data_dir, args.data_dir / "demo-overview.png")
+
+
+def _acquire(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        try:
+            config = load_config(args.config or default_config_path())
+            print(dry_run(config, load_spec(args.sequence), args.data_dir))
+        except (UserFileError, AcquisitionError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return _run_spec(args.sequence, args.config, args.data_dir, args.overview)
+
+
+def _run_spec(spec_path: Path, config_path: Path | None, data_dir: Path, overview: Path | None) -> int:
+    try:
+        spec = load_spec(spec_path)
+        config = load_config(config_path or default_config_path())
+    except UserFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"opening the catalog in {data_dir.resolve()} ...", flush=True)
+    session = open_session(config, data_dir)
+    try:
+        summary = run_acquisition(session, spec, overview_path=overview)
+    except AcquisitionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        session.close()
+    rate = summary.images / summary.seconds if summary.seconds else 0.0
+    print(f"run uid:     {summary.uid}")
+    print(f"exit status: {summary.exit_status}")
+    print(f"images:      {summary.images} in {summary.seconds:.1f} s ({rate:.1f} images/s)")
+    print(f"data:        {summary.data_dir} (catalog.db + frames/)")
+    if summary.overview is not None:
+        print(f"overview:    {summary.overview.resolve()}")
+    print(f"browse:      hcs runs --data-dir {data_dir}")
+    return 0 if summary.exit_status == "success" else 1
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from hcs_storage.catalog import open_catalog
+    from hcs_storage.runs import describe_runs
+
+    for line in describe_runs(open_catalog(args.data_dir)):
+        print(line)
+    return 0

@@ -1,0 +1,245 @@
+"""``acquire_plate``: the multi-well, tiled, multi-channel acquisition.
+
+Order: time point -> well -> field of view -> (z x channel stack, in the sequence's
+``axis_order``). Every field of view starts at a checkpoint with the stage at rest and
+all earlier images recorded, so a deferred pause never duplicates or loses an image.
+Where the microscope can sequence hardware, a field of view's whole stack is one
+hardware-timed camera burst, and the stage already travels to the next field of view
+while the burst's frames are still being written.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import time
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+import bluesky.plan_stubs as bps
+from bluesky.preprocessors import finalize_wrapper, run_wrapper, stage_wrapper
+from bluesky.utils import Msg
+from ophyd_async.core import TriggerInfo
+
+from hcs_devices.factory import Microscope
+from hcs_devices.sequencer import SequencedFrame
+from hcs_plans.burst_reader import BurstFrames
+from hcs_plans.frame_info import FrameInfo
+from hcs_plans.patterns.plate import FieldOfView
+from hcs_plans.specs.acquisition import AcquisitionSpec
+from hcs_plans.stubs.channel import configure_channel
+from hcs_plans.table import AcquisitionTable, ChannelSetting, StackFrame, resolve
+
+MsgGenerator = Generator[Msg, Any, Any]
+
+#: Versions recorded in every start document, so a run can be re-run from its record.
+RECORDED_PACKAGES = ("hcs", "bluesky", "ophyd-async", "event-model", "useq-schema", "tiled")
+
+
+def software_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape an acquisition."""
+    versions: dict[str, str] = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def plan_acquisition(microscope: Microscope, spec: AcquisitionSpec) -> MsgGenerator:
+    """Resolve and check a spec against the microscope (reads only; moves nothing).
+
+    Returns:
+        The :class:`AcquisitionTable` of every image.
+    """
+    z_now = yield from bps.rd(microscope.stage.z)
+    data_dir = microscope.camera.data.frames_root
+    return resolve(microscope.config, spec, focus_z_um=float(z_now), data_dir=data_dir)
+
+
+def acquire_plate(
+    microscope: Microscope,
+    spec: AcquisitionSpec,
+    metadata: dict[str, Any] | None = None,
+) -> MsgGenerator:
+    """Acquire every image a spec describes, into one run.
+
+    Everything is checked first (positions inside the soft limits, channels known,
+    exposures within the camera's range, disk space); a spec the microscope cannot do
+    is refused with an error naming the field, before anything moves. Every way out
+    (success, abort, stop, error) leaves the camera idle, its files closed and the
+    light off.
+
+    Args:
+        microscope: the microscope (from ``build_microscope``).
+        spec: what to acquire.
+        metadata: extra start-document metadata.
+
+    Returns:
+        The run's uid.
+    """
+    table: AcquisitionTable = yield from plan_acquisition(microscope, spec)
+    experiment_id = spec.experiment_id or f"exp-{uuid.uuid4().hex[:8]}"
+    frame = FrameInfo()
+    reader = BurstFrames(microscope.camera)
+    md = _start_metadata(microscope, spec, table, experiment_id) | (metadata or {})
+    sequencer = microscope.sequencer if spec.hardware_sequencing else None
+    base_z = float((yield from bps.rd(microscope.stage.z)))
+    yield from bps.mv(microscope.camera.binning, spec.binning)
+
+    def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
+        stage = microscope.stage
+        yield from bps.checkpoint()
+        yield from bps.mv(stage.x, fov.x_um, stage.y, fov.y_um)
+        field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
+        if table.z_absolute:
+            field_z = 0.0
+        stack = table.stack(t_index)
+        identity = {"experiment_id": experiment_id, "well": fov.well, "fov": fov.fov,
+                    "time_index": t_index}
+        nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
+        if sequencer is not None:
+            yield from _burst(microscope, stack, field_z, fov, frame, identity, nxt, reader)
+        else:
+            yield from _software(microscope, stack, field_z, fov, frame, identity)
+            if nxt is not None:
+                yield from _premove(microscope, nxt)
+
+    def body() -> MsgGenerator:
+        start = time.monotonic()
+        for t_index, t_s in enumerate(table.time_points_s):
+            wait = t_s - (time.monotonic() - start)
+            if wait > 0:
+                yield from bps.checkpoint()
+                yield from bps.sleep(wait)
+            for index, fov in enumerate(table.fields):
+                yield from bps.wait(group=PREMOVE)
+                yield from one_field(t_index, index, fov)
+        yield from bps.wait(group=PREMOVE)
+        # Leave the focus where the run found it.
+        yield from bps.mv(microscope.stage.z, base_z)
+
+    def safe_state() -> MsgGenerator:
+        yield from bps.mv(microscope.illumination.on, False)
+
+    uid = yield from finalize_wrapper(
+        stage_wrapper(
+            run_wrapper(body(), md=md),
+            [microscope.camera, microscope.illumination],
+        ),
+        safe_state(),
+    )
+    return uid
+
+
+PREMOVE = "hcs-premove"
+
+
+def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
+    """Start travelling to the next field of view (waited for at the next checkpoint)."""
+    yield from bps.abs_set(microscope.stage.x, nxt.x_um, group=PREMOVE)
+    yield from bps.abs_set(microscope.stage.y, nxt.y_um, group=PREMOVE)
+
+
+def _z_for(field_z: float, sf: StackFrame) -> float:
+    return field_z + sf.z_rel_um + sf.channel.z_offset_um
+
+
+def _software(
+    microscope: Microscope,
+    stack: list[StackFrame],
+    field_z: float,
+    fov: FieldOfView,
+    frame: FrameInfo,
+    identity: dict[str, Any],
+) -> MsgGenerator:
+    """One software-triggered event per frame."""
+    current: ChannelSetting | None = None
+    for sf in stack:
+        if sf.channel != current:
+            yield from configure_channel(microscope, sf.channel)
+            current = sf.channel
+        z = _z_for(field_z, sf)
+        yield from bps.mv(microscope.stage.z, z)
+        yield from bps.mv(microscope.illumination.on, True)
+        frame.update(
+            **identity, x_um=fov.x_um, y_um=fov.y_um, z_um=z, channel=sf.channel.name,
+            z_index=sf.z_index, exposure_ms=sf.channel.exposure_ms,
+        )
+        yield from bps.trigger_and_read([microscope.camera, frame])
+        yield from bps.mv(microscope.illumination.on, False)
+
+
+def _burst(
+    microscope: Microscope,
+    stack: list[StackFrame],
+    field_z: float,
+    fov: FieldOfView,
+    frame: FrameInfo,
+    identity: dict[str, Any],
+    nxt: FieldOfView | None,
+    frames_reader: BurstFrames,
+) -> MsgGenerator:
+    """The whole stack as one hardware-timed burst, then one event per frame."""
+    sequencer = microscope.sequencer
+    assert sequencer is not None
+    camera = microscope.camera
+    frames = [
+        SequencedFrame(
+            z_um=_z_for(field_z, sf),
+            source=sf.channel.source,
+            intensity_percent=sf.channel.intensity_percent,
+            filter_position=sf.channel.filter_position,
+            exposure_ms=sf.channel.exposure_ms,
+        )
+        for sf in stack
+    ]
+    reached: list[float] = []
+
+    async def step(i: int) -> float:
+        await sequencer.apply(frames[i])
+        reached.append(sequencer.moved_z_um())
+        return frames[i].exposure_ms
+
+    yield from bps.prepare(camera, TriggerInfo(number_of_events=len(frames)), wait=True)
+    camera.set_frame_step(step)
+    yield from bps.kickoff(camera, wait=True)
+    yield from bps.complete(camera, group="burst")
+    yield from bps.wait_for([lambda: camera.exposures_done()])
+    yield from bps.wait_for([sequencer.finish])
+    if nxt is not None:
+        yield from _premove(microscope, nxt)
+    yield from bps.wait(group="burst")
+    camera.set_frame_step(None)
+    for sf, z in zip(stack, reached, strict=True):
+        frame.update(
+            **identity, x_um=fov.x_um, y_um=fov.y_um, z_um=z, channel=sf.channel.name,
+            z_index=sf.z_index, exposure_ms=sf.channel.exposure_ms,
+        )
+        yield from bps.create("primary")
+        yield from bps.read(frames_reader)
+        yield from bps.read(frame)
+        yield from bps.save()
+
+
+def _start_metadata(
+    microscope: Microscope, spec: AcquisitionSpec, table: AcquisitionTable, experiment_id: str
+) -> dict[str, Any]:
+    config = microscope.config
+    return {
+        "plan_name": "acquire_plate",
+        "experiment_id": experiment_id,
+        "plate_format": table.plate_format,
+        "wells": sorted({f.well for f in table.fields}),
+        "num_fields": len(table.fields),
+        "num_images": table.images,
+        "channels": [c.name for c in table.channels],
+        "sequence": json.loads(spec.sequence.model_dump_json(exclude_unset=True)),
+        "spec": json.loads(spec.model_dump_json(exclude={"sequence"})),
+        "microscope": json.loads(config.model_dump_json()),
+        "pixel_size_um": config.pixel_size_um(),
+        "software_versions": software_versions(),
+        "hints": {"dimensions": [(["time"], "primary")]},
+    }

@@ -1,0 +1,103 @@
+"""The hcs acquisition description: a useq-schema ``MDASequence`` plus what Squid users need.
+
+A sequence written for pymmcore-plus runs here unchanged: its channels name the
+microscope configuration's channel presets, its ``stage_positions`` may be a
+``WellPlatePlan`` (plate, selected wells, a grid of fields of view per well), and its
+``z_plan``/``time_plan``/``axis_order`` mean what they mean in useq. What useq has no
+word for lives next to the sequence, in :class:`AcquisitionSpec`.
+
+Coordinates: useq's y axis points up (as in Micro-Manager); hcs's stage y runs down
+the plate's rows, so grid offsets are mirrored in y when positions are computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import useq
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hcs_devices.config.errors import UserFileError, describe_validation_error
+from hcs_plans.specs.strict import dropped_keys, understood_form
+
+
+class AcquisitionSpec(BaseModel):
+    """What to acquire, and how.
+
+    Attributes:
+        sequence: the useq-schema multi-dimensional acquisition.
+        experiment_id: recorded in every document of the run.
+        plate_format: the microscope configuration's plate format (e.g. ``"96"``);
+            by default the one whose rows and columns match the sequence's plate.
+        well_order: ``serpentine`` visits rows alternately left-right and right-left.
+        fov_order: order of fields of view inside a well.
+        clip_to_well: drop fields of view that do not lie entirely inside the well
+            (circle-clipped for round wells).
+        hardware_sequencing: run each field of view's z x channel stack as one
+            hardware-timed burst where the microscope can.
+        binning: camera binning for the run (must be one the camera allows).
+        z_reference: ``stage`` uses the sequence's z positions as absolute stage z
+            (useq semantics when positions carry z); ``focus`` centres z plans on the
+            microscope's current (or predicted) focus.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    sequence: useq.MDASequence
+    experiment_id: str = Field("", max_length=200)
+    plate_format: str | None = None
+    well_order: Literal["row", "serpentine"] = "serpentine"
+    fov_order: Literal["row", "serpentine"] = "serpentine"
+    clip_to_well: bool = True
+    hardware_sequencing: bool = True
+    z_reference: Literal["stage", "focus"] = "focus"
+    binning: int = Field(1, ge=1, le=8)
+
+    @field_validator("sequence", mode="before")
+    @classmethod
+    def _strict_sequence(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            parsed = useq.MDASequence.model_validate(value)
+            unknown = dropped_keys(value, understood_form(parsed))
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) in the sequence: {', '.join(unknown)} "
+                    "(see useq-schema's MDASequence for the keys it takes)"
+                )
+            return parsed
+        return value
+
+
+def spec_from_data(data: Any, source: str = "acquisition spec") -> AcquisitionSpec:
+    """Validate plain data into a spec.
+
+    Plain ``MDASequence`` data (with no ``sequence`` key) is accepted and wrapped, so a
+    pymmcore-plus sequence file works as it is.
+
+    Raises:
+        UserFileError: naming the source, the field and what is wrong.
+    """
+    if isinstance(data, dict) and "sequence" not in data:
+        data = {"sequence": data}
+    try:
+        return AcquisitionSpec.model_validate(data)
+    except ValidationError as exc:
+        raise UserFileError(source, describe_validation_error(AcquisitionSpec, exc)) from exc
+
+
+def load_spec(path: str | Path) -> AcquisitionSpec:
+    """Read a spec (or a bare useq sequence) from a YAML or JSON file.
+
+    Raises:
+        UserFileError: naming the file, the field and what is wrong.
+    """
+    source = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserFileError(source, [f"cannot read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise UserFileError(source, [f"not valid YAML/JSON: {exc}"]) from exc
+    return spec_from_data(data or {}, source)
