@@ -23,6 +23,11 @@ from hcs_storage.catalog import open_catalog
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "profile" / "microscope.yaml"
 
 
+#: Events per TiledWriter request: one request per event cannot keep up with a fast
+#: acquisition (about 0.15 s per event in-process), so events are written in batches.
+WRITER_BATCH = 25
+
+
 def default_config_path() -> Path:
     """The shipped simulated microscope's configuration file."""
     return DEFAULT_CONFIG
@@ -86,6 +91,6 @@ def open_session(
     microscope = build_microscope(config, data_dir=root, writer_capacity=writer_capacity)
     RE = MicroscopeRunEngine(microscope.owner, safe_state=microscope.safe_state)
     call_in_bluesky_event_loop(microscope.connect())
-    storage = BackgroundCallback(TiledWriter(client, batch_size=1), name="tiled")
+    storage = BackgroundCallback(TiledWriter(client, batch_size=WRITER_BATCH), name="tiled")
     RE.subscribe_timed(storage, "tiled (queued)")
     return Session(RE=RE, microscope=microscope, catalog=client, storage=storage, data_dir=root)

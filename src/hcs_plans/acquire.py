@@ -239,7 +239,8 @@ def _start_metadata(
         "sequence": json.loads(spec.sequence.model_dump_json(exclude_unset=True)),
         "spec": json.loads(spec.model_dump_json(exclude={"sequence"})),
         "microscope": json.loads(config.model_dump_json()),
-        "pixel_size_um": config.pixel_size_um(),
+        "pixel_size_um": config.pixel_size_um(spec.binning),
+        "binning": spec.binning,
         "software_versions": software_versions(),
         "hints": {"dimensions": [(["time"], "primary")]},
     }

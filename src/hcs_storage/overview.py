@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from hcs_storage.query import frame_table, well_fields
+from hcs_storage.query import frame_table
 
 
 def _rgb(colour: str) -> np.ndarray:
@@ -17,7 +17,12 @@ def _rgb(colour: str) -> np.ndarray:
 
 
 def well_mosaic(
-    run: Any, well: str, channels: dict[str, str], pixel_size_um: float, tile_px: int = 128
+    run: Any,
+    well: str,
+    channels: dict[str, str],
+    pixel_size_um: float,
+    tile_px: int = 128,
+    previews: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """An RGB mosaic (float 0..1) of one well: max projection over z, placed by position.
 
@@ -27,17 +32,23 @@ def well_mosaic(
         channels: channel name -> display colour (``#RRGGBB``).
         pixel_size_um: pixel size of the images at the sample.
         tile_px: size each field of view is shrunk to.
+        previews: the frame table and the strided image stack, if already read.
     """
+    table, stack = previews if previews is not None else read_previews(run, tile_px)
+    pixel_size_um *= _step(run, tile_px)
+    wells = table["well"].astype(str)
+    names = table["channel"].astype(str)
     layers: dict[str, list[tuple[float, float, np.ndarray]]] = {}
     for name in channels:
         per_fov: dict[int, tuple[float, float, np.ndarray]] = {}
-        for f in well_fields(run, well, name):
-            img = f.image.astype(np.float32)
-            if f.fov in per_fov:
-                x, y, prev = per_fov[f.fov]
-                per_fov[f.fov] = (x, y, np.maximum(prev, img))
+        for i in np.flatnonzero((wells == well) & (names == name)):
+            fov = int(table["fov"][i])
+            img = stack[i].astype(np.float32)
+            if fov in per_fov:
+                x, y, prev = per_fov[fov]
+                per_fov[fov] = (x, y, np.maximum(prev, img))
             else:
-                per_fov[f.fov] = (f.x_um, f.y_um, img)
+                per_fov[fov] = (float(table["x_um"][i]), float(table["y_um"][i]), img)
         layers[name] = list(per_fov.values())
     tiles = [t for fovs in layers.values() for t in fovs]
     if not tiles:
@@ -56,7 +67,7 @@ def well_mosaic(
         if not fovs:
             continue
         stack = np.stack([img for _, _, img in fovs])
-        lo, hi = np.percentile(stack, [1.0, 99.8])
+        lo, hi = np.percentile(stack, [1.0, 99.0])
         colour = _rgb(channels[name])
         for x, y, img in fovs:
             small = np.asarray(
@@ -73,6 +84,18 @@ def well_mosaic(
     return np.clip(mosaic, 0, 1)
 
 
+def _step(run: Any, tile_px: int) -> int:
+    full_shape = run["primary"]["camera"].shape[-2:]
+    return max(1, max(full_shape) // (2 * tile_px))
+
+
+def read_previews(run: Any, tile_px: int = 128) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The frame table and every image, strided for a preview, in two requests."""
+    step = _step(run, tile_px)
+    stack = np.asarray(run["primary"]["camera"][:, 0, ::step, ::step])
+    return frame_table(run), stack
+
+
 def plate_overview(run: Any, path: str | Path, tile_px: int = 128) -> Path:
     """Write a PNG with one mosaic per well, laid out as on the plate.
 
@@ -83,8 +106,12 @@ def plate_overview(run: Any, path: str | Path, tile_px: int = 128) -> Path:
     config = start["microscope"]
     colours = {c["name"]: c["display_color"] for c in config["channels"]}
     channels = {name: colours.get(name, "#FFFFFF") for name in start["channels"]}
-    wells = sorted(set(frame_table(run)["well"].astype(str)), key=_well_key)
-    mosaics = {w: well_mosaic(run, w, channels, start["pixel_size_um"], tile_px) for w in wells}
+    previews = read_previews(run, tile_px)
+    wells = sorted(set(previews[0]["well"].astype(str)), key=_well_key)
+    mosaics = {
+        w: well_mosaic(run, w, channels, start["pixel_size_um"], tile_px, previews)
+        for w in wells
+    }
     rows = sorted({_well_key(w)[0] for w in wells})
     cols = sorted({_well_key(w)[1] for w in wells})
     cell_h = max(m.shape[0] for m in mosaics.values()) + 8

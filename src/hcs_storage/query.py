@@ -43,6 +43,8 @@ def well_fields(
     *,
     z_index: int | None = None,
     time_index: int = 0,
+    step: int = 1,
+    table: dict[str, np.ndarray] | None = None,
 ) -> list[FieldImage]:
     """Every field of view of one well in one channel, with stage coordinates.
 
@@ -52,12 +54,14 @@ def well_fields(
         channel: the channel name, e.g. ``"DAPI"``.
         z_index: one z plane; by default every plane.
         time_index: the time point.
+        step: read every ``step``-th pixel only (a cheap preview, served by Tiled).
+        table: the run's :func:`frame_table`, if already read.
 
     Returns:
         The images in field-of-view order (then z). Frames are read lazily from
         their files, one at a time.
     """
-    table = frame_table(run)
+    table = table if table is not None else frame_table(run)
     rows = np.flatnonzero(
         (table["well"].astype(str) == well)
         & (table["channel"].astype(str) == channel)
@@ -75,7 +79,7 @@ def well_fields(
             x_um=float(table["x_um"][i]),
             y_um=float(table["y_um"][i]),
             z_um=float(table["z_um"][i]),
-            image=np.asarray(images[int(i)]).reshape(images.shape[-2:]),
+            image=np.asarray(images[int(i), 0, ::step, ::step]),
         )
         for i in rows
     ]

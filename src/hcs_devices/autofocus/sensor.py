@@ -35,16 +35,21 @@ class LaserAutofocusBackend(Protocol):
         ...
 
 
-def spot_centroid(image: np.ndarray, threshold_fraction: float = 0.2) -> tuple[float, float]:
+def spot_centroid(
+    image: np.ndarray, threshold_fraction: float = 0.2, min_snr: float = 10.0
+) -> tuple[float, float]:
     """(x centroid in pixels, integrated intensity above the background) of a spot image.
 
     The background is the image median; pixels below ``threshold_fraction`` of the peak
-    above background are ignored. Returns ``(nan, 0.0)`` when there is no spot.
+    above background are ignored. Returns ``(nan, 0.0)`` when there is no spot: when
+    the peak of the column profile is less than ``min_snr`` times the profile's noise
+    (so sensor noise alone never reads as a spot).
     """
     profile = image.astype(np.float64).sum(axis=0)
     profile -= np.median(profile)
     peak = profile.max()
-    if peak <= 0:
+    noise = 1.4826 * float(np.median(np.abs(profile)))  # robust sigma of the background
+    if peak <= 0 or peak < min_snr * noise:
         return float("nan"), 0.0
     weights = np.where(profile > threshold_fraction * peak, profile, 0.0)
     total = weights.sum()

@@ -30,6 +30,19 @@ class UserFileError(ValueError):
         super().__init__(f"{source}: invalid:\n{lines}")
 
 
+class FieldError(ValueError):
+    """Raised by a model validator about one field, so the message can name that field.
+
+    Cross-field checks run on a whole model, where pydantic reports no field; the
+    ``loc`` given here (relative to the model that raised it) is appended to pydantic's
+    location, so the user reads ``channels[1].filter_position`` rather than the model.
+    """
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        self.loc = loc
+        super().__init__(message)
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """``("channels", 2, "exposure_ms")`` -> ``"channels[2].exposure_ms"``."""
     out = ""
@@ -91,6 +104,9 @@ def describe_validation_error(model: type[BaseModel], error: ValidationError) ->
     problems: list[str] = []
     for err in error.errors(include_url=False):
         loc = tuple(err["loc"])
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, FieldError):
+            loc += cause.loc
         path = field_path(loc)
         if err["type"] == "extra_forbidden":
             owner = _model_at(model, loc)
@@ -132,6 +148,7 @@ def validate_model(model: type[M], data: Any, source: str) -> M:
 
 
 __all__ = [
+    "FieldError",
     "UserFileError",
     "describe_validation_error",
     "field_path",

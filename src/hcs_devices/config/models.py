@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hcs_devices.config.errors import FieldError
 from hcs_devices.config.plates import PlateFormat, standard_plate_formats
 
 
@@ -65,9 +66,10 @@ class CameraConfig(Model):
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
         if self.min_exposure_ms > self.max_exposure_ms:
-            raise ValueError(
+            raise FieldError(
+                ("min_exposure_ms",),
                 f"min_exposure_ms ({self.min_exposure_ms}) must not exceed "
-                f"max_exposure_ms ({self.max_exposure_ms})"
+                f"max_exposure_ms ({self.max_exposure_ms})",
             )
         return self
 
@@ -118,7 +120,9 @@ class IlluminationSourceConfig(Model):
     @model_validator(mode="after")
     def _wavelength(self) -> IlluminationSourceConfig:
         if self.kind != "led_matrix" and self.wavelength_nm is None:
-            raise ValueError(f"source {self.name!r}: a {self.kind} needs wavelength_nm")
+            raise FieldError(
+                ("wavelength_nm",), f"source {self.name!r}: a {self.kind} needs wavelength_nm"
+            )
         return self
 
 
@@ -149,14 +153,17 @@ class FilterWheelConfig(Model):
     @model_validator(mode="after")
     def _positions(self) -> FilterWheelConfig:
         seen: set[int] = set()
-        for f in self.filters:
+        for i, f in enumerate(self.filters):
             if f.position > self.positions:
-                raise ValueError(
+                raise FieldError(
+                    ("filters", i, "position"),
                     f"filter {f.name!r} is at position {f.position}, the wheel has "
-                    f"positions 1..{self.positions}"
+                    f"positions 1..{self.positions}",
                 )
             if f.position in seen:
-                raise ValueError(f"two filters at position {f.position}")
+                raise FieldError(
+                    ("filters", i, "position"), f"two filters at position {f.position}"
+                )
             seen.add(f.position)
         return self
 
@@ -190,16 +197,18 @@ class AxisConfig(Model):
     @model_validator(mode="after")
     def _limits(self) -> AxisConfig:
         if self.low_limit_um >= self.high_limit_um:
-            raise ValueError(
+            raise FieldError(
+                ("low_limit_um",),
                 f"low_limit_um ({self.low_limit_um}) must be below "
-                f"high_limit_um ({self.high_limit_um})"
+                f"high_limit_um ({self.high_limit_um})",
             )
         if self.home_um is not None and not (
             self.low_limit_um <= self.home_um <= self.high_limit_um
         ):
-            raise ValueError(
+            raise FieldError(
+                ("home_um",),
                 f"home_um ({self.home_um}) must be within "
-                f"[{self.low_limit_um}, {self.high_limit_um}]"
+                f"[{self.low_limit_um}, {self.high_limit_um}]",
             )
         return self
 
@@ -275,36 +284,37 @@ class MicroscopeConfig(Model):
     def _cross_references(self) -> MicroscopeConfig:
         names = [o.name for o in self.objectives]
         if self.objective not in names:
-            raise ValueError(f"objective {self.objective!r} is not one of {names}")
+            raise FieldError(("objective",), f"objective {self.objective!r} is not one of {names}")
         sources = {s.name for s in self.illumination.sources}
         seen: set[str] = set()
-        for ch in self.channels:
+        for i, ch in enumerate(self.channels):
             if ch.name in seen:
-                raise ValueError(f"two channels named {ch.name!r}")
+                raise FieldError(("channels", i, "name"), f"two channels named {ch.name!r}")
             seen.add(ch.name)
             if ch.source not in sources:
-                raise ValueError(
-                    f"channel {ch.name!r}: source {ch.source!r} is not one of "
-                    f"{sorted(sources)}"
+                raise FieldError(
+                    ("channels", i, "source"),
+                    f"channel {ch.name!r}: source {ch.source!r} is not one of {sorted(sources)}",
                 )
             if self.filter_wheel.filter_at(ch.filter_position) is None:
                 declared = sorted(f.position for f in self.filter_wheel.filters)
-                raise ValueError(
+                raise FieldError(
+                    ("channels", i, "filter_position"),
                     f"channel {ch.name!r}: filter_position {ch.filter_position} holds no "
-                    f"filter; declared positions are {declared}"
+                    f"filter; declared positions are {declared}",
                 )
-            if not (
-                self.camera.min_exposure_ms <= ch.exposure_ms <= self.camera.max_exposure_ms
-            ):
-                raise ValueError(
+            if not (self.camera.min_exposure_ms <= ch.exposure_ms <= self.camera.max_exposure_ms):
+                raise FieldError(
+                    ("channels", i, "exposure_ms"),
                     f"channel {ch.name!r}: exposure_ms {ch.exposure_ms} is outside the "
                     f"camera's range [{self.camera.min_exposure_ms}, "
-                    f"{self.camera.max_exposure_ms}]"
+                    f"{self.camera.max_exposure_ms}]",
                 )
         if self.specimen.plate_format not in self.plate_formats:
-            raise ValueError(
+            raise FieldError(
+                ("specimen", "plate_format"),
                 f"specimen.plate_format {self.specimen.plate_format!r} is not one of "
-                f"{sorted(self.plate_formats)}"
+                f"{sorted(self.plate_formats)}",
             )
         return self
 

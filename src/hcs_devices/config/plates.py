@@ -82,6 +82,8 @@ def row_name(row: int) -> str:
 
 
 def _row_number(letters: str) -> int:
+    if not all(ch in string.ascii_uppercase for ch in letters):
+        return -1  # "1A", "A-1": not a row name
     if len(letters) == 1:
         return string.ascii_uppercase.index(letters)
     if len(letters) == 2:

@@ -102,6 +102,19 @@ class StageAxisConfig(BaseModel):
         """Microsteps per millimetre of travel (unsigned)."""
         return self.microstepping * self.full_steps_per_rev / self.lead_screw_pitch_mm
 
+    @property
+    def um_per_ustep(self) -> float:
+        """Travel of one microstep, um (unsigned)."""
+        return 1000.0 / self.usteps_per_mm
+
+    def um_to_usteps(self, position_um: float) -> int:
+        """A stage position in um as the board's signed microsteps (nearest step)."""
+        return round(position_um / 1000.0 * self.usteps_per_mm * self.sign)
+
+    def usteps_to_um(self, usteps: int) -> float:
+        """The board's signed microsteps as a stage position in um."""
+        return usteps * self.sign * 1000.0 / self.usteps_per_mm
+
 
 class FilterWheelConfig(BaseModel):
     """The filter wheel on the board's W (or W2) axis."""
@@ -312,8 +325,7 @@ class AxisLimits:
             )
         if not 0.0 < self.max_acceleration_um_s2 <= 6_553_000.0:
             raise ValueError(
-                "max_acceleration_um_s2 must be in (0, 6553000], "
-                f"got {self.max_acceleration_um_s2}"
+                f"max_acceleration_um_s2 must be in (0, 6553000], got {self.max_acceleration_um_s2}"
             )
 
     def contains(self, position_um: float) -> bool:

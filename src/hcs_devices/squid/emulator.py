@@ -600,7 +600,7 @@ class SquidEmulator:
     ) -> None:
         self._log.append(ExecutedCommand(now, command, self._status, frm, to))
 
-    def _execute(self, command: Command, now: float) -> None:  # noqa: C901 - one switch
+    def _execute(self, command: Command, now: float) -> None:
         self._command_id = command.command_id
         self._status = int(CommandStatus.COMPLETED)
         self._command_axes = ()
@@ -685,7 +685,9 @@ class SquidEmulator:
         vmax = a.vmax_mm_s * a.usteps_per_mm
         amax = a.amax_mm_s2 * a.usteps_per_mm
         a.position = 0.0
-        a.motion = _Motion(0.0, 0.0, now, _profile_time(one_rev, vmax, amax), vmax, amax, False, True)
+        a.motion = _Motion(
+            0.0, 0.0, now, _profile_time(one_rev, vmax, amax), vmax, amax, False, True
+        )
         self._wheels[axis].initialised = True
         self._command_axes = (axis,)
 

@@ -74,7 +74,9 @@ class Opcode(IntEnum):
     RESET = 255
 
 
-RELATIVE_MOVES = frozenset({Opcode.MOVE_X, Opcode.MOVE_Y, Opcode.MOVE_Z, Opcode.MOVE_W, Opcode.MOVE_W2})
+RELATIVE_MOVES = frozenset(
+    {Opcode.MOVE_X, Opcode.MOVE_Y, Opcode.MOVE_Z, Opcode.MOVE_W, Opcode.MOVE_W2}
+)
 """Opcodes that move by a distance: a resend of one of them may move twice."""
 
 ABSOLUTE_MOVES = frozenset(
@@ -293,9 +295,7 @@ class Command:
         _check_range("command id", self.command_id, 0, 255)
         _check_range("opcode", self.opcode, 0, 255)
         if len(self.payload) != PAYLOAD_LENGTH:
-            raise ValueError(
-                f"payload must be {PAYLOAD_LENGTH} bytes, got {len(self.payload)}"
-            )
+            raise ValueError(f"payload must be {PAYLOAD_LENGTH} bytes, got {len(self.payload)}")
 
     @classmethod
     def build(cls, command_id: int, opcode: int, payload: bytes = b"") -> Command:
@@ -333,7 +333,9 @@ def decode_command(packet: bytes) -> Command:
         raise ValueError(f"a command packet is {COMMAND_LENGTH} bytes, got {len(packet)}")
     crc = crc8(packet[:7])
     if crc != packet[7]:
-        raise ValueError(f"command CRC mismatch: computed 0x{crc:02x}, packet has 0x{packet[7]:02x}")
+        raise ValueError(
+            f"command CRC mismatch: computed 0x{crc:02x}, packet has 0x{packet[7]:02x}"
+        )
     return Command(packet[0], packet[1], bytes(packet[2:7]))
 
 
@@ -417,6 +419,7 @@ def _plausible_legacy(packet: bytes | bytearray | memoryview) -> bool:
 
 
 _KNOWN_STATUS = frozenset(int(s) for s in CommandStatus)
+_KNOWN_STATUS_BYTES = frozenset(range(5))  # 0..4 (3 is "invalid command" on some firmware)
 
 
 def decode_status(packet: bytes, *, accept_zero_crc: bool = True) -> Status:
@@ -433,7 +436,9 @@ def decode_status(packet: bytes, *, accept_zero_crc: bool = True) -> Status:
         raise ValueError(f"a status packet is {STATUS_LENGTH} bytes, got {len(packet)}")
     crc = crc8(packet[:23])
     if crc != packet[23] and not (accept_zero_crc and packet[23] == 0):
-        raise ValueError(f"status CRC mismatch: computed 0x{crc:02x}, packet has 0x{packet[23]:02x}")
+        raise ValueError(
+            f"status CRC mismatch: computed 0x{crc:02x}, packet has 0x{packet[23]:02x}"
+        )
     return _unpack_status(packet)
 
 
@@ -444,8 +449,13 @@ class StatusStreamParser:
     """Finds status packets in a byte stream, re-synchronising on the CRC.
 
     Bytes are fed as they arrive, in chunks of any size. The parser slides one byte
-    at a time until a 24-byte window has a matching CRC, then takes whole packets.
-    It never raises on garbage.
+    at a time until a 24-byte window is a packet, then takes whole packets. It never
+    raises on garbage.
+
+    A window is a packet when its CRC matches, its status byte is a known state (0..4)
+    and, once three packets in a row agreed on it, its firmware version byte is the
+    board's. The last two checks cut the chance that garbage passes for a packet while
+    re-synchronising from 1/256 (a CRC-8 alone) to about 1 in 3 million per window.
 
     Legacy boards send CRC byte 0. In ``"auto"`` mode such packets are accepted
     (when their fixed fields look right) until the first packet with a real, non-zero
@@ -456,12 +466,17 @@ class StatusStreamParser:
             ``"legacy"`` (always accept CRC 0 packets that look right).
     """
 
+    _VERSION_LOCK_AFTER = 3
+
     def __init__(self, crc_mode: str = "auto") -> None:
         if crc_mode not in ("auto", "strict", "legacy"):
             raise ValueError(f"crc_mode must be 'auto', 'strict' or 'legacy', got {crc_mode!r}")
         self._mode = crc_mode
         self._seen_real_crc = False
         self._buffer = bytearray()
+        self._version: int | None = None
+        self._version_candidate = -1
+        self._version_votes = 0
         self.packets = 0
         """Packets found so far."""
         self.discarded_bytes = 0
@@ -476,6 +491,11 @@ class StatusStreamParser:
             return False
         return not self._seen_real_crc
 
+    @property
+    def firmware_version(self) -> int | None:
+        """The board's firmware version byte, once three packets agreed on it."""
+        return self._version
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Status]:
         """Add received bytes; return the status packets completed by them, in order."""
         buffer = self._buffer
@@ -485,18 +505,23 @@ class StatusStreamParser:
         end = len(buffer)
         table = _CRC8_TABLE
         while end - start >= STATUS_LENGTH:
-            crc = 0
-            for i in range(start, start + 23):
-                crc = table[crc ^ buffer[i]]
-            sent = buffer[start + 23]
             window = buffer[start : start + STATUS_LENGTH]
-            if crc == sent:
-                if sent != 0:
-                    self._seen_real_crc = True
+            ok = window[1] in _KNOWN_STATUS_BYTES and (
+                self._version is None or window[22] == self._version
+            )
+            if ok:
+                crc = 0
+                for i in range(23):
+                    crc = table[crc ^ window[i]]
+                sent = window[23]
+                if crc == sent:
+                    if sent != 0:
+                        self._seen_real_crc = True
+                elif not (sent == 0 and self.accepts_zero_crc and _plausible_legacy(window)):
+                    ok = False
+            if ok:
                 found.append(_unpack_status(window))
-                start += STATUS_LENGTH
-            elif sent == 0 and self.accepts_zero_crc and _plausible_legacy(window):
-                found.append(_unpack_status(window))
+                self._vote_version(window[22])
                 start += STATUS_LENGTH
             else:
                 start += 1
@@ -506,6 +531,19 @@ class StatusStreamParser:
         self.packets += len(found)
         return found
 
+    def _vote_version(self, version: int) -> None:
+        if self._version is not None:
+            return
+        if version == self._version_candidate:
+            self._version_votes += 1
+        else:
+            self._version_candidate, self._version_votes = version, 1
+        if self._version_votes >= self._VERSION_LOCK_AFTER:
+            self._version = version
+
     def reset(self) -> None:
-        """Forget buffered bytes (after re-opening the port)."""
+        """Forget buffered bytes and the firmware version (after re-opening the port)."""
         self._buffer.clear()
+        self._version = None
+        self._version_candidate = -1
+        self._version_votes = 0

@@ -20,11 +20,8 @@ from pathlib import Path
 
 import serial
 
+from hcs_devices.squid.errors import SquidConnectionError
 from hcs_devices.squid.protocol import Status, StatusStreamParser
-
-
-class SquidConnectionError(ConnectionError):
-    """The serial port could not be opened, or vanished and did not come back."""
 
 
 class SerialTransport:
@@ -120,7 +117,9 @@ class SerialTransport:
                 port.flush()
             except (serial.SerialException, OSError) as exc:
                 self._drop_locked()
-                raise SquidConnectionError(f"write to Squid port {self.port} failed: {exc}") from exc
+                raise SquidConnectionError(
+                    f"write to Squid port {self.port} failed: {exc}"
+                ) from exc
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until the port is open; return whether it is."""
@@ -158,6 +157,8 @@ class SerialTransport:
         self._serial = None
         self._connected.clear()
         if port is not None:
+            if not self._stop.is_set():
+                self.disconnects += 1
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
 
@@ -198,7 +199,5 @@ class SerialTransport:
             return
 
     def _notify(self, *, connected: bool) -> None:
-        if not connected:
-            self.disconnects += 1
         if self._on_connection is not None:
             self._on_connection(connected)

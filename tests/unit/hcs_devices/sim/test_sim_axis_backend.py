@@ -1,0 +1,49 @@
+"""The simulated axis: moves last as long as a trapezoidal velocity profile says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hcs_devices.config import AxisConfig
+from hcs_devices.sim.axis import SimAxisBackend
+
+AXIS = AxisConfig.model_validate(
+    {
+        "low_limit_um": 0,
+        "high_limit_um": 100000,
+        "max_velocity_um_s": 30000,
+        "max_acceleration_um_s2": 500000,
+    }
+)
+
+
+def profile_time_s(distance_um: float, v: float, a: float) -> float:
+    """Duration of a rest-to-rest move: trapezoid if full speed is reached, else triangle."""
+    d = abs(distance_um)
+    if d >= v * v / a:
+        return d / v + v / a
+    return 2 * math.sqrt(d / a)
+
+
+@pytest.mark.parametrize("distance_um", [0.0, 1.0, 500.0, 1800.0, 6000.0, 90000.0])
+def test_sim_axis_move_time_matches_the_trapezoid_when_asked(distance_um: float) -> None:
+    backend = SimAxisBackend(AXIS)
+    expected = profile_time_s(distance_um, AXIS.max_velocity_um_s, AXIS.max_acceleration_um_s2)
+    assert backend.move_time_s(distance_um) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert backend.move_time_s(-distance_um) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+async def test_sim_axis_raises_timeout_and_stays_put_when_stalled() -> None:
+    backend = SimAxisBackend(AXIS, stalled=True)
+    start = backend.position_now()
+    with pytest.raises(TimeoutError, match=r"did not reach 60000.000 um within 0.1 s"):
+        await backend.move_to(60000.0, timeout_s=0.1)
+    assert backend.position_now() == start
+
+
+async def test_sim_axis_starts_at_home_when_configured() -> None:
+    backend = SimAxisBackend(AXIS.model_copy(update={"home_um": 1234.0}))
+    assert await backend.position_um() == 1234.0
+    assert await SimAxisBackend(AXIS).position_um() == 50000.0  # the middle by default
