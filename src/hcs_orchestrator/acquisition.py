@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hcs_devices.config import MicroscopeConfig
+from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
+from hcs_orchestrator.session import Session
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import AcquisitionSpec
 from hcs_plans.table import AcquisitionTable, resolve
-from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
-from hcs_orchestrator.session import Session
 from hcs_storage.overview import plate_overview
 
 
@@ -36,7 +36,8 @@ def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | No
         f"plate format: {table.plate_format or '(positions)'}",
         f"fields of view: {len(table.fields)} in {len({f.well for f in table.fields})} wells",
         f"channels: {', '.join(c.name for c in table.channels)}",
-        f"z planes: {len(table.z_offsets_um)} ({', '.join(f'{z:+g}' for z in table.z_offsets_um)} um)",
+        f"z planes: {len(table.z_offsets_um)} "
+        f"({', '.join(f'{z:+g}' for z in table.z_offsets_um)} um)",
         f"time points: {len(table.time_points_s)}",
         f"images: {table.images}",
         f"estimated duration: {table.estimated_duration_s:.1f} s",

@@ -41,6 +41,7 @@ class MessageTimer:
         self.by_run: dict[str, dict[str, dict[str, float]]] = {}
 
     def __call__(self, msg: Msg, *args: Any) -> None:
+        """Charge the time since the previous message to that message's command."""
         now = time.perf_counter()
         if self._last is not None:
             command, since = self._last

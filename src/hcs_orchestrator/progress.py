@@ -35,6 +35,7 @@ class RunProgress:
         self._descriptors: set[str] = set()
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        """Follow the documents of the run now open."""
         if name == "start":
             self._uid = doc["uid"]
             self._total = int(doc.get("num_images", 0))
@@ -58,6 +59,7 @@ class ProgressBar:
         self.width = width
 
     def __call__(self, update: ProgressUpdate) -> None:
+        """Redraw the bar."""
         total = max(update.total, 1)
         filled = int(self.width * update.done / total)
         bar = "#" * filled + "-" * (self.width - filled)

@@ -16,21 +16,13 @@ from bluesky_tiled_plugins import TiledWriter
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_devices.factory import Microscope, build_microscope
 from hcs_orchestrator.engine import MicroscopeRunEngine
+from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_storage.background import BackgroundCallback
 from hcs_storage.catalog import open_catalog
-
-#: The microscope configuration shipped with hcs (a simulated Squid-like instrument).
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "profile" / "microscope.yaml"
-
 
 #: Events per TiledWriter request: one request per event cannot keep up with a fast
 #: acquisition (about 0.15 s per event in-process), so events are written in batches.
 WRITER_BATCH = 25
-
-
-def default_config_path() -> Path:
-    """The shipped simulated microscope's configuration file."""
-    return DEFAULT_CONFIG
 
 
 @dataclass

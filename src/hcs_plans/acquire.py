@@ -97,8 +97,12 @@ def acquire_plate(
         if table.z_absolute:
             field_z = 0.0
         stack = table.stack(t_index)
-        identity = {"experiment_id": experiment_id, "well": fov.well, "fov": fov.fov,
-                    "time_index": t_index}
+        identity = {
+            "experiment_id": experiment_id,
+            "well": fov.well,
+            "fov": fov.fov,
+            "time_index": t_index,
+        }
         nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
         if sequencer is not None:
             yield from _burst(microscope, stack, field_z, fov, frame, identity, nxt, reader)
@@ -165,8 +169,13 @@ def _software(
         yield from bps.mv(microscope.stage.z, z)
         yield from bps.mv(microscope.illumination.on, True)
         frame.update(
-            **identity, x_um=fov.x_um, y_um=fov.y_um, z_um=z, channel=sf.channel.name,
-            z_index=sf.z_index, exposure_ms=sf.channel.exposure_ms,
+            **identity,
+            x_um=fov.x_um,
+            y_um=fov.y_um,
+            z_um=z,
+            channel=sf.channel.name,
+            z_index=sf.z_index,
+            exposure_ms=sf.channel.exposure_ms,
         )
         yield from bps.trigger_and_read([microscope.camera, frame])
         yield from bps.mv(microscope.illumination.on, False)
@@ -215,8 +224,13 @@ def _burst(
     camera.set_frame_step(None)
     for sf, z in zip(stack, reached, strict=True):
         frame.update(
-            **identity, x_um=fov.x_um, y_um=fov.y_um, z_um=z, channel=sf.channel.name,
-            z_index=sf.z_index, exposure_ms=sf.channel.exposure_ms,
+            **identity,
+            x_um=fov.x_um,
+            y_um=fov.y_um,
+            z_um=z,
+            channel=sf.channel.name,
+            z_index=sf.z_index,
+            exposure_ms=sf.channel.exposure_ms,
         )
         yield from bps.create("primary")
         yield from bps.read(frames_reader)

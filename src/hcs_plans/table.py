@@ -9,6 +9,7 @@ disk space.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,7 @@ class AcquisitionTable:
         channels = [c for c in self.channels if time_index % c.acquire_every == 0]
         if self.z_outer:
             for zi, dz in enumerate(self.z_offsets_um):
-                frames.extend(
-                    StackFrame(zi, dz, c) for c in channels if c.do_stack or zi == centre
-                )
+                frames.extend(StackFrame(zi, dz, c) for c in channels if c.do_stack or zi == centre)
         else:
             for c in channels:
                 frames.extend(
@@ -139,7 +138,9 @@ def resolve_channels(config: MicroscopeConfig, sequence: useq.MDASequence) -> li
     return settings
 
 
-def resolve_fields(config: MicroscopeConfig, spec: AcquisitionSpec) -> tuple[list[FieldOfView], str | None]:
+def resolve_fields(
+    config: MicroscopeConfig, spec: AcquisitionSpec
+) -> tuple[list[FieldOfView], str | None]:
     """Fields of view in acquisition order, and the plate format used (if a plate)."""
     seq = spec.sequence
     fov_w, fov_h = config.field_of_view_um()
@@ -227,7 +228,11 @@ def resolve(
                 )
     offsets = [c.z_offset_um for c in channels]
     for f in fields:
-        base = 0.0 if z_absolute else (f.z_um if spec.z_reference == "stage" and f.z_um is not None else focus_z_um)
+        base = (
+            0.0
+            if z_absolute
+            else (f.z_um if spec.z_reference == "stage" and f.z_um is not None else focus_z_um)
+        )
         lowest = base + min(z_offsets) + min(offsets)
         highest = base + max(z_offsets) + max(offsets)
         if lowest < stage.z.low_limit_um or highest > stage.z.high_limit_um:
@@ -267,9 +272,7 @@ def resolve(
 def _typical_step_um(fields: list[FieldOfView]) -> float:
     if len(fields) < 2:
         return 0.0
-    steps = [
-        max(abs(b.x_um - a.x_um), abs(b.y_um - a.y_um)) for a, b in zip(fields, fields[1:], strict=False)
-    ]
+    steps = [max(abs(b.x_um - a.x_um), abs(b.y_um - a.y_um)) for a, b in itertools.pairwise(fields)]
     return sum(steps) / len(steps)
 
 

@@ -28,7 +28,9 @@ class BackgroundCallback:
         name: used in log messages and the thread's name.
     """
 
-    def __init__(self, callback: Callable[[str, dict[str, Any]], Any], name: str = "storage") -> None:
+    def __init__(
+        self, callback: Callable[[str, dict[str, Any]], Any], name: str = "storage"
+    ) -> None:
         self.callback = callback
         self.name = name
         self._queue: queue.Queue[Document | None] = queue.Queue()
@@ -54,7 +56,7 @@ class BackgroundCallback:
             start = time.perf_counter()
             try:
                 self.callback(name, doc)
-            except Exception as exc:  # noqa: BLE001 - kept; storage must not stop the plan
+            except Exception as exc:
                 log.exception("%s callback failed on a %s document", self.name, name)
                 self._errors.append(exc)
             finally:

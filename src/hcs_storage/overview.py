@@ -109,8 +109,7 @@ def plate_overview(run: Any, path: str | Path, tile_px: int = 128) -> Path:
     previews = read_previews(run, tile_px)
     wells = sorted(set(previews[0]["well"].astype(str)), key=_well_key)
     mosaics = {
-        w: well_mosaic(run, w, channels, start["pixel_size_um"], tile_px, previews)
-        for w in wells
+        w: well_mosaic(run, w, channels, start["pixel_size_um"], tile_px, previews) for w in wells
     }
     rows = sorted({_well_key(w)[0] for w in wells})
     cols = sorted({_well_key(w)[1] for w in wells})

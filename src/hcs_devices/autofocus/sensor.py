@@ -67,7 +67,11 @@ class LaserAutofocusSensor(StandardReadable):
     """
 
     def __init__(
-        self, backend: LaserAutofocusBackend, *, owner: HardwareOwner = DEFAULT_OWNER, name: str = ""
+        self,
+        backend: LaserAutofocusBackend,
+        *,
+        owner: HardwareOwner = DEFAULT_OWNER,
+        name: str = "",
     ) -> None:
         self.backend = backend
         self._owner = owner

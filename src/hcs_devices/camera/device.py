@@ -58,9 +58,7 @@ class Camera(StandardDetector):
         self.source = source
         self.config = config
         self._owner = owner
-        self.exposure_ms = soft_signal_rw(
-            float, 20.0, units="ms", setter=self._set_exposure
-        )
+        self.exposure_ms = soft_signal_rw(float, 20.0, units="ms", setter=self._set_exposure)
         self.gain = soft_signal_rw(float, 1.0, setter=self._checked("gain"))
         self.binning = soft_signal_rw(int, 1, setter=self._set_binning)
         self.roi_x = soft_signal_rw(int, 0, units="px", setter=self._checked("roi_x"))
@@ -104,7 +102,7 @@ class Camera(StandardDetector):
     def _device_name(self) -> str:
         return self.name or "camera"
 
-    def _checked(self, what: str):  # noqa: ANN202 - a setter factory
+    def _checked(self, what: str):
         async def setter(value: object) -> None:
             self._owner.check(self._device_name(), what)
 
@@ -123,15 +121,16 @@ class Camera(StandardDetector):
                 f"[{low}, {high}] ms"
             )
 
-    async def _set_exposure(self, value: float) -> None:
+    async def _set_exposure(self, value: float | None) -> None:
         self._owner.check(self._device_name(), "exposure_ms")
-        self.check_exposure(value)
+        self.check_exposure(float(value or 0.0))
 
-    async def _set_binning(self, value: int) -> None:
+    async def _set_binning(self, value: int | None) -> None:
         self._owner.check(self._device_name(), "binning")
         if value not in self.config.binning_allowed:
             raise ValueError(
-                f"{self._device_name()}: binning {value} is not one of {list(self.config.binning_allowed)}"
+                f"{self._device_name()}: binning {value} is not one of "
+                f"{list(self.config.binning_allowed)}"
             )
 
     async def exposure_settings(self) -> ExposureSettings:

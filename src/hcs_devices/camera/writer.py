@@ -97,7 +97,7 @@ class TiffSequenceWriter:
             try:
                 if self._error is None:
                     self._write(frame)
-            except BaseException as exc:  # noqa: BLE001 - kept and raised on the caller's side
+            except BaseException as exc:
                 self._error = exc
             finally:
                 self._space.release()

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -83,7 +82,8 @@ def _unwrap(annotation: Any) -> Any:
             annotation = typing.get_args(annotation)[0]
         elif origin in (typing.Union, types.UnionType):
             models = [
-                a for a in typing.get_args(annotation)
+                a
+                for a in typing.get_args(annotation)
                 if isinstance(a, type) and issubclass(a, BaseModel)
             ]
             if len(models) == 1:

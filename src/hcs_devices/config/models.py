@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hcs_devices.config.errors import FieldError
 from hcs_devices.config.plates import PlateFormat, standard_plate_formats
+from hcs_devices.fluidics.config import FluidicsConfig
+from hcs_devices.squid.config import SquidConfig
 
 
 class Model(BaseModel):
@@ -276,9 +278,54 @@ class MicroscopeConfig(Model):
     filter_wheel: FilterWheelConfig
     channels: tuple[ChannelConfig, ...] = Field(min_length=1)
     stage: StageConfig
-    laser_autofocus: LaserAutofocusConfig | None = LaserAutofocusConfig()
+    laser_autofocus: LaserAutofocusConfig | None = Field(
+        default_factory=lambda: LaserAutofocusConfig.model_validate({})
+    )
     plate_formats: dict[str, PlateFormat] = Field(default_factory=standard_plate_formats)
-    specimen: SpecimenConfig = SpecimenConfig()
+    specimen: SpecimenConfig = Field(default_factory=lambda: SpecimenConfig.model_validate({}))
+    squid: SquidConfig | None = Field(
+        None, description="The Squid microcontroller, for devices with backend kind squid."
+    )
+    fluidics: FluidicsConfig | None = Field(None, description="Valves, pump and reagents.")
+
+    @model_validator(mode="after")
+    def _squid_section(self) -> MicroscopeConfig:
+        on_squid = [
+            name
+            for name, backend in (
+                ("stage", self.stage.backend),
+                ("illumination", self.illumination.backend),
+                ("filter_wheel", self.filter_wheel.backend),
+            )
+            if backend.kind == "squid"
+        ]
+        if self.camera.backend.kind == "squid":
+            raise FieldError(
+                ("camera", "backend"),
+                "the Squid board triggers cameras but is not one; camera backend must be sim",
+            )
+        if on_squid and len(on_squid) < 3:
+            raise FieldError(
+                (on_squid[0], "backend"),
+                f"{', '.join(on_squid)} use the Squid board but the others do not: one board "
+                "drives stage, illumination and filter wheel together; use kind squid for "
+                "all three or for none",
+            )
+        if on_squid and self.squid is None:
+            raise FieldError(
+                ("squid",),
+                f"{', '.join(on_squid)} use backend kind squid: add a squid section (port, axes)",
+            )
+        if self.squid is not None and self.illumination.backend.kind == "squid":
+            known = set(self.squid.illumination_sources)
+            for i, source in enumerate(self.illumination.sources):
+                if source.name not in known:
+                    raise FieldError(
+                        ("illumination", "sources", i, "name"),
+                        f"source {source.name!r} has no code in squid.illumination_sources "
+                        f"({sorted(known)})",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> MicroscopeConfig:

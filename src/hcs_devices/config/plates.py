@@ -40,9 +40,7 @@ class PlateFormat(BaseModel):
     @property
     def wells(self) -> list[str]:
         """Every well name in row-major order (A1, A2, ..., B1, ...)."""
-        return [
-            f"{row_name(r)}{c + 1}" for r in range(self.rows) for c in range(self.columns)
-        ]
+        return [f"{row_name(r)}{c + 1}" for r in range(self.rows) for c in range(self.columns)]
 
     def well_index(self, well: str) -> tuple[int, int]:
         """Zero-based (row, column) of a well name such as ``"B3"`` or ``"AA12"``.
@@ -96,31 +94,61 @@ def standard_plate_formats() -> dict[str, PlateFormat]:
     """The SBS formats shipped by default, keyed by well count."""
     return {
         "6": PlateFormat(
-            rows=2, columns=3, well_spacing_um=39120, well_size_um=34800,
-            a1_x_um=24760, a1_y_um=23160,
+            rows=2,
+            columns=3,
+            well_spacing_um=39120,
+            well_size_um=34800,
+            a1_x_um=24760,
+            a1_y_um=23160,
         ),
         "12": PlateFormat(
-            rows=3, columns=4, well_spacing_um=26010, well_size_um=22110,
-            a1_x_um=24940, a1_y_um=16790,
+            rows=3,
+            columns=4,
+            well_spacing_um=26010,
+            well_size_um=22110,
+            a1_x_um=24940,
+            a1_y_um=16790,
         ),
         "24": PlateFormat(
-            rows=4, columns=6, well_spacing_um=19300, well_size_um=15620,
-            a1_x_um=17050, a1_y_um=13670,
+            rows=4,
+            columns=6,
+            well_spacing_um=19300,
+            well_size_um=15620,
+            a1_x_um=17050,
+            a1_y_um=13670,
         ),
         "48": PlateFormat(
-            rows=6, columns=8, well_spacing_um=13080, well_size_um=11050,
-            a1_x_um=18160, a1_y_um=10080,
+            rows=6,
+            columns=8,
+            well_spacing_um=13080,
+            well_size_um=11050,
+            a1_x_um=18160,
+            a1_y_um=10080,
         ),
         "96": PlateFormat(
-            rows=8, columns=12, well_spacing_um=9000, well_size_um=6400,
-            a1_x_um=14380, a1_y_um=11240,
+            rows=8,
+            columns=12,
+            well_spacing_um=9000,
+            well_size_um=6400,
+            a1_x_um=14380,
+            a1_y_um=11240,
         ),
         "384": PlateFormat(
-            rows=16, columns=24, well_spacing_um=4500, well_size_um=3600,
-            well_shape="square", a1_x_um=12130, a1_y_um=8990,
+            rows=16,
+            columns=24,
+            well_spacing_um=4500,
+            well_size_um=3600,
+            well_shape="square",
+            a1_x_um=12130,
+            a1_y_um=8990,
         ),
         "1536": PlateFormat(
-            rows=32, columns=48, well_spacing_um=2250, well_size_um=1530,
-            well_shape="square", a1_x_um=11005, a1_y_um=7865,
+            rows=32,
+            columns=48,
+            well_spacing_um=2250,
+            well_size_um=1530,
+            well_shape="square",
+            a1_x_um=11005,
+            a1_y_um=7865,
         ),
     }

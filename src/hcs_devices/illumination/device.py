@@ -51,25 +51,26 @@ class Illumination(StandardReadable):
     def _check(self, command: str) -> None:
         self._owner.check(self.name or "illumination", command)
 
-    async def _set_source(self, value: str) -> None:
+    async def _set_source(self, value: str | None) -> None:
         self._check("source")
         if value not in self.sources:
-            raise ValueError(
-                f"{self.name}: unknown source {value!r}; sources are {self.sources}"
-            )
+            raise ValueError(f"{self.name}: unknown source {value!r}; sources are {self.sources}")
+        assert value is not None
         async with self._lock:
             await self.backend.select(value, self._selection[1])
             self._selection = (value, self._selection[1])
 
-    async def _set_intensity(self, value: float) -> None:
+    async def _set_intensity(self, value: float | None) -> None:
         self._check("intensity_percent")
+        value = float(value or 0.0)
         if not 0.0 <= value <= 100.0:
             raise ValueError(f"{self.name}: intensity_percent {value} is outside [0, 100]")
         async with self._lock:
             await self.backend.select(self._selection[0], value)
             self._selection = (self._selection[0], value)
 
-    async def _set_on(self, value: bool) -> None:
+    async def _set_on(self, value: bool | None) -> None:
+        value = bool(value)
         if value:  # switching off is always allowed: it is the safe state
             self._check("on")
         await self.backend.set_on(value)

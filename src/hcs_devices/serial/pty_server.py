@@ -9,6 +9,7 @@ name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import tempfile
@@ -33,7 +34,9 @@ class WireDevice(Protocol):
 class SendBytes(Protocol):
     """Writes bytes towards the host."""
 
-    def __call__(self, data: bytes) -> None: ...
+    def __call__(self, data: bytes) -> None:
+        """Send bytes."""
+        ...
 
 
 class PtyServer:
@@ -62,6 +65,9 @@ class PtyServer:
 
     def _open(self) -> None:
         master, slave = os.openpty()
+        # A full buffer drops bytes, as a USB serial device does when nobody reads it,
+        # instead of blocking the emulator.
+        os.set_blocking(master, False)
         tty.setraw(master)
         tty.setraw(slave)
         slave_name = os.ttyname(slave)
@@ -88,6 +94,8 @@ class PtyServer:
                 continue
             try:
                 data = os.read(master, 4096)
+            except BlockingIOError:
+                continue
             except OSError:
                 return
             if data:
@@ -98,10 +106,8 @@ class PtyServer:
             master = self._master
             if master is None:
                 return  # vanished: bytes go nowhere, as on a pulled cable
-            try:
+            with contextlib.suppress(OSError):
                 os.write(master, data)
-            except OSError:
-                pass
 
     @property
     def connected(self) -> bool:

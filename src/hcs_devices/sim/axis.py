@@ -90,6 +90,7 @@ class SimAxisBackend:
         return 2 * ta + tc
 
     def position_now(self) -> float:
+        """The position now, computed from the motion in progress (without waiting)."""
         if self._motion is None:
             return self._position
         return self._motion.position(time.monotonic())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -17,9 +18,29 @@ from hcs_devices.sim.sensor import FrameBank, Sensor
 from hcs_devices.sim.specimen import Specimen
 
 
+class Scene(Protocol):
+    """What the simulated camera needs to know about the hardware, read without waiting."""
+
+    def xy_um(self) -> tuple[float, float]:
+        """Stage x and y now."""
+        ...
+
+    def focus_z_um(self) -> float:
+        """Height of the objective's focal plane now."""
+        ...
+
+    def light(self) -> tuple[str | None, float, bool]:
+        """Selected source (or None), its intensity in percent, and whether it is on."""
+        ...
+
+    def filter_position(self) -> int:
+        """Emission filter wheel position."""
+        ...
+
+
 @dataclass
 class SimOptics:
-    """The simulated hardware the camera looks through."""
+    """The simulated hardware the camera looks through (a :class:`Scene`)."""
 
     x: SimAxisBackend
     y: SimAxisBackend
@@ -27,6 +48,19 @@ class SimOptics:
     piezo: SimAxisBackend | None
     illumination: SimIlluminationBackend
     filter_wheel: SimFilterWheelBackend
+
+    def xy_um(self) -> tuple[float, float]:
+        """Stage x and y now (also mid-move)."""
+        return self.x.position_now(), self.y.position_now()
+
+    def light(self) -> tuple[str | None, float, bool]:
+        """The selected source, its intensity and whether it is on."""
+        ill = self.illumination
+        return ill.selected, ill.intensity_percent, ill.is_on
+
+    def filter_position(self) -> int:
+        """Where the filter wheel is."""
+        return self.filter_wheel.current
 
     def focus_z_um(self) -> float:
         """Height of the focal plane: stage Z plus the piezo's travel from its centre."""
@@ -46,11 +80,11 @@ class SimFrameSource:
 
     Args:
         config: the microscope configuration.
-        optics: the simulated stage, illumination and filter wheel.
+        optics: the hardware state the frames depend on (simulated or real stage).
         specimen: what is on the plate.
     """
 
-    def __init__(self, config: MicroscopeConfig, optics: SimOptics, specimen: Specimen) -> None:
+    def __init__(self, config: MicroscopeConfig, optics: Scene, specimen: Specimen) -> None:
         self.config = config
         self.optics = optics
         self.specimen = specimen
@@ -77,22 +111,23 @@ class SimFrameSource:
         dx = (roi.x + roi.width / 2 - cfg.camera.sensor_width_px / 2) * unbinned
         dy = (roi.y + roi.height / 2 - cfg.camera.sensor_height_px / 2) * unbinned
         height, width = settings.shape
+        x_um, y_um = self.optics.xy_um()
         view = View(
-            center_x_um=self.optics.x.position_now() + dx,
-            center_y_um=self.optics.y.position_now() + dy,
+            center_x_um=x_um + dx,
+            center_y_um=y_um + dy,
             focus_z_um=self.optics.focus_z_um(),
             width_px=width,
             height_px=height,
             pixel_um=pixel,
         )
-        ill = self.optics.illumination
-        source = cfg.source(ill.selected)
-        dose = source.power_mw * ill.intensity_percent / 100.0 * settings.exposure_ms / 1000.0
-        filt = cfg.filter_wheel.filter_at(self.optics.filter_wheel.current)
+        selected, intensity, is_on = self.optics.light()
+        source = cfg.source(selected or cfg.illumination.sources[0].name)
+        dose = source.power_mw * intensity / 100.0 * settings.exposure_ms / 1000.0
+        filt = cfg.filter_wheel.filter_at(self.optics.filter_position())
         objective = cfg.active_objective
         light = Light(
             wavelength_nm=source.wavelength_nm,
-            dose_mw_s=dose if ill.is_on else 0.0,
+            dose_mw_s=dose if is_on else 0.0,
             filter_center_nm=filt.center_nm if filt else None,
             filter_bandwidth_nm=filt.bandwidth_nm if filt else 1.0,
             numerical_aperture=objective.numerical_aperture,

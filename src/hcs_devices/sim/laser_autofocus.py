@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hcs_devices.config.models import LaserAutofocusConfig
-from hcs_devices.sim.camera import SimOptics
+from hcs_devices.sim.camera import Scene
 from hcs_devices.sim.specimen import Specimen
 
 
@@ -16,7 +16,7 @@ class SimLaserAutofocusBackend:
     """
 
     def __init__(
-        self, config: LaserAutofocusConfig, optics: SimOptics, specimen: Specimen, seed: int = 0
+        self, config: LaserAutofocusConfig, optics: Scene, specimen: Specimen, seed: int = 0
     ) -> None:
         self.config = config
         self.optics = optics
@@ -29,8 +29,7 @@ class SimLaserAutofocusBackend:
 
     def defocus_um(self) -> float:
         """Focal plane minus sample surface at the current position."""
-        x = self.optics.x.position_now()
-        y = self.optics.y.position_now()
+        x, y = self.optics.xy_um()
         return self.optics.focus_z_um() - self.specimen.surface_z_um(x, y)
 
     async def capture(self) -> np.ndarray:

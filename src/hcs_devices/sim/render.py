@@ -80,9 +80,7 @@ def excitation_efficiency(source_nm: float, label_excitation_nm: float) -> float
     return math.exp(-0.5 * (d / width) ** 2)
 
 
-def filter_transmission(
-    emission_nm: float, center_nm: float | None, bandwidth_nm: float
-) -> float:
+def filter_transmission(emission_nm: float, center_nm: float | None, bandwidth_nm: float) -> float:
     """Fraction of a label's emission that passes an emission filter."""
     if center_nm is None:
         return 1.0
@@ -120,7 +118,9 @@ class Renderer:
             cls.photons_per_mw_s
             * light.dose_mw_s
             * excitation_efficiency(light.wavelength_nm, cls.label.excitation_nm)
-            * filter_transmission(cls.label.emission_nm, light.filter_center_nm, light.filter_bandwidth_nm)
+            * filter_transmission(
+                cls.label.emission_nm, light.filter_center_nm, light.filter_bandwidth_nm
+            )
         )
 
     def expected(self, view: View, light: Light) -> np.ndarray:
@@ -136,7 +136,9 @@ class Renderer:
                 cls.absorbance
                 * BRIGHTFIELD_PER_MW_S_UM2
                 * light.dose_mw_s
-                * 2 * math.pi * cls.sigma_um**2
+                * 2
+                * math.pi
+                * cls.sigma_um**2
                 if brightfield
                 else self.class_weight(cls, light)
             )
@@ -191,22 +193,29 @@ class Renderer:
                 shape=(hp // factor, wp // factor),
             )
             _add_blurred(spectrum, coarse, sigma_px / factor)
-        full = scipy.fft.irfft2(spectrum, s=(hp, wp), workers=1)
-        return np.ascontiguousarray(full[margin : margin + h, margin : margin + w], dtype=np.float32)
+        full = np.asarray(scipy.fft.irfft2(spectrum, s=(hp, wp), workers=1))
+        return np.ascontiguousarray(
+            full[margin : margin + h, margin : margin + w], dtype=np.float32
+        )
 
 
 def _grid_size(n: int) -> int:
     """A size at least ``n``, divisible by 8 and fast for the FFT."""
-    size = scipy.fft.next_fast_len(n, real=True)
+    size = int(scipy.fft.next_fast_len(n, real=True) or n)
     while size % 8:
-        size = scipy.fft.next_fast_len(size + 1, real=True)
+        size = int(scipy.fft.next_fast_len(size + 1, real=True) or size + 1)
     return size
 
 
 def _coarsening(sigma_px: float, hp: int, wp: int) -> int:
     """The coarsest grid factor (1, 2, 4, 8) on which a blur of ``sigma_px`` is resolved."""
     factor = 1
-    while factor < 8 and sigma_px / (factor * 2) >= 1.2 and hp % (factor * 2) == 0 and wp % (factor * 2) == 0:
+    while (
+        factor < 8
+        and sigma_px / (factor * 2) >= 1.2
+        and hp % (factor * 2) == 0
+        and wp % (factor * 2) == 0
+    ):
         factor *= 2
     return factor
 

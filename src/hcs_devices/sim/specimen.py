@@ -113,7 +113,9 @@ class Specimen:
         self.config = config
         self.plate = plate
         rng = np.random.default_rng([config.seed, 7919])
-        self._well_offsets_um = rng.normal(0.0, config.well_offset_rms_um, (plate.rows, plate.columns))
+        self._well_offsets_um = rng.normal(
+            0.0, config.well_offset_rms_um, (plate.rows, plate.columns)
+        )
         self._empty = {w.upper() for w in config.empty_wells}
         self._content = lru_cache(maxsize=128)(self._make_well)
 
@@ -164,7 +166,10 @@ class Specimen:
     def blobs_in(self, name: str, x0: float, x1: float, y0: float, y1: float) -> Blobs:
         """Blobs of one object class inside a rectangle."""
         return Blobs.concatenate(
-            [self.well_content(w).blobs[name].within(x0, x1, y0, y1) for w in self.wells_near(x0, x1, y0, y1)]
+            [
+                self.well_content(w).blobs[name].within(x0, x1, y0, y1)
+                for w in self.wells_near(x0, x1, y0, y1)
+            ]
         )
 
     def _make_well(self, well: str) -> WellContent:
@@ -214,9 +219,7 @@ def _satellites(
     dx = rng.normal(0.0, spread_um, (n, per_cell))
     dy = rng.normal(0.0, spread_um, (n, per_cell))
     weights = rng.uniform(0.6, 1.4, (n, per_cell)) * brightness[:, None]
-    return Blobs(
-        (x[:, None] + dx).ravel(), (y[:, None] + dy).ravel(), weights.ravel()
-    )
+    return Blobs((x[:, None] + dx).ravel(), (y[:, None] + dy).ravel(), weights.ravel())
 
 
 def _spots(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, mean_per_cell: int) -> Blobs:

@@ -120,6 +120,10 @@ class SquidStageAxis:
 
     async def position_um(self) -> float:
         """The reported position, um (updated every 10 ms, also mid-move)."""
+        return self.position_now()
+
+    def position_now(self) -> float:
+        """The last reported position, um, without waiting."""
         return self._cfg.usteps_to_um(self._driver.position_usteps(self.axis))
 
     def move_time_s(self, distance_um: float) -> float:
@@ -223,6 +227,7 @@ class SquidIllumination:
         self.led_matrix_color = led_matrix_color
         self._selected: str | None = None
         self._on = False
+        self.intensity_percent = 0.0
 
     @property
     def selected(self) -> str | None:
@@ -261,6 +266,7 @@ class SquidIllumination:
             payload = uint8(code) + uint16(percent_to_uint16(intensity_percent))
             await self._driver.execute(Opcode.SET_ILLUMINATION, payload)
         self._selected = source
+        self.intensity_percent = intensity_percent
 
     async def set_on(self, on: bool) -> None:
         """Switch the selected source on or off.
@@ -319,6 +325,10 @@ class SquidFilterWheel:
 
     async def position(self) -> int:
         """The current position (1 after initialisation)."""
+        return self.position_now()
+
+    def position_now(self) -> int:
+        """The current position, without waiting."""
         usteps = self._driver.position_usteps(self.axis)
         return round(usteps / self.config.usteps_per_position) + 1
 

@@ -18,7 +18,9 @@ class Stage(StandardReadable):
         name: device name.
     """
 
-    def __init__(self, x: Axis, y: Axis, z: Axis, *, piezo: Axis | None = None, name: str = "") -> None:
+    def __init__(
+        self, x: Axis, y: Axis, z: Axis, *, piezo: Axis | None = None, name: str = ""
+    ) -> None:
         with self.add_children_as_readables():
             self.x = x
             self.y = y

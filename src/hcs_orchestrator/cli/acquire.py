@@ -1,4 +1,8 @@
-"""``hcs demo``, ``hcs acquire`` and ``hcs runs``."""
+"""``hcs demo``, ``hcs acquire`` and ``hcs runs``.
+
+The handlers import the acquisition stack when they run, so that ``hcs --help`` and
+``hcs emulate`` start in well under a second.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,26 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from hcs_devices.config import UserFileError, load_config
-from hcs_plans.specs import load_spec
-from hcs_plans.table import AcquisitionError
-from hcs_orchestrator.acquisition import dry_run, run_acquisition
-from hcs_orchestrator.session import default_config_path, open_session
-
-DEMO_SPEC = default_config_path().parent / "sequences" / "demo-96.yaml"
+from hcs_orchestrator.paths import DEFAULT_CONFIG, DEMO_SPEC
 
 
 def register(commands: Any) -> None:
     """Add the acquisition commands to the ``hcs`` parser."""
-    demo = cast(argparse.ArgumentParser, commands.add_parser(
-        "demo", help="acquire a small simulated 96-well plate into the local catalog"
-    ))
+    demo = cast(
+        argparse.ArgumentParser,
+        commands.add_parser(
+            "demo", help="acquire a small simulated 96-well plate into the local catalog"
+        ),
+    )
     demo.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
     demo.set_defaults(run=_demo)
 
-    acquire = cast(argparse.ArgumentParser, commands.add_parser(
-        "acquire", help="acquire a sequence (useq-schema YAML/JSON, or an hcs spec)"
-    ))
+    acquire = cast(
+        argparse.ArgumentParser,
+        commands.add_parser(
+            "acquire", help="acquire a sequence (useq-schema YAML/JSON, or an hcs spec)"
+        ),
+    )
     acquire.add_argument("sequence", type=Path, help="sequence or spec file")
     acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
     acquire.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
@@ -34,9 +38,10 @@ def register(commands: Any) -> None:
     acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
     acquire.set_defaults(run=_acquire)
 
-    runs = cast(argparse.ArgumentParser, commands.add_parser(
-        "runs", help="list the runs in a data directory's catalog"
-    ))
+    runs = cast(
+        argparse.ArgumentParser,
+        commands.add_parser("runs", help="list the runs in a data directory's catalog"),
+    )
     runs.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
     runs.set_defaults(run=_runs)
 
@@ -46,21 +51,34 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _acquire(args: argparse.Namespace) -> int:
-    if args.dry_run:
-        try:
-            config = load_config(args.config or default_config_path())
-            print(dry_run(config, load_spec(args.sequence), args.data_dir))
-        except (UserFileError, AcquisitionError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    return _run_spec(args.sequence, args.config, args.data_dir, args.overview)
+    if not args.dry_run:
+        return _run_spec(args.sequence, args.config, args.data_dir, args.overview)
+    from hcs_devices.config import UserFileError, load_config
+    from hcs_orchestrator.acquisition import dry_run
+    from hcs_plans.specs import load_spec
+    from hcs_plans.table import AcquisitionError
+
+    try:
+        config = load_config(args.config or DEFAULT_CONFIG)
+        print(dry_run(config, load_spec(args.sequence), args.data_dir))
+    except (UserFileError, AcquisitionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
-def _run_spec(spec_path: Path, config_path: Path | None, data_dir: Path, overview: Path | None) -> int:
+def _run_spec(
+    spec_path: Path, config_path: Path | None, data_dir: Path, overview: Path | None
+) -> int:
+    from hcs_devices.config import UserFileError, load_config
+    from hcs_orchestrator.acquisition import run_acquisition
+    from hcs_orchestrator.session import open_session
+    from hcs_plans.specs import load_spec
+    from hcs_plans.table import AcquisitionError
+
     try:
         spec = load_spec(spec_path)
-        config = load_config(config_path or default_config_path())
+        config = load_config(config_path or DEFAULT_CONFIG)
     except UserFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,9 +18,10 @@ EMULATORS: dict[str, str] = {
 
 def register(commands: Any) -> None:
     """Add the ``emulate`` command to the ``hcs`` parser."""
-    parser = cast(argparse.ArgumentParser, commands.add_parser(
-        "emulate", help="serve an emulated serial device on a pseudo-terminal"
-    ))
+    parser = cast(
+        argparse.ArgumentParser,
+        commands.add_parser("emulate", help="serve an emulated serial device on a pseudo-terminal"),
+    )
     parser.add_argument("device", choices=sorted(EMULATORS), help="which device to emulate")
     parser.add_argument("options", nargs=argparse.REMAINDER, help="emulator options")
     parser.set_defaults(run=_run)

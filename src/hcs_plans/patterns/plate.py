@@ -120,9 +120,7 @@ def inside_well(
     """Whether a whole field of view (all four corners) lies inside a well."""
     hw, hh = fov_width_um / 2, fov_height_um / 2
     return all(
-        plate.contains("A1", dx_um + sx * hw, dy_um + sy * hh)
-        for sx in (-1, 1)
-        for sy in (-1, 1)
+        plate.contains("A1", dx_um + sx * hw, dy_um + sy * hh) for sx in (-1, 1) for sy in (-1, 1)
     )
 
 
