@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from bluesky.run_engine import (  # pyright: ignore[reportPrivateImportUsage]
+from bluesky.run_engine import (
     RunEngine,
-    TransitionError,
+    TransitionError,  # pyright: ignore[reportPrivateImportUsage]
     call_in_bluesky_event_loop,
 )
 

@@ -30,7 +30,7 @@ from bluesky.utils import FailedStatus, MsgGenerator
 from ophyd_async.core import TriggerInfo
 
 from hcs_devices.config import ChannelConfig, MicroscopeConfig
-from hcs_devices.factory import Microscope
+from hcs_devices.factory import Microscope, build_microscope
 from hcs_devices.sim.specimen import CYTOPLASM, NUCLEI, SPOTS_A, SPOTS_B, Specimen
 
 PROFILE = Path(__file__).resolve().parents[2] / "profile" / "microscope.yaml"
@@ -574,15 +574,18 @@ def test_microscope_builds_and_connects_when_given_the_shipped_profile(
     assert settings.shape == (2048, 2048)
 
 
-async def test_microscope_devices_connect_in_mock_mode_when_built_from_the_profile(
-    profile_config: MicroscopeConfig, tmp_path: Path
+def test_microscope_devices_connect_in_mock_mode_when_built_from_the_profile(
+    profile_config: MicroscopeConfig, tmp_path: Path, run_on_re_loop: Callable[..., Any]
 ) -> None:
-    from hcs_devices.factory import build_microscope
-
+    """Every device of the default profile constructs and connects in ophyd-async mock mode."""
     m = build_microscope(profile_config, data_dir=tmp_path)
     try:
-        for device in m.devices().values():
-            await device.connect(mock=True)
-        assert await m.stage.z.user_readback.get_value() == profile_config.stage.z.home_um
+
+        async def connect_mocked() -> float:
+            for device in m.devices().values():
+                await device.connect(mock=True)
+            return await m.stage.z.user_readback.get_value()
+
+        assert run_on_re_loop(connect_mocked) == profile_config.stage.z.home_um
     finally:
         m.close()
