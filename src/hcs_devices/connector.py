@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from ophyd_async.core import Device, DeviceConnector
 
 
-class Connectable(Protocol):
-    """A backend that can be opened (idempotently)."""
-
-    async def connect(self) -> None:
-        """Open the hardware."""
-        ...
-
-
 class BackendConnector(DeviceConnector):
-    """Connects the device's signals, then its backend, then runs an optional hook.
+    """Connects the device's soft signals, then calls ``on_connect``.
 
-    In mock mode (unit tests of one device) the backend is left alone.
+    ``on_connect`` opens the hardware backend and reads its initial state into the
+    device's signals. In mock mode (unit tests of one device) it is not called.
+
+    Args:
+        on_connect: opens the backend (idempotently) and reads the initial state.
     """
 
-    def __init__(
-        self, backend: Connectable, after: Callable[[], Awaitable[None]] | None = None
-    ) -> None:
-        self.backend = backend
-        self.after = after
+    def __init__(self, on_connect: Callable[[], Awaitable[None]]) -> None:
+        self._on_connect = on_connect
 
     async def connect_real(self, device: Device, timeout: float, force_reconnect: bool) -> None:
-        """Connect children, open the backend, then run the hook."""
+        """Connect children, then the backend."""
         await super().connect_real(device, timeout, force_reconnect)
-        await self.backend.connect()
-        if self.after is not None:
-            await self.after()
+        await self._on_connect()

@@ -4,20 +4,35 @@ An infrared laser reflects off the sample's surface (the coverslip or plate bott
 onto a small camera; the spot moves sideways in proportion to the distance between the
 objective's focal plane and that surface. Triggering the sensor captures an image and
 measures the spot's position (intensity-weighted centroid along x).
+
+With a calibration installed (:meth:`LaserAutofocusSensor.set_calibration`, usually
+by the ``calibrate_laser_autofocus`` plan), every measurement also gives the
+displacement from the in-focus position in micrometres and the correlation of the
+spot's profile with the stored reference crop, which verifies a move.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import math
+
 import numpy as np
 from ophyd_async.core import (
+    Array1D,
     AsyncStatus,
     StandardReadable,
     StandardReadableFormat,
     soft_signal_r_and_setter,
+    soft_signal_rw,
 )
 
+from hcs_devices.autofocus.calibration import (
+    PROFILE_HALF_WIDTH_PX,
+    LaserAutofocusCalibration,
+    profile_correlation,
+    spot_profile,
+)
 from hcs_devices.connector import BackendConnector
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 
@@ -60,6 +75,12 @@ def spot_centroid(
 class LaserAutofocusSensor(StandardReadable):
     """Measures the reflection spot: ``spot_x_px`` and ``spot_intensity`` on trigger.
 
+    Calibration signals (configuration): ``um_per_px``, ``reference_x_px``,
+    ``calibrated_range_um``, ``reference_profile``; NaN/empty until calibrated.
+    Each trigger also reads ``displacement_um`` (NaN without a calibration or a spot),
+    ``reference_correlation`` (the spot profile around the reference position against
+    the reference crop) and ``spot_profile`` (that profile).
+
     Args:
         backend: the sensor hardware.
         owner: who may command the hardware now.
@@ -80,7 +101,7 @@ class LaserAutofocusSensor(StandardReadable):
             self.spot_x_px, self._set_x = soft_signal_r_and_setter(float, float("nan"), units="px")
         with self.add_children_as_readables():
             self.spot_intensity, self._set_intensity = soft_signal_r_and_setter(float, 0.0)
-        super().__init__(name=name, connector=BackendConnector(backend))
+        super().__init__(name=name, connector=BackendConnector(backend.connect))
 
     async def measure(self) -> tuple[float, float, np.ndarray]:
         """Capture and measure: (spot x px, intensity, image)."""
@@ -90,6 +111,19 @@ class LaserAutofocusSensor(StandardReadable):
         self.last_image = image
         self._set_x(x)
         self._set_intensity(intensity)
+        um_per_px = await self.um_per_px.get_value()
+        reference_x = await self.reference_x_px.get_value()
+        reference = await self.reference_profile.get_value()
+        half_width = (len(reference) - 1) // 2 if len(reference) > 1 else PROFILE_HALF_WIDTH_PX
+        centre = reference_x if math.isfinite(reference_x) else x
+        if not math.isfinite(centre):
+            centre = image.shape[-1] / 2
+        profile = spot_profile(image, centre, half_width)
+        self._set_profile(profile)
+        self._set_displacement((x - reference_x) * um_per_px)
+        self._set_correlation(
+            profile_correlation(profile, reference) if len(reference) else float("nan")
+        )
         return x, intensity, image
 
     @AsyncStatus.wrap

@@ -97,7 +97,7 @@ class Camera(StandardDetector):
             self.roi_width,
             self.roi_height,
         )
-        super().__init__(name=name, connector=BackendConnector(source))
+        super().__init__(name=name, connector=BackendConnector(source.connect))
 
     def _device_name(self) -> str:
         return self.name or "camera"

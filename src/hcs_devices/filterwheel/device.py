@@ -73,9 +73,10 @@ class FilterWheel(StandardReadable, StandardMovable[int]):
         with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
             self.position, self._position_set = soft_signal_r_and_setter(int, 1)
         self.setpoint = soft_signal_rw(int, 1)
-        super().__init__(name=name, connector=BackendConnector(backend, self._sync))
+        super().__init__(name=name, connector=BackendConnector(self._sync))
 
     async def _sync(self) -> None:
+        await self.backend.connect()
         self._position_set(await self.backend.position())
 
     @cached_property

@@ -23,8 +23,8 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
+from hcs_devices.connector import BackendConnector
 from hcs_devices.fluidics.backends import PumpBackend
-from hcs_devices.fluidics.connector import BackendConnector
 from hcs_devices.fluidics.errors import FluidicsError, FluidicsValueError, PumpStoppedError
 from hcs_devices.fluidics.pump.base import FlowDirection
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner

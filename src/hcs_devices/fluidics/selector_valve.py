@@ -15,8 +15,8 @@ from ophyd_async.core import (
 )
 from ophyd_async.core import StandardReadableFormat as Format
 
+from hcs_devices.connector import BackendConnector
 from hcs_devices.fluidics.backends import ValveChainBackend
-from hcs_devices.fluidics.connector import BackendConnector
 from hcs_devices.fluidics.errors import FluidicsError, FluidicsValueError
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 

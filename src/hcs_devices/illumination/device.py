@@ -46,7 +46,7 @@ class Illumination(StandardReadable):
             )
         with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
             self.on = soft_signal_rw(bool, False, setter=self._set_on)
-        super().__init__(name=name, connector=BackendConnector(backend))
+        super().__init__(name=name, connector=BackendConnector(backend.connect))
 
     def _check(self, command: str) -> None:
         self._owner.check(self.name or "illumination", command)

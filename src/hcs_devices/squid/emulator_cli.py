@@ -8,12 +8,10 @@ without hardware.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
+from hcs_devices.serial.serving import announce_and_wait, stop_on_signal
 from hcs_devices.squid.emulator import EmulatedSquid
 
 
@@ -64,31 +62,19 @@ def main(argv: list[str]) -> int:
         return 2
     if args.directory is not None:
         args.directory.mkdir(parents=True, exist_ok=True)
-    done = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with EmulatedSquid(
+    with (
+        stop_on_signal() as stop,
+        EmulatedSquid(
             speed_factor=args.speed_factor,
             status_period_s=args.status_period_ms / 1000.0,
             legacy_crc=args.legacy_crc,
             directory=args.directory,
             link_name=args.link_name,
-        ) as board:
-            print(board.path, flush=True)
-            print(
-                "Squid emulator (firmware v1.4) running; Ctrl-C to stop.",
-                file=sys.stderr,
-                flush=True,
-            )
-            while not done.wait(0.5):
-                pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        ) as board,
+    ):
+        announce_and_wait(
+            board.path, "Squid emulator (firmware v1.4) running; Ctrl-C to stop.", stop
+        )
     return 0
 
 

@@ -130,7 +130,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             self.low_limit_um = soft_signal_rw(float, low_limit_um, units="um")
             self.high_limit_um = soft_signal_rw(float, high_limit_um, units="um")
         self.user_setpoint: SignalRW[float] = soft_signal_rw(float, initial_um, units="um")
-        super().__init__(name=name, connector=BackendConnector(backend, self.refresh_position))
+        super().__init__(name=name, connector=BackendConnector(self._connect_backend))
 
     @cached_property
     def movable_logic(self) -> AxisMoveLogic:
@@ -146,6 +146,10 @@ class Axis(StandardReadable, StandardMovable[float]):
             axis_name=lambda: self.name or "axis",
             backlash_overshoot_um=self._backlash,
         )
+
+    async def _connect_backend(self) -> None:
+        await self.backend.connect()
+        await self.refresh_position()
 
     async def refresh_position(self) -> None:
         """Read the backend's position into the readback (after hardware moved the axis)."""

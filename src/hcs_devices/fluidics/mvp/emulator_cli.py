@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hcs_devices.fluidics.emulator_serving import serve_until_signal
 from hcs_devices.fluidics.mvp.emulator import MvpChainEmulator
 from hcs_devices.fluidics.mvp.protocol import ALLOWED_PORT_COUNTS, MAX_VALVES
+from hcs_devices.serial.serving import serve_until_signal
 
 
 def build_parser() -> argparse.ArgumentParser:

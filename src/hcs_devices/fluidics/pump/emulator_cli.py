@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hcs_devices.fluidics.emulator_serving import serve_until_signal
 from hcs_devices.fluidics.pump.emulator import Minipuls3Emulator
 from hcs_devices.fluidics.pump.gsioc import MAX_UNIT_ID
+from hcs_devices.serial.serving import serve_until_signal
 
 #: Emulated models by configuration name (``pump.kind`` in the microscope file).
 MODELS = ("gilson_minipuls3",)
