@@ -9,12 +9,19 @@ A data directory holds everything of one installation::
       frames/           camera frames, written by the detector (external assets)
 
 ``open_catalog(data_dir)`` serves that directory in-process (no server to start) and
-returns a Tiled client; a Tiled server started on the same directory reads the same
-runs.
+returns a Tiled client; ``hcs serve`` (:mod:`hcs_storage.server`) serves the same
+directory over HTTP, so both modes read the same runs. A facility keeps the catalog
+in PostgreSQL instead of ``catalog.db`` (``catalog_uri="postgresql://..."``); the
+files stay in the data directory.
+
+The server may read files only under ``frames/`` and ``tiled/``: a data source that
+points anywhere else is refused when it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +34,113 @@ TABLES_FILE = "tables.duckdb"
 TILED_DIR = "tiled"
 FRAMES_DIR = "frames"
 
+#: Longest wait for a catalog database to be created (a PostgreSQL server may be slow).
+INIT_TIMEOUT_S = 120.0
 
-def catalog_adapter(data_dir: str | Path, catalog_uri: str | None = None) -> Any:
+
+def default_catalog_uri(data_dir: str | Path) -> str:
+    """The SQLite catalog URI of a data directory (``DATA_DIR/catalog.db``)."""
+    return f"sqlite:///{Path(data_dir).resolve() / CATALOG_FILE}"
+
+
+def redact_uri(uri: str) -> str:
+    """A database URI with its password replaced by ``***``, safe to print or log."""
+    scheme, sep, rest = uri.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return uri
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}"
+
+
+def init_catalog_database(uri: str, timeout_s: float = INIT_TIMEOUT_S) -> bool:
+    """Create the catalog's tables in a database if it has none yet.
+
+    Tiled's own ``init_if_not_exists`` starts a Python subprocess for this (about 4 s
+    here); this does the same steps (``tiled catalog init --if-not-exists``) in a
+    short-lived thread with its own event loop, so it also works when the caller
+    already runs an event loop.
+
+    Args:
+        uri: the catalog's SQL URI (``sqlite:///...`` or ``postgresql://...``).
+        timeout_s: longest wait for the database.
+
+    Returns:
+        True if the database was new and has been initialised.
+
+    Raises:
+        TimeoutError: the database did not answer in time.
+    """
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from tiled.alembic_utils import UninitializedDatabase, check_database, stamp_head
+    from tiled.catalog.alembic_constants import ALEMBIC_DIR, ALEMBIC_INI_TEMPLATE_PATH
+    from tiled.catalog.core import ALL_REVISIONS, REQUIRED_REVISION, initialize_database
+    from tiled.utils import ensure_specified_sql_driver
+
+    url = ensure_specified_sql_driver(uri)
+
+    async def create_tables() -> bool:
+        engine = create_async_engine(url)
+        try:
+            await check_database(engine, REQUIRED_REVISION, ALL_REVISIONS)
+        except UninitializedDatabase:
+            await initialize_database(engine)
+            return True
+        finally:
+            await engine.dispose()
+        return False
+
+    outcome: list[bool] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            created = asyncio.run(create_tables())
+            if created:
+                stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, url)
+            outcome.append(created)
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="hcs-catalog-init", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"catalog database {redact_uri(uri)} did not answer in {timeout_s} s")
+    if errors:
+        raise errors[0]
+    return outcome[0]
+
+
+def catalog_adapter(
+    data_dir: str | Path,
+    catalog_uri: str | None = None,
+    *,
+    tables_uri: str | None = None,
+) -> Any:
     """The Tiled catalog adapter of a data directory (created on first use).
 
     Args:
         data_dir: the data directory.
         catalog_uri: a SQL URI for the catalog (PostgreSQL for a facility); SQLite in
             the data directory by default.
+        tables_uri: a SQL URI for event tables; DuckDB in the data directory by
+            default.
+
+    Returns:
+        A ``tiled.catalog`` adapter: the tree to give ``tiled.server.app.build_app``.
+        It may write under ``tiled/`` and read under ``frames/`` and ``tiled/`` only.
     """
     root = Path(data_dir).resolve()
     (root / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
     (root / TILED_DIR).mkdir(parents=True, exist_ok=True)
+    uri = catalog_uri or default_catalog_uri(root)
+    init_catalog_database(uri)
     return from_uri(
-        catalog_uri or f"sqlite:///{root / CATALOG_FILE}",
-        writable_storage=[str(root / TILED_DIR), f"duckdb:///{root / TABLES_FILE}"],
+        uri,
+        writable_storage=[str(root / TILED_DIR), tables_uri or f"duckdb:///{root / TABLES_FILE}"],
         readable_storage=[str(root / FRAMES_DIR)],
-        init_if_not_exists=True,
+        init_if_not_exists=False,
     )
 
 

@@ -29,11 +29,10 @@ class FieldImage:
 def frame_table(run: Any) -> dict[str, np.ndarray]:
     """The per-frame metadata columns of a run's primary stream (``well``, ``z_um``...)."""
     stream = run["primary"]
-    columns = {}
-    for key in stream:
-        if key.startswith(FRAME_PREFIX):
-            columns[key.removeprefix(FRAME_PREFIX)] = np.asarray(stream[key].read())
-    return columns
+    keys = [key for key in stream if key.startswith(FRAME_PREFIX)]
+    # One request for the whole table: a request per column took ~0.2 s each.
+    data = stream.read(variables=keys)
+    return {key.removeprefix(FRAME_PREFIX): np.asarray(data[key].values) for key in keys}
 
 
 def well_fields(

@@ -29,7 +29,7 @@ def stop_on_signal() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def announce_and_wait(path: Path, banner: str, stop: threading.Event) -> None:
+def announce_and_wait(path: Path | str, banner: str, stop: threading.Event) -> None:
     """Print the serial device path (stdout) and a banner (stderr), then wait for ``stop``."""
     print(path, flush=True)
     print(banner, file=sys.stderr, flush=True)
