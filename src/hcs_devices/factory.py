@@ -253,7 +253,7 @@ class _HardwareBackends:
 
 
 def _squid_backends(config: MicroscopeConfig) -> SquidBackends:
-    """The Squid board's backends; Z backlash is done by the stage device, not twice."""
+    """The Squid board's backends, with the stage section's limits and speeds."""
     assert config.squid is not None
     limits = {
         name: AxisLimits(
@@ -264,4 +264,4 @@ def _squid_backends(config: MicroscopeConfig) -> SquidBackends:
         )
         for name, axis in (("x", config.stage.x), ("y", config.stage.y), ("z", config.stage.z))
     }
-    return build_squid_backends(config.squid.model_copy(update={"z_backlash_um": 0.0}), limits)
+    return build_squid_backends(config.squid, limits)

@@ -37,15 +37,14 @@ _TOLERANCE_UM = 1e-6
 class SquidStageAxis:
     """One stage axis (X, Y or Z) of a Squid board; positions in micrometres.
 
-    Targets outside ``limits`` are refused before anything is sent. With
-    ``backlash_um`` > 0, a move towards lower positions first overshoots by that much
-    and comes back up, so every move ends moving up (the Z focus habit).
+    Targets outside ``limits`` are refused before anything is sent. The Z backlash
+    habit (end every move moving up) is the stage device's job, for every backend
+    alike (``hcs_devices.stage.Axis``).
 
     Args:
         driver: the board's driver.
         axis: ``"x"``, ``"y"`` or ``"z"``.
         limits: soft limits and speed of the axis.
-        backlash_um: overshoot of downward moves, um (0: none).
     """
 
     def __init__(
@@ -53,18 +52,13 @@ class SquidStageAxis:
         driver: SquidDriver,
         axis: Literal["x", "y", "z"],
         limits: AxisLimits,
-        *,
-        backlash_um: float = 0.0,
     ) -> None:
         if axis not in STAGE_AXES:
             raise ValueError(f"axis must be one of x, y, z, got {axis!r}")
-        if backlash_um < 0:
-            raise ValueError(f"backlash_um must be >= 0, got {backlash_um}")
         self._driver = driver
         self.name = axis
         self.axis = STAGE_AXES[axis]
         self.limits = limits
-        self.backlash_um = backlash_um
         self._cfg = driver.config.axis(axis)
 
     @property
@@ -96,12 +90,6 @@ class SquidStageAxis:
             )
         target_um = min(max(target_um, self.limits.low_um), self.limits.high_um)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        if self.backlash_um > 0 and target_um < await self.position_um() - _TOLERANCE_UM:
-            overshoot_um = max(self.limits.low_um, target_um - self.backlash_um)
-            if overshoot_um < target_um:
-                await self._driver.move_to_usteps(
-                    self.axis, self._cfg.um_to_usteps(overshoot_um), timeout_s=_left(deadline)
-                )
         await self._driver.move_to_usteps(
             self.axis, self._cfg.um_to_usteps(target_um), timeout_s=_left(deadline)
         )
@@ -127,12 +115,9 @@ class SquidStageAxis:
         return self._cfg.usteps_to_um(self._driver.position_usteps(self.axis))
 
     def move_time_s(self, distance_um: float) -> float:
-        """Expected duration of a move of this distance, s (backlash included)."""
+        """Expected duration of a move of this distance, s."""
         v, a = self.limits.max_velocity_um_s, self.limits.max_acceleration_um_s2
-        t = trapezoid_time_s(distance_um, v, a)
-        if self.backlash_um > 0 and distance_um < 0:
-            t += 2 * trapezoid_time_s(self.backlash_um, v, a)
-        return t
+        return trapezoid_time_s(distance_um, v, a)
 
 
 def _left(deadline: float | None) -> float | None:
@@ -377,7 +362,7 @@ class SquidBackends:
         driver: the board's driver (close it with :meth:`close`).
         x: stage X.
         y: stage Y.
-        z: stage Z (focus), with the backlash habit of ``config.z_backlash_um``.
+        z: stage Z (focus).
         piezo: objective piezo, or None when not fitted.
         illumination: light sources by name.
         filter_wheel: filter wheel, or None when not fitted.
@@ -427,7 +412,7 @@ def build_squid_backends(config: SquidConfig, axes: Mapping[str, AxisLimits]) ->
         driver=driver,
         x=SquidStageAxis(driver, "x", axes["x"]),
         y=SquidStageAxis(driver, "y", axes["y"]),
-        z=SquidStageAxis(driver, "z", axes["z"], backlash_um=config.z_backlash_um),
+        z=SquidStageAxis(driver, "z", axes["z"]),
         piezo=SquidPiezo(driver, config.piezo) if config.piezo.enabled else None,
         illumination=SquidIllumination(
             driver, config.illumination_sources, config.led_matrix_color

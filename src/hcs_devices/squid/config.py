@@ -223,12 +223,6 @@ class SquidConfig(BaseModel):
     intensity_factor_percent: int = Field(
         default=100, ge=0, le=100, description="Board-wide illumination intensity factor, %."
     )
-    z_backlash_um: float = Field(
-        default=5.0,
-        ge=0.0,
-        le=100.0,
-        description="Downward Z moves overshoot by this much and come back up, um; 0 = off.",
-    )
     home_on_connect: tuple[Literal["x", "y", "z"], ...] = Field(
         default=("z", "x", "y"),
         description="Axes homed at start-up, in order (empty: none; positions then "

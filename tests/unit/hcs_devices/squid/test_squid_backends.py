@@ -13,6 +13,7 @@ from hcs_devices.squid.backends import SquidBackends, build_squid_backends
 from hcs_devices.squid.config import AxisLimits, SquidConfig
 from hcs_devices.squid.emulator import EmulatedSquid
 from hcs_devices.squid.protocol import Axis
+from hcs_devices.stage import Axis as StageAxis
 from hcs_devices.stage.backend import AxisBackend
 
 
@@ -66,19 +67,21 @@ async def test_stage_refuses_target_outside_limits_when_nothing_sent(
     assert board.emulator.bytes_received == received
 
 
-async def test_z_ends_moving_up_when_moving_down(
+async def test_z_device_ends_moving_up_on_the_board_when_moving_down(
     board: EmulatedSquid, backends: SquidBackends
 ) -> None:
-    z = backends.z
-    await z.move_to(3_000.0, timeout_s=None)
+    # The backlash habit lives in the stage device, for every backend alike.
+    z = StageAxis(backends.z, low_limit_um=50.0, high_limit_um=7_000.0, backlash_overshoot_um=5.0)
+    await z.connect()
+    await z.set(3_000.0)
     board.emulator.clear_log()
-    await z.move_to(2_000.0, timeout_s=None)
+    await z.set(2_000.0)
     moves = [e for e in board.emulator.executed if e.opcode_name == "MOVETO_Z"]
     cfg = backends.driver.config.z
     assert [e.to_usteps for e in moves] == [cfg.um_to_usteps(1_995.0), cfg.um_to_usteps(2_000.0)]
-    assert await z.position_um() == pytest.approx(2_000.0, abs=z.um_per_ustep)
+    assert await backends.z.position_um() == pytest.approx(2_000.0, abs=backends.z.um_per_ustep)
     board.emulator.clear_log()
-    await z.move_to(2_500.0, timeout_s=None)  # upward: no overshoot
+    await z.set(2_500.0)  # upward: no overshoot
     assert board.emulator.executed_opcodes() == ["MOVETO_Z"]
 
 

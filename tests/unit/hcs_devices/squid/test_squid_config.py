@@ -83,7 +83,7 @@ def _blocks(language: str) -> list[str]:
 
 
 def test_doc_yaml_example_validates_when_loaded() -> None:
-    (example,) = _blocks("yaml")
+    (example,) = [b for b in _blocks("yaml") if b.startswith("squid:")]
     config = SquidConfig.model_validate(yaml.safe_load(example)["squid"])
     assert config.port.startswith("/dev/serial/by-id/usb-Teensyduino")
     assert config.illumination_sources["561"] == 14
