@@ -88,10 +88,12 @@ class Microscope:
             await device.connect()
 
     async def safe_state(self) -> None:
-        """Camera not acquiring, writers closed, illumination off, stage stopped."""
+        """Camera not acquiring, writers closed, light off, stage and pump stopped."""
         await self.camera.unstage()
         await self.illumination.all_off()
         await self.stage.stop()
+        if self.fluidics is not None:
+            await self.fluidics.stop()
 
     def close(self) -> None:
         """Release what the backends hold (threads, ports), from outside the event loop."""

@@ -1,0 +1,167 @@
+"""Every example in the documentation runs, and every example file validates.
+
+For each Markdown file under ``docs/`` (and ``README.md``), one test:
+
+- its fenced ``python`` blocks run in order, as one script, in one fresh namespace,
+  in a temporary working directory (``tempfile`` also makes its temporary files
+  there). A block whose fence info string contains ``skip`` (```` ```python skip ````)
+  is shown to readers but not run: use it for code that needs an instrument.
+- its ``yaml`` blocks whose first line is ``# microscope configuration`` are validated
+  as a whole microscope configuration (``MicroscopeConfig``), and those whose first
+  line is ``# acquisition spec`` as an acquisition spec (``spec_from_data``). Other
+  YAML blocks (fragments of a file) are not checked.
+
+A page whose examples take more than about ten seconds says so with the HTML comment
+``<!-- docs-test: slow -->`` (invisible when the page is rendered); its test is then
+marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hcs_devices.config import MicroscopeConfig
+from hcs_devices.config.errors import validate_model
+from hcs_plans.specs import spec_from_data
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+SLOW_MARKER = "<!-- docs-test: slow -->"
+MICROSCOPE_HEADER = "# microscope configuration"
+SPEC_HEADER = "# acquisition spec"
+
+# Creating a catalog runs alembic 1.20, which warns about tiled's migration settings.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:No path_separator found in configuration:DeprecationWarning"
+)
+
+_OPENING = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a Markdown file."""
+
+    language: str
+    options: tuple[str, ...]
+    text: str
+    line: int  # line number of the block's first line of code (1-based)
+
+
+def fenced_blocks(markdown: str) -> Iterator[Block]:
+    """The fenced code blocks of a Markdown text, in order."""
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _OPENING.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        words = opening["info"].strip().split()
+        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and not closing.match(lines[j]):
+            body.append(lines[j][indent:] if lines[j][:indent].isspace() else lines[j])
+            j += 1
+        language = words[0].lower() if words else ""
+        yield Block(language, tuple(w.lower() for w in words[1:]), "\n".join(body) + "\n", i + 2)
+        i = j + 1
+
+
+def documents() -> list[Path]:
+    """Every Markdown page of the documentation, and the README."""
+    return [*sorted(DOCS.rglob("*.md")), REPO / "README.md"]
+
+
+def _param(path: Path) -> pytest.ParameterSet:
+    slow = SLOW_MARKER in path.read_text(encoding="utf-8")
+    return pytest.param(
+        path,
+        id=str(path.relative_to(REPO)),
+        marks=[pytest.mark.slow] if slow else [],
+    )
+
+
+def run_python_blocks(path: Path, blocks: list[Block]) -> None:
+    """Run the blocks in order in one namespace; tracebacks show the page's line numbers."""
+    namespace: dict[str, object] = {"__name__": "__main__", "__file__": str(path)}
+    for block in blocks:
+        # Pad with empty lines so that line numbers in a traceback are the page's.
+        source = "\n" * (block.line - 1) + block.text
+        exec(compile(source, str(path), "exec"), namespace)
+
+
+def check_yaml_blocks(path: Path, blocks: list[Block]) -> int:
+    """Validate the microscope configurations and acquisition specs; return how many."""
+    checked = 0
+    for block in blocks:
+        first = block.text.lstrip().splitlines()[0].strip().lower() if block.text.strip() else ""
+        source = f"{path.relative_to(REPO)}:{block.line}"
+        if first.startswith(MICROSCOPE_HEADER):
+            validate_model(MicroscopeConfig, yaml.safe_load(block.text), source)
+        elif first.startswith(SPEC_HEADER):
+            spec_from_data(yaml.safe_load(block.text), source)
+        else:
+            continue
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("path", [_param(p) for p in documents()])
+def test_doc_examples_run_when_page_is_read(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = list(fenced_blocks(path.read_text(encoding="utf-8")))
+    check_yaml_blocks(path, [b for b in blocks if b.language in ("yaml", "yml")])
+    python = [b for b in blocks if b.language == "python" and "skip" not in b.options]
+    if not python:
+        return
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    run_python_blocks(path, python)
+
+
+# --- the runner itself -------------------------------------------------------------
+
+
+def test_fenced_blocks_reads_language_options_and_lines_when_fences_vary() -> None:
+    text = "intro\n```python skip\na = 1\n```\n\n~~~~yaml\n# acquisition spec\nb: 2\n~~~~\n"
+    blocks = list(fenced_blocks(text))
+    assert [(b.language, b.options, b.line) for b in blocks] == [
+        ("python", ("skip",), 3),
+        ("yaml", (), 7),
+    ]
+    assert blocks[0].text == "a = 1\n"
+    assert blocks[1].text == "# acquisition spec\nb: 2\n"
+
+
+def test_fenced_blocks_keeps_shorter_fences_inside_when_the_outer_fence_is_longer() -> None:
+    text = "````markdown\n```python\nx = 1\n```\n````\n"
+    (block,) = fenced_blocks(text)
+    assert block.language == "markdown"
+    assert "x = 1" in block.text
+
+
+def test_check_yaml_blocks_names_the_page_and_line_when_a_configuration_is_invalid() -> None:
+    bad = Block("yaml", (), "# microscope configuration\nname: x\ncamera: {}\n", 12)
+    with pytest.raises(ValueError, match=r"docs/x\.md:12"):
+        check_yaml_blocks(DOCS / "x.md", [bad])
+
+
+def test_run_python_blocks_reports_the_page_line_when_a_block_fails() -> None:
+    blocks = [
+        Block("python", (), "a = 1\n", 3),
+        Block("python", (), "b = a\nraise KeyError(b)\n", 9),
+    ]
+    with pytest.raises(KeyError) as info:
+        run_python_blocks(DOCS / "x.md", blocks)
+    assert info.traceback[-1].lineno + 1 == 10
