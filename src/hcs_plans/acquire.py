@@ -1,7 +1,10 @@
 """``acquire_plate``: the multi-well, tiled, multi-channel acquisition.
 
 Order: time point -> well -> field of view -> (z x channel stack, in the sequence's
-``axis_order``). Every field of view starts at a checkpoint with the stage at rest and
+``axis_order``). Each field's reference z comes from the spec's autofocus policy
+(focus map, contrast or laser autofocus, its z at the previous time point; see
+:mod:`hcs_plans.autofocus.plate`), recorded in the ``autofocus`` stream. Every field of
+view starts at a checkpoint with the stage at rest and
 all earlier images recorded, so a deferred pause never duplicates or loses an image.
 Where the microscope can sequence hardware, a field of view's whole stack is one
 hardware-timed camera burst, and the stage already travels to the next field of view
@@ -24,12 +27,19 @@ from ophyd_async.core import TriggerInfo
 
 from hcs_devices.factory import Microscope
 from hcs_devices.sequencer import SequencedFrame
+from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
 from hcs_plans.burst_reader import BurstFrames
 from hcs_plans.frame_info import FrameInfo
 from hcs_plans.patterns.plate import FieldOfView
 from hcs_plans.specs.acquisition import AcquisitionSpec
 from hcs_plans.stubs.channel import configure_channel
-from hcs_plans.table import AcquisitionTable, ChannelSetting, StackFrame, resolve
+from hcs_plans.table import (
+    AcquisitionError,
+    AcquisitionTable,
+    ChannelSetting,
+    StackFrame,
+    resolve,
+)
 
 MsgGenerator = Generator[Msg, Any, Any]
 
@@ -88,6 +98,7 @@ def acquire_plate(
     sequencer = microscope.sequencer if spec.hardware_sequencing else None
     base_z = float((yield from bps.rd(microscope.stage.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
+    focus = _plate_focus(microscope, spec, table, base_z)
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
         stage = microscope.stage
@@ -96,6 +107,8 @@ def acquire_plate(
         field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
         if table.z_absolute:
             field_z = 0.0
+        elif focus is not None:
+            field_z = yield from focus.field_z(t_index, index, fov)
         stack = table.stack(t_index)
         identity = {
             "experiment_id": experiment_id,
@@ -112,6 +125,8 @@ def acquire_plate(
                 yield from _premove(microscope, nxt)
 
     def body() -> MsgGenerator:
+        if focus is not None:
+            yield from focus.prepare()
         start = time.monotonic()
         for t_index, t_s in enumerate(table.time_points_s):
             wait = t_s - (time.monotonic() - start)
@@ -122,6 +137,8 @@ def acquire_plate(
                 yield from bps.wait(group=PREMOVE)
                 yield from one_field(t_index, index, fov)
         yield from bps.wait(group=PREMOVE)
+        if focus is not None:
+            yield from bps.checkpoint()  # where a pause asked for by the last field happens
         # Leave the focus where the run found it.
         yield from bps.mv(microscope.stage.z, base_z)
 
@@ -141,6 +158,46 @@ def acquire_plate(
 PREMOVE = "hcs-premove"
 
 
+def _plate_focus(
+    microscope: Microscope, spec: AcquisitionSpec, table: AcquisitionTable, base_z: float
+) -> PlateFocus | None:
+    """The autofocus policy's per-field z decisions, or None when the policy is off."""
+    if not spec.autofocus.enabled or table.z_absolute:
+        return None
+    policy = spec.autofocus
+    uses_contrast = policy.method == "contrast" or (
+        policy.focus_map is not None and policy.focus_map.measure_with == "contrast"
+    )
+    uses_laser = policy.method == "laser" or (
+        policy.focus_map is not None and policy.focus_map.measure_with == "laser"
+    )
+    if uses_laser and policy.laser.calibrate == "if_needed":
+        uses_contrast = True
+    known = [c.name for c in microscope.config.channels]
+    if uses_contrast and policy.contrast.channel not in known:
+        raise AcquisitionError(
+            f"autofocus.contrast.channel: unknown channel {policy.contrast.channel!r}; "
+            f"the microscope's channels are {known}"
+        )
+    if uses_laser and microscope.laser_autofocus is None:
+        raise AcquisitionError(
+            "autofocus.method: this microscope has no laser autofocus sensor; use contrast"
+        )
+    offsets = [c.z_offset_um for c in table.channels]
+    envelope = ZEnvelope(
+        below_um=-(min(table.z_offsets_um) + min(offsets)),
+        above_um=max(table.z_offsets_um) + max(offsets),
+    )
+    return PlateFocus(
+        microscope,
+        spec.autofocus,
+        table.fields,
+        base_z,
+        envelope,
+        use_field_z=spec.z_reference == "stage",
+    )
+
+
 def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
     """Start travelling to the next field of view (waited for at the next checkpoint)."""
     yield from bps.abs_set(microscope.stage.x, nxt.x_um, group=PREMOVE)
@@ -149,6 +206,21 @@ def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
 
 def _z_for(field_z: float, sf: StackFrame) -> float:
     return field_z + sf.z_rel_um + sf.channel.z_offset_um
+
+
+def _describe_frame(
+    frame: FrameInfo, identity: dict[str, Any], fov: FieldOfView, sf: StackFrame, z_um: float
+) -> None:
+    """Set the metadata the next image event carries."""
+    frame.update(
+        **identity,
+        x_um=fov.x_um,
+        y_um=fov.y_um,
+        z_um=z_um,
+        channel=sf.channel.name,
+        z_index=sf.z_index,
+        exposure_ms=sf.channel.exposure_ms,
+    )
 
 
 def _software(
@@ -168,15 +240,7 @@ def _software(
         z = _z_for(field_z, sf)
         yield from bps.mv(microscope.stage.z, z)
         yield from bps.mv(microscope.illumination.on, True)
-        frame.update(
-            **identity,
-            x_um=fov.x_um,
-            y_um=fov.y_um,
-            z_um=z,
-            channel=sf.channel.name,
-            z_index=sf.z_index,
-            exposure_ms=sf.channel.exposure_ms,
-        )
+        _describe_frame(frame, identity, fov, sf, z)
         yield from bps.trigger_and_read([microscope.camera, frame])
         yield from bps.mv(microscope.illumination.on, False)
 
@@ -223,19 +287,13 @@ def _burst(
     yield from bps.wait(group="burst")
     camera.set_frame_step(None)
     for sf, z in zip(stack, reached, strict=True):
-        frame.update(
-            **identity,
-            x_um=fov.x_um,
-            y_um=fov.y_um,
-            z_um=z,
-            channel=sf.channel.name,
-            z_index=sf.z_index,
-            exposure_ms=sf.channel.exposure_ms,
-        )
-        yield from bps.create("primary")
-        yield from bps.read(frames_reader)
-        yield from bps.read(frame)
-        yield from bps.save()
+        _describe_frame(frame, identity, fov, sf, z)
+        # Plain messages: one event per frame is the hot loop of a plate, and the
+        # plan-stub wrappers cost more than the messages themselves here.
+        yield Msg("create", name="primary")
+        yield Msg("read", frames_reader)
+        yield Msg("read", frame)
+        yield Msg("save")
 
 
 def _start_metadata(

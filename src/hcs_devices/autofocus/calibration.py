@@ -39,9 +39,9 @@ class LaserAutofocusCalibration(BaseModel):
     um_per_px: float
     reference_x_px: float
     range_um: float = Field(gt=0.0)
-    residual_rms_um: float = Field(0.0, ge=0.0)
+    residual_rms_um: float = Field(default=0.0, ge=0.0)
     reference_profile: tuple[float, ...]
-    half_width_px: int = Field(PROFILE_HALF_WIDTH_PX, ge=1)
+    half_width_px: int = Field(default=PROFILE_HALF_WIDTH_PX, ge=1)
 
     def displacement_um(self, spot_x_px: float) -> float:
         """Defocus (focal plane above the in-focus position) for a spot position."""
@@ -70,7 +70,7 @@ def spot_profile(
     out = np.zeros(2 * half_width_px + 1)
     if not math.isfinite(centre_px):
         return out
-    c = int(round(centre_px))
+    c = round(centre_px)
     for i in range(out.size):
         j = c - half_width_px + i
         if 0 <= j < profile.size:

@@ -140,7 +140,9 @@ class ContrastFocusProbe:
     def describe_configuration(self) -> dict[str, DataKey]:
         """Data keys of the configuration."""
         return {
-            f"{self.name}-measure_name": DataKey(source="hcs:focus_probe", dtype="string", shape=[]),
+            f"{self.name}-measure_name": DataKey(
+                source="hcs:focus_probe", dtype="string", shape=[]
+            ),
             f"{self.name}-crop_px": DataKey(
                 source="hcs:focus_probe", dtype="integer", shape=[], dtype_numpy="<i8"
             ),

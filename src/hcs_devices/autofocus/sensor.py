@@ -13,9 +13,8 @@ spot's profile with the stored reference crop, which verifies a move.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import math
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from ophyd_async.core import (
@@ -101,7 +100,51 @@ class LaserAutofocusSensor(StandardReadable):
             self.spot_x_px, self._set_x = soft_signal_r_and_setter(float, float("nan"), units="px")
         with self.add_children_as_readables():
             self.spot_intensity, self._set_intensity = soft_signal_r_and_setter(float, 0.0)
+            self.displacement_um, self._set_displacement = soft_signal_r_and_setter(
+                float, float("nan"), units="um"
+            )
+            self.reference_correlation, self._set_correlation = soft_signal_r_and_setter(
+                float, float("nan")
+            )
+            self.spot_profile, self._set_profile = soft_signal_r_and_setter(
+                Array1D[np.float64], np.zeros(2 * PROFILE_HALF_WIDTH_PX + 1)
+            )
+        with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
+            self.um_per_px = soft_signal_rw(float, float("nan"), units="um/px")
+            self.reference_x_px = soft_signal_rw(float, float("nan"), units="px")
+            self.calibrated_range_um = soft_signal_rw(float, 0.0, units="um")
+            self.reference_profile = soft_signal_rw(Array1D[np.float64], np.zeros(0))
         super().__init__(name=name, connector=BackendConnector(backend.connect))
+
+    async def calibration(self) -> LaserAutofocusCalibration | None:
+        """The installed calibration, or None when the sensor is not calibrated."""
+        um_per_px = await self.um_per_px.get_value()
+        reference = await self.reference_x_px.get_value()
+        range_um = await self.calibrated_range_um.get_value()
+        profile = await self.reference_profile.get_value()
+        if not (math.isfinite(um_per_px) and math.isfinite(reference) and range_um > 0):
+            return None
+        return LaserAutofocusCalibration(
+            um_per_px=um_per_px,
+            reference_x_px=reference,
+            range_um=range_um,
+            reference_profile=tuple(float(v) for v in profile),
+            half_width_px=max(1, (len(profile) - 1) // 2),
+        )
+
+    async def set_calibration(self, calibration: LaserAutofocusCalibration | None) -> None:
+        """Install a calibration (None forgets it)."""
+        self._owner.check(self.name or "laser_autofocus", "set_calibration")
+        if calibration is None:
+            await self.um_per_px.set(float("nan"))
+            await self.reference_x_px.set(float("nan"))
+            await self.calibrated_range_um.set(0.0)
+            await self.reference_profile.set(np.zeros(0))
+            return
+        await self.um_per_px.set(calibration.um_per_px)
+        await self.reference_x_px.set(calibration.reference_x_px)
+        await self.calibrated_range_um.set(calibration.range_um)
+        await self.reference_profile.set(np.asarray(calibration.reference_profile, np.float64))
 
     async def measure(self) -> tuple[float, float, np.ndarray]:
         """Capture and measure: (spot x px, intensity, image)."""

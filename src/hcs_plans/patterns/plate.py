@@ -137,7 +137,10 @@ def plate_fields(
     """Every field of view of a plate plan, in acquisition order.
 
     The plan's ``a1_center_xy`` and ``rotation`` are the plate calibration: the stage
-    position of A1's centre, and the plate's rotation on the stage.
+    position of A1's centre, and the plate's rotation on the stage (degrees,
+    anticlockwise with useq's y pointing up, so clockwise in stage coordinates: the
+    well centres are useq's, mirrored in y about A1). As in useq, the fields of view of
+    a well stay aligned with the stage axes (and so with the camera).
     """
     wells = order_wells(selected_wells(plan, plate), well_order)
     offsets = grid_offsets(_grid(plan), fov_width_um, fov_height_um, fov_order)
@@ -152,12 +155,12 @@ def plate_fields(
             for dx, dy in offsets
             if not clip_to_well or inside_well(plate, dx, dy, fov_width_um, fov_height_um)
         ]
+        px = c * plate.well_spacing_um
+        py = r * plate.well_spacing_um
+        well_x = a1x + cos * px + sin * py
+        well_y = a1y - sin * px + cos * py
         for i, (dx, dy) in enumerate(kept):
-            px = c * plate.well_spacing_um + dx
-            py = r * plate.well_spacing_um + dy
-            fields.append(
-                FieldOfView(name, i, a1x + cos * px - sin * py, a1y + sin * px + cos * py)
-            )
+            fields.append(FieldOfView(name, i, well_x + dx, well_y + dy))
     return fields
 
 

@@ -17,9 +17,17 @@ from typing import Any, Literal
 
 import useq
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hcs_devices.config.errors import UserFileError, describe_validation_error
+from hcs_plans.autofocus.policy import AutofocusPolicy
 from hcs_plans.specs.strict import dropped_keys, understood_form
 
 
@@ -41,6 +49,9 @@ class AcquisitionSpec(BaseModel):
         z_reference: ``stage`` uses the sequence's z positions as absolute stage z
             (useq semantics when positions carry z); ``focus`` centres z plans on the
             microscope's current (or predicted) focus.
+        autofocus: how each field of view's focus is found (none, focus map,
+            contrast or laser autofocus, and how often); see
+            :class:`~hcs_plans.autofocus.policy.AutofocusPolicy`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -54,11 +65,24 @@ class AcquisitionSpec(BaseModel):
     hardware_sequencing: bool = True
     z_reference: Literal["stage", "focus"] = "focus"
     binning: int = Field(1, ge=1, le=8)
+    autofocus: AutofocusPolicy = AutofocusPolicy()
 
     @field_validator("sequence", mode="before")
     @classmethod
     def _strict_sequence(cls, value: Any) -> Any:
         if isinstance(value, dict):
+            positions = value.get("stage_positions")
+            if isinstance(positions, dict):
+                # useq reports a bad plate plan only as "must be a WellPlatePlan or
+                # Sequence[Position]"; validating it alone names the real problem.
+                try:
+                    useq.WellPlatePlan.model_validate(positions)
+                except ValidationError as exc:
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                        for e in exc.errors(include_url=False)
+                    )
+                    raise ValueError(f"stage_positions: {problems}") from None
             parsed = useq.MDASequence.model_validate(value)
             unknown = dropped_keys(value, understood_form(parsed))
             if unknown:
@@ -68,6 +92,16 @@ class AcquisitionSpec(BaseModel):
                 )
             return parsed
         return value
+
+    @model_validator(mode="after")
+    def _autofocus_needs_relative_z(self) -> AcquisitionSpec:
+        z_plan = self.sequence.z_plan
+        if self.autofocus.enabled and z_plan is not None and not z_plan.is_relative:
+            raise ValueError(
+                "autofocus: an absolute z_plan fixes every z; use a relative z plan "
+                "(range/step) or autofocus method none"
+            )
+        return self
 
 
 def spec_from_data(data: Any, source: str = "acquisition spec") -> AcquisitionSpec:

@@ -1,0 +1,253 @@
+"""Per-image overhead of ``acquire_plate`` on a zero-latency simulated microscope.
+
+The microscope is the shipped one made instant: a 16 x 16 sensor, 0.1 ms exposures,
+a camera whose frame rate is not the limit, a filter wheel that moves in no time and
+a stage with near-infinite speed and acceleration. What is left is the software: the
+plan, the RunEngine, the devices, the frame writer (TIFF files, as always).
+
+Figures, in ms per image (median of ``--repeats`` runs):
+
+- hcs ``acquire_plate``, burst mode (hardware-sequenced z x channel stacks);
+- hcs ``acquire_plate``, software-triggered mode (one trigger per frame);
+- a bare ``bluesky.plans.count`` of the same camera on the same RunEngine (the floor
+  for one event per frame through bluesky and ophyd-async);
+- pymmcore-plus's MDA engine running the same useq sequence on a ``UniMMCore`` with
+  Python devices (camera, XY stage, focus, filter wheel, shutter; no image writer).
+
+and the ratios hcs/count and hcs/pymmcore. No catalog is attached: documents go to
+no callback, so the figures are the control plane's own cost.
+
+Run on demand::
+
+    .venv/bin/python benchmarks/bench_acquisition_overhead.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.plans as bp
+import numpy as np
+import useq
+from bluesky.run_engine import call_in_bluesky_event_loop
+
+from hcs_devices.config import MicroscopeConfig, load_config
+from hcs_devices.factory import build_microscope
+from hcs_orchestrator.engine import MicroscopeRunEngine
+from hcs_plans.acquire import acquire_plate
+from hcs_plans.specs import spec_from_data
+
+PROFILE = Path(__file__).resolve().parents[1] / "profile" / "microscope.yaml"
+SENSOR_PX = 16
+EXPOSURE_MS = 0.1
+
+#: 4 wells x 3 x 3 fields x 2 channels x 3 planes = 216 images.
+SEQUENCE: dict[str, Any] = {
+    "axis_order": "tpgcz",
+    "stage_positions": {
+        "plate": 96,
+        "a1_center_xy": [14380.0, 11240.0],
+        "selected_wells": [[1, 1, 2, 2], [1, 2, 1, 2]],
+        "well_points_plan": {"rows": 3, "columns": 3, "overlap": 10},
+    },
+    "channels": [
+        {"config": "DAPI", "exposure": EXPOSURE_MS},
+        {"config": "GFP", "exposure": EXPOSURE_MS},
+    ],
+    "z_plan": {"range": 2.0, "step": 1.0},
+}
+
+
+def instant_config(base: MicroscopeConfig) -> MicroscopeConfig:
+    """The microscope with every hardware latency removed."""
+    camera = base.camera.model_copy(
+        update={"sensor_width_px": SENSOR_PX, "sensor_height_px": SENSOR_PX, "max_fps": 1e6}
+    )
+    wheel = base.filter_wheel.model_copy(update={"move_time_per_position_s": 0.0})
+    fast_axis = {"max_velocity_um_s": 1e12, "max_acceleration_um_s2": 1e15}
+    stage = base.stage.model_copy(
+        update={
+            "x": base.stage.x.model_copy(update=fast_axis),
+            "y": base.stage.y.model_copy(update=fast_axis),
+            "z": base.stage.z.model_copy(update=fast_axis),
+            "z_backlash": "none",
+        }
+    )
+    return base.model_copy(update={"camera": camera, "filter_wheel": wheel, "stage": stage})
+
+
+def timed(work: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def bench_hcs(config: MicroscopeConfig, data_dir: Path, repeats: int) -> dict[str, float]:
+    microscope = build_microscope(config, data_dir=data_dir)
+    RE = MicroscopeRunEngine(microscope.owner, safe_state=microscope.safe_state)
+    call_in_bluesky_event_loop(microscope.connect())
+    figures: dict[str, list[float]] = {"burst": [], "software": [], "count": []}
+    try:
+        images = 0
+        for mode, hardware in (("burst", True), ("software", False)):
+            spec = spec_from_data({"sequence": SEQUENCE, "hardware_sequencing": hardware})
+            images = len(list(spec.sequence))
+            RE(acquire_plate(microscope, spec))  # warm-up: specimen wells, caches
+            for _ in range(repeats):
+                seconds = timed(lambda spec=spec: RE(acquire_plate(microscope, spec)))
+                figures[mode].append(seconds / images)
+        camera = microscope.camera
+        RE(bps.mv(camera.exposure_ms, EXPOSURE_MS))
+        RE(bp.count([camera], num=10))
+        for _ in range(repeats):
+            seconds = timed(lambda: RE(bp.count([camera], num=images)))
+            figures["count"].append(seconds / images)
+    finally:
+        call_in_bluesky_event_loop(microscope.safe_state())
+        microscope.close()
+        RE.loop.call_soon_threadsafe(RE.loop.stop)
+    return {k: statistics.median(v) * 1000 for k, v in figures.items()}
+
+
+def bench_pymmcore(repeats: int) -> float:
+    from pymmcore_plus.experimental.unicore import (
+        ShutterDevice,
+        SimpleCameraDevice,
+        StageDevice,
+        StateDevice,
+        UniMMCore,
+        XYStageDevice,
+    )
+
+    class Camera(SimpleCameraDevice):
+        def __init__(self) -> None:
+            super().__init__()
+            self._exposure = EXPOSURE_MS
+
+        def sensor_shape(self) -> tuple[int, int]:
+            return (SENSOR_PX, SENSOR_PX)
+
+        def dtype(self) -> Any:
+            return np.uint16
+
+        def get_exposure(self) -> float:
+            return self._exposure
+
+        def set_exposure(self, exposure: float) -> None:
+            self._exposure = exposure
+
+        def snap(self, buffer: np.ndarray) -> Mapping[str, Any]:
+            buffer[:] = 100
+            return {}
+
+    class XY(XYStageDevice):
+        _xy = (0.0, 0.0)
+
+        def set_position_um(self, x: float, y: float) -> None:
+            self._xy = (x, y)
+
+        def get_position_um(self) -> tuple[float, float]:
+            return self._xy
+
+        def set_origin_x(self) -> None: ...
+        def set_origin_y(self) -> None: ...
+        def home(self) -> None: ...
+        def stop(self) -> None: ...
+        def set_origin(self) -> None: ...
+
+    class Z(StageDevice):
+        _z = 3000.0
+
+        def set_position_um(self, val: float) -> None:
+            self._z = val
+
+        def get_position_um(self) -> float:
+            return self._z
+
+        def home(self) -> None: ...
+        def stop(self) -> None: ...
+        def set_origin(self) -> None: ...
+
+    class Wheel(StateDevice):
+        _state = 0
+
+        def get_state(self) -> int:
+            return self._state
+
+        def set_state(self, position: int) -> None:
+            self._state = position
+
+    class Light(ShutterDevice):
+        _open = False
+
+        def get_open(self) -> bool:
+            return self._open
+
+        def set_open(self, open: bool) -> None:
+            self._open = open
+
+    core = UniMMCore()
+    core.loadPyDevice("Light", Light())
+    core.loadPyDevice("Camera", Camera())
+    core.loadPyDevice("XY", XY())
+    core.loadPyDevice("Z", Z())
+    core.loadPyDevice("Wheel", Wheel({0: "450/50", 1: "525/50"}))
+    core.initializeAllDevices()
+    core.setCameraDevice("Camera")
+    core.setXYStageDevice("XY")
+    core.setFocusDevice("Z")
+    core.setShutterDevice("Light")
+    core.defineConfigGroup("Channel")
+    core.defineConfig("Channel", "DAPI", "Wheel", "Label", "450/50")
+    core.defineConfig("Channel", "GFP", "Wheel", "Label", "525/50")
+    sequence = useq.MDASequence.model_validate(SEQUENCE)
+    images = len(list(sequence))
+    frames = {"n": 0}
+    core.mda.events.frameReady.connect(lambda *args: frames.__setitem__("n", frames["n"] + 1))
+    core.mda.run(sequence)  # warm-up
+    per_image = []
+    for _ in range(repeats):
+        frames["n"] = 0
+        seconds = timed(lambda: core.mda.run(sequence))
+        assert frames["n"] == images, (frames["n"], images)
+        per_image.append(seconds / images)
+    return statistics.median(per_image) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", DeprecationWarning)
+    config = instant_config(load_config(PROFILE))
+    images = len(list(useq.MDASequence.model_validate(SEQUENCE)))
+    print(
+        f"sequence: {images} images (4 wells x 9 fields x 2 channels x 3 planes), "
+        f"{SENSOR_PX}x{SENSOR_PX} px, {EXPOSURE_MS} ms exposures"
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        hcs = bench_hcs(config, Path(tmp), args.repeats)
+    mm = bench_pymmcore(args.repeats)
+    print(f"{'hcs acquire_plate, burst':38} {hcs['burst']:7.2f} ms/image")
+    print(f"{'hcs acquire_plate, software-triggered':38} {hcs['software']:7.2f} ms/image")
+    print(f"{'bluesky count (same camera, same RE)':38} {hcs['count']:7.2f} ms/image")
+    print(f"{'pymmcore-plus MDA (UniMMCore)':38} {mm:7.2f} ms/image")
+    for mode in ("burst", "software"):
+        print(
+            f"ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
+            f"hcs {mode}/pymmcore: {hcs[mode] / mm:6.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
