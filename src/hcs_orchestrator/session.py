@@ -11,18 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from bluesky.run_engine import call_in_bluesky_event_loop
-from bluesky_tiled_plugins import TiledWriter
 
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_devices.factory import Microscope, build_microscope
 from hcs_orchestrator.engine import MicroscopeRunEngine
 from hcs_orchestrator.paths import DEFAULT_CONFIG
-from hcs_storage.background import BackgroundCallback
 from hcs_storage.catalog import open_catalog
-
-#: Events per TiledWriter request: one request per event cannot keep up with a fast
-#: acquisition (about 0.15 s per event in-process), so events are written in batches.
-WRITER_BATCH = 25
+from hcs_storage.forwarder import DurableStorage
 
 
 @dataclass
@@ -33,14 +28,15 @@ class Session:
         RE: the RunEngine that owns the microscope while it runs a plan.
         microscope: the devices.
         catalog: a Tiled client on the data directory's catalog.
-        storage: the background document writer feeding the catalog.
+        storage: the durable document path: every document is appended to a local
+            spool, which a forwarder drains into the catalog (rule 6).
         data_dir: the data directory.
     """
 
     RE: MicroscopeRunEngine
     microscope: Microscope
     catalog: Any
-    storage: BackgroundCallback
+    storage: DurableStorage
     data_dir: Path
     _closed: bool = field(default=False, repr=False)
 
@@ -64,6 +60,7 @@ def open_session(
     *,
     catalog: Any | None = None,
     writer_capacity: int = 8,
+    forwarder: bool = True,
 ) -> Session:
     """Build the microscope, connect it, open the catalog and wire the documents.
 
@@ -74,6 +71,9 @@ def open_session(
         catalog: a Tiled client to write to instead of the data directory's
             embedded catalog (e.g. a Tiled server's).
         writer_capacity: frames that may wait in memory for the disk.
+        forwarder: run the forwarder in this process (embedded mode); False when a
+            forwarder process drains the spool (lab mode: ``python -m
+            hcs_storage.forwarder``), and then ``flush`` waits on its progress.
     """
     if not isinstance(config, MicroscopeConfig):
         config = load_config(config or DEFAULT_CONFIG)
@@ -83,6 +83,6 @@ def open_session(
     microscope = build_microscope(config, data_dir=root, writer_capacity=writer_capacity)
     RE = MicroscopeRunEngine(microscope.owner, safe_state=microscope.safe_state)
     call_in_bluesky_event_loop(microscope.connect())
-    storage = BackgroundCallback(TiledWriter(client, batch_size=WRITER_BATCH), name="tiled")
-    RE.subscribe_timed(storage, "tiled (queued)")
+    storage = DurableStorage(root, client if forwarder else None)
+    RE.subscribe_timed(storage, "spool")
     return Session(RE=RE, microscope=microscope, catalog=client, storage=storage, data_dir=root)

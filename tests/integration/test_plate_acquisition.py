@@ -462,15 +462,7 @@ BUSY_CASES = [
         True,
         "camera",
         id="burst-camera",
-        marks=[
-            pytest.mark.slow,
-            pytest.mark.xfail(
-                strict=True,
-                reason="hcs_devices bug: during a burst, camera.trigger() from another client "
-                "fails in ophyd-async's StandardDetector.trigger with ValueError('trigger() is "
-                "not supported for multiple events') before the camera checks ownership",
-            ),
-        ],
+        marks=pytest.mark.slow,
     ),
     pytest.param(False, "stage", id="software-stage", marks=pytest.mark.slow),
     pytest.param(False, "camera", id="software-camera"),

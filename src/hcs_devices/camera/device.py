@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
+
 from ophyd_async.core import (
     AsyncStatus,
     PathProvider,
     SignalR,
     StandardDetector,
+    WatchableAsyncStatus,
+    WatcherUpdate,
     soft_signal_r_and_setter,
     soft_signal_rw,
     wait_for_value,
@@ -72,20 +79,21 @@ class Camera(StandardDetector):
         self.acquiring: SignalR[bool]
         self.acquiring, set_acquiring = soft_signal_r_and_setter(bool, False)
         self._plan = AcquisitionPlan()
+        self._acquire = CameraAcquireLogic(
+            source,
+            self._plan,
+            self.exposure_settings,
+            self._put_frame,
+            owner,
+            self._device_name,
+            set_acquiring,
+        )
         self.data = TiffSequenceDataLogic(
             path_provider, self._frame_shape, writer_capacity=writer_capacity, fsync=fsync
         )
         self.add_detector_logics(
             CameraTriggerLogic(self._plan, owner, self._device_name, self.check_exposure),
-            CameraAcquireLogic(
-                source,
-                self._plan,
-                self.exposure_settings,
-                self.data.put,
-                owner,
-                self._device_name,
-                set_acquiring,
-            ),
+            self._acquire,
             self.data,
         )
         self.add_config_signals(
@@ -98,6 +106,57 @@ class Camera(StandardDetector):
             self.roi_height,
         )
         super().__init__(name=name, connector=BackendConnector(source.connect))
+
+    async def _put_frame(self, frame: Any) -> None:
+        await self.data.put(frame)
+
+    async def _failure(self) -> None:
+        """Raise the first failure of the acquisition loop or the frame writer."""
+        waits = [
+            asyncio.ensure_future(self._acquire.failure()),
+            asyncio.ensure_future(self.data.failure()),
+        ]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def _wait_for_index(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[WatcherUpdate[int]]:
+        """Wait for frames as ``StandardDetector`` does, but fail as soon as a write fails.
+
+        Without this, a failed write (a full disk) or a failed exposure would leave
+        ``trigger``/``complete`` waiting for frames that never come until the exposure
+        timeout, and then report a ``TimeoutError`` instead of the cause.
+        """
+        updates = cast(
+            AsyncGenerator[WatcherUpdate[int], None], super()._wait_for_index(*args, **kwargs)
+        )
+        failure = asyncio.ensure_future(self._failure())
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(updates))
+                await asyncio.wait([step, failure], return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await step
+                    failure.result()  # raises the write or acquisition error
+                try:
+                    update = step.result()
+                except StopAsyncIteration:
+                    return
+                yield update
+        finally:
+            failure.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await failure
+            await updates.aclose()
 
     def _device_name(self) -> str:
         return self.name or "camera"
@@ -157,6 +216,11 @@ class Camera(StandardDetector):
         Frames may still be on their way to disk; ``complete`` waits for those.
         """
         await wait_for_value(self.acquiring, False, timeout=None)
+
+    def trigger(self) -> WatchableAsyncStatus:  # type: ignore[override]
+        """Take one exposure; refused at once while another client's run owns the camera."""
+        self._owner.check(self._device_name(), "trigger")
+        return super().trigger()
 
     def set_frame_step(self, step: FrameStep | None) -> None:
         """Install (or clear) the per-frame hardware sequence of the next burst."""

@@ -23,7 +23,13 @@ from ophyd_async.core import (
 )
 
 from hcs_devices.camera.settings import ExposureSettings, FrameSource
-from hcs_devices.camera.writer import FRAME_TEMPLATE, TiffSequenceWriter
+from hcs_devices.camera.writer import (
+    FRAME_TEMPLATE,
+    FrameEncoder,
+    FrameWriteError,
+    TiffSequenceWriter,
+    write_tiff,
+)
 from hcs_devices.ownership import HardwareOwner
 
 #: Mimetype of a TIFF sequence, as bluesky-tiled-plugins' TiledWriter consolidates it.
@@ -112,10 +118,6 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         self._task = asyncio.create_task(self._loop(settings, self._plan.frames, self._plan.step))
 
     async def _loop(self, settings: ExposureSettings, frames: int, step: FrameStep | None) -> None:
-        period = max(
-            self._source.min_frame_period_s(settings),
-            settings.exposure_ms / 1000.0 + self._plan.deadtime_s,
-        )
         try:
             next_start = time.monotonic()
             for index in range(frames):
@@ -127,12 +129,23 @@ class CameraAcquireLogic(DetectorAcquireLogic):
                 delay = next_start - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                frame_period = max(period, frame_settings.exposure_ms / 1000.0)
+                # Each frame's own exposure sets its period (a sequence may vary it).
+                frame_period = max(
+                    self._source.min_frame_period_s(frame_settings),
+                    frame_settings.exposure_ms / 1000.0 + self._plan.deadtime_s,
+                )
                 next_start = max(next_start + frame_period, time.monotonic())
                 frame = await self._source.expose(frame_settings)
                 await self._sink(frame)
         finally:
             self._set_acquiring(False)
+
+    async def failure(self) -> None:
+        """Raise what the running loop raises; wait forever while it runs or once it is done."""
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
+        await asyncio.Event().wait()
 
     async def wait_for_idle(self) -> None:
         """Wait for the loop to end, raising what it raised."""
@@ -169,6 +182,9 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         self._fsync = fsync
         self._writer: TiffSequenceWriter | None = None
         self._shape: tuple[int, int] | None = None
+        self._failed: asyncio.Future[None] | None = None
+        #: Writes each frame into its file (replace to throttle or fail writes in tests).
+        self.encode: FrameEncoder = write_tiff
         self.frames_written, self._set_written = soft_signal_r_and_setter(int, 0)
 
     @property
@@ -188,8 +204,23 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         def on_written(count: int) -> None:
             loop.call_soon_threadsafe(self._set_written, count)
 
+        failed: asyncio.Future[None] = loop.create_future()
+        self._failed = failed
+
+        def on_error(error: FrameWriteError) -> None:
+            def report() -> None:
+                if not failed.done():
+                    failed.set_exception(error)
+
+            loop.call_soon_threadsafe(report)
+
         self._writer = TiffSequenceWriter(
-            directory, on_written, capacity=self._capacity, fsync=self._fsync
+            directory,
+            on_written,
+            capacity=self._capacity,
+            fsync=self._fsync,
+            encode=self.encode,
+            on_error=on_error,
         )
         resource = StreamResourceInfo(
             data_key=datakey_name,
@@ -216,11 +247,30 @@ class TiffSequenceDataLogic(DetectorDataLogic):
             )
         await self._writer.put(frame)
 
+    async def failure(self) -> None:
+        """Raise the open frame set's write error as soon as there is one; else wait."""
+        failed = self._failed
+        if failed is not None:
+            await asyncio.shield(failed)
+        await asyncio.Event().wait()
+
     async def stop(self) -> None:
-        """Finish writing and close the frame set; safe to call when nothing is open."""
+        """Finish writing and close the frame set; safe to call when nothing is open.
+
+        Raises:
+            FrameWriteError: when a write failed and the failure has not been reported
+                through :meth:`failure` already (the run has failed with it then).
+        """
         writer, self._writer = self._writer, None
-        if writer is not None:
+        failed, self._failed = self._failed, None
+        if writer is None:
+            return
+        try:
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        except FrameWriteError:
+            if failed is None or not failed.done():
+                raise
+            failed.exception()  # reported already (and marked as retrieved)
 
     def get_hinted_fields(self, datakey_name: str) -> Sequence[str]:
         """The image is the hinted field."""

@@ -7,22 +7,37 @@ for room: acquisition slows down, frames are never dropped. A write error (a ful
 disk) is kept and raised by the next ``put`` and by ``close``; every frame written
 before it stays a complete, readable file (a file is written under a temporary name
 and renamed into place only once complete).
+
+How a frame becomes bytes is a :data:`FrameEncoder` (``write_tiff`` by default); a test
+can wrap it to make the disk slow on purpose, or fail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import queue
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import tifffile
 
 #: File name of frame ``i`` inside a frame set's directory.
 FRAME_TEMPLATE = "{:06d}.tif"
+
+
+#: Writes one frame into an open file.
+FrameEncoder = Callable[[BinaryIO, np.ndarray], None]
+
+
+def write_tiff(fh: BinaryIO, frame: np.ndarray) -> None:
+    """Write ``frame`` as a single-page greyscale TIFF (the default encoder)."""
+    tifffile.imwrite(fh, frame, photometric="minisblack", metadata=None)
 
 
 class FrameWriteError(OSError):
@@ -37,6 +52,8 @@ class TiffSequenceWriter:
         on_written: called from the writer thread with the count of frames on disk.
         capacity: frames that may wait in memory before ``put`` blocks.
         fsync: flush each file to stable storage before counting it as written.
+        encode: writes a frame into an open file.
+        on_error: called from the writer thread with the error that stopped it.
     """
 
     def __init__(
@@ -46,14 +63,19 @@ class TiffSequenceWriter:
         *,
         capacity: int = 8,
         fsync: bool = False,
+        encode: FrameEncoder = write_tiff,
+        on_error: Callable[[FrameWriteError], None] | None = None,
     ) -> None:
         self.directory = directory
+        self._encode = encode
+        self._on_error = on_error
         directory.mkdir(parents=True, exist_ok=True)
         self._on_written = on_written
         self._fsync = fsync
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=capacity)
         self._space = threading.Semaphore(capacity)
         self._error: BaseException | None = None
+        self._cause = ""
         self._closed = False
         self.frames_queued = 0
         self.frames_written = 0
@@ -84,10 +106,26 @@ class TiffSequenceWriter:
 
     def _raise_error(self) -> None:
         if self._error is not None:
-            raise FrameWriteError(
-                f"writing frames to {self.directory} failed after {self.frames_written} "
-                f"frames: {self._error}"
-            ) from self._error
+            raise self.write_error() from self._error
+
+    def write_error(self) -> FrameWriteError:
+        """The error to report for the failed write (``error`` must be set)."""
+        return FrameWriteError(
+            f"writing frames to {self.directory} failed after {self.frames_written} "
+            f"frames (all {self.frames_written} are complete on disk): {self._cause}"
+        )
+
+    def _diagnose(self, exc: BaseException, frame_bytes: int) -> str:
+        """Say "the disk is full" when it is: libraries word a short write differently."""
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f"the disk is full ({exc})"
+        try:
+            free = shutil.disk_usage(self.directory).free
+        except OSError:
+            return str(exc)
+        if free < frame_bytes:
+            return f"the disk is full: No space left on device ({free} bytes free; {exc})"
+        return str(exc)
 
     def _run(self) -> None:
         while True:
@@ -99,6 +137,9 @@ class TiffSequenceWriter:
                     self._write(frame)
             except BaseException as exc:
                 self._error = exc
+                self._cause = self._diagnose(exc, frame.nbytes)
+                if self._on_error is not None:
+                    self._on_error(self.write_error())
             finally:
                 self._space.release()
 
@@ -108,7 +149,7 @@ class TiffSequenceWriter:
         partial = final.with_suffix(".tif.partial")
         try:
             with open(partial, "wb") as fh:
-                tifffile.imwrite(fh, frame, photometric="minisblack", metadata=None)
+                self._encode(fh, frame)
                 if self._fsync:
                     fh.flush()
                     os.fsync(fh.fileno())
