@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,10 @@ def init_catalog_database(uri: str, timeout_s: float = INIT_TIMEOUT_S) -> bool:
         try:
             created = asyncio.run(create_tables())
             if created:
-                stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, url)
+                with warnings.catch_warnings():
+                    # Tiled's alembic.ini predates alembic's path_separator option.
+                    warnings.filterwarnings("ignore", "No path_separator found", DeprecationWarning)
+                    stamp_head(Path(ALEMBIC_INI_TEMPLATE_PATH), Path(ALEMBIC_DIR), url)
             outcome.append(created)
         except BaseException as exc:  # handed to the caller's thread below
             errors.append(exc)
@@ -144,17 +148,25 @@ def catalog_adapter(
     )
 
 
-def open_catalog(data_dir: str | Path, catalog_uri: str | None = None) -> Any:
+def open_catalog(
+    data_dir: str | Path, catalog_uri: str | None = None, *, tables_uri: str | None = None
+) -> Any:
     """A Tiled client on a data directory's catalog, served in-process.
+
+    Close it (``client.context.close()``) before a Tiled server opens the same
+    directory: DuckDB event tables can be open in one process at a time. (With
+    ``tables_uri`` in PostgreSQL, both may be open at once.)
 
     Args:
         data_dir: the data directory (created if missing).
         catalog_uri: optional SQL URI of the catalog (see :func:`catalog_adapter`).
+        tables_uri: optional SQL URI for event tables (see :func:`catalog_adapter`).
 
     Returns:
         A ``tiled.client`` container of Bluesky runs (read and write).
     """
-    context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri)))
+    adapter = catalog_adapter(data_dir, catalog_uri, tables_uri=tables_uri)
+    context = Context.from_app(build_app(adapter))
     return from_context(context)
 
 

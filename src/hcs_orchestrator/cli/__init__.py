@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import acquire, emulate
+from hcs_orchestrator.cli import acquire, emulate, export, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     acquire.register(commands)
     emulate.register(commands)
+    serve.register(commands)
+    export.register(commands)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""``hcs serve``: a Tiled server on a data directory.
+
+The handler imports Tiled when it runs, so that ``hcs --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+#: Mirrors ``hcs_storage.server`` (not imported here: it pulls in Tiled).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def register(commands: Any) -> None:
+    """Add ``hcs serve`` to the ``hcs`` parser."""
+    serve = cast(
+        argparse.ArgumentParser,
+        commands.add_parser(
+            "serve",
+            help="serve a data directory's catalog with a Tiled server",
+            description=(
+                "Serve a data directory with Tiled. Writing always needs the API key; "
+                "reading needs it too unless --public-read. The key comes from --api-key, "
+                "else $HCS_TILED_API_KEY, else a new random key is printed."
+            ),
+        ),
+    )
+    serve.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8000)")
+    serve.add_argument(
+        "--api-key", default=None, help="API key (prefer $HCS_TILED_API_KEY: others can see ps)"
+    )
+    serve.add_argument(
+        "--catalog-uri",
+        default=None,
+        help="catalog database, e.g. postgresql://user@dbhost/hcs (default: DATA_DIR/catalog.db)",
+    )
+    serve.add_argument(
+        "--tables-uri",
+        default=None,
+        help="database for event tables (default: DATA_DIR/tables.duckdb)",
+    )
+    serve.add_argument(
+        "--public-read", action="store_true", help="let anyone who can connect read, keyless"
+    )
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hcs_storage.catalog import redact_uri
+    from hcs_storage.server import (
+        ServerAddress,
+        ServerError,
+        connection_help,
+        is_loopback,
+        resolve_api_key,
+        serve,
+    )
+
+    try:
+        api_key, source = resolve_api_key(args.api_key)
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: other machines can reach this server, "
+            "and HTTP sends the API key unencrypted; put it behind an HTTPS proxy.",
+            file=sys.stderr,
+        )
+    catalog = redact_uri(args.catalog_uri) if args.catalog_uri else "catalog.db"
+    print(f"serving {args.data_dir.resolve()} (catalog: {catalog})", flush=True)
+    address = ServerAddress(
+        host=args.host, port=args.port, api_key=api_key, public_read=args.public_read
+    )
+    print(connection_help(address, key_source=source), flush=True)
+    serve(
+        args.data_dir,
+        host=args.host,
+        port=args.port,
+        api_key=api_key,
+        catalog_uri=args.catalog_uri,
+        tables_uri=args.tables_uri,
+        public_read=args.public_read,
+    )
+    return 0

@@ -1,0 +1,144 @@
+"""What the exporters read: a run's description, layout and frames, field by field."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hcs_storage.query import (
+    IMAGE_KEY,
+    RunInfo,
+    RunLayout,
+    frame_table,
+    read_frames,
+    run_info,
+    run_layout,
+)
+
+#: Every ``SAMPLE_STEP``-th pixel feeds the display window (contrast limits).
+SAMPLE_STEP = 8
+
+
+class ExportError(ValueError):
+    """A run cannot be exported as asked (nothing to export, existing output...)."""
+
+
+@dataclass(frozen=True)
+class FieldStack:
+    """One field of view's images.
+
+    Attributes:
+        index: the field's position in the run's layout.
+        well: the well name.
+        fov: the field of view within the well.
+        data: the images, ``(t, c, z, y, x)``; zeros where no frame was taken.
+        taken: which ``(t, c, z)`` frames were taken.
+    """
+
+    index: int
+    well: str
+    fov: int
+    data: np.ndarray
+    taken: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """A run ready to export: its description, its frame layout and its images.
+
+    Attributes:
+        run: the run (a Tiled client node).
+        info: what the start document says.
+        layout: where every frame sits.
+        table: the per-frame metadata (:func:`hcs_storage.query.frame_table`).
+    """
+
+    run: Any
+    info: RunInfo
+    layout: RunLayout
+    table: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, run: Any) -> RunSource:
+        """Read a run's description and frame table.
+
+        Raises:
+            ExportError: the run has no images.
+        """
+        info = run_info(run)
+        if "primary" not in run:
+            raise ExportError(f"run {info.uid[:8]} has no images")
+        table = frame_table(run)
+        if len(table.get("well", ())) == 0:
+            raise ExportError(f"run {info.uid[:8]} has no images")
+        return cls(run=run, info=info, layout=run_layout(table, info.channels), table=table)
+
+    @property
+    def images(self) -> Any:
+        """The run's image stack, ``(N, 1, H, W)``."""
+        return self.run["primary"][IMAGE_KEY]
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(height, width) of every frame."""
+        height, width = self.images.shape[-2:]
+        return int(height), int(width)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The frames' data type."""
+        return np.dtype(self.images.dtype)
+
+    def z_step_um(self) -> float:
+        """The z step (1 um with a single plane)."""
+        return self.layout.z_step_um() or 1.0
+
+    def fields(self) -> Iterator[FieldStack]:
+        """Every field of view's images, one field in memory at a time."""
+        images = self.images
+        height, width = self.frame_shape
+        _, n_t, n_c, n_z = self.layout.shape
+        for p, (well, fov) in enumerate(self.layout.fields):
+            frames = self.layout.frames[p]
+            taken = frames >= 0
+            where = {int(frames[i]): i for i in zip(*np.nonzero(taken), strict=True)}
+            data = np.zeros((n_t, n_c, n_z, height, width), dtype=self.dtype)
+            for row, frame in read_frames(images, sorted(where)):
+                data[where[row]] = frame
+            yield FieldStack(index=p, well=well, fov=fov, data=data, taken=taken)
+
+
+def display_window(samples: list[np.ndarray], dtype: np.dtype[Any]) -> tuple[float, float]:
+    """Contrast limits of a channel: the 0.1 and 99.9 percentiles of its pixels."""
+    if not samples:
+        return 0.0, float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
+    pixels = np.concatenate([s.reshape(-1) for s in samples])
+    lo, hi = np.percentile(pixels, [0.1, 99.9])
+    return float(lo), float(max(hi, lo + 1))
+
+
+def prepare_output(out: Path, *, overwrite: bool, marker: str) -> None:
+    """Make room for an export at ``out``.
+
+    Args:
+        out: the output path.
+        overwrite: replace an earlier export there.
+        marker: a file that only an earlier export of this kind has (e.g.
+            ``zarr.json``); anything else at ``out`` is never deleted.
+
+    Raises:
+        ExportError: ``out`` exists and may not (or cannot safely) be replaced.
+    """
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ExportError(f"{out} exists (use overwrite to replace it)")
+    if out.is_dir() and (out / marker).exists():
+        shutil.rmtree(out)
+        return
+    raise ExportError(f"{out} exists and is not an earlier export: not replacing it")

@@ -1,0 +1,237 @@
+"""Exports, checked with independent readers.
+
+OME-Zarr plates are written with zarr + the yaozarrs models and read back with
+``ome-zarr`` (the OME reference reader) and validated with ``ome-zarr-models``; OME-TIFF
+files are written with tifffile and read back with tifffile and ``ome-types``. The
+runs are synthetic (``hcs_storage.sample``): every pixel says which frame it is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from hcs_orchestrator.cli import main as hcs_main
+from hcs_storage.catalog import open_catalog
+from hcs_storage.export import ExportError, export_ome_tiff, export_ome_zarr
+from hcs_storage.export.ome_tiff import ome_colour
+from hcs_storage.query import find_runs
+from hcs_storage.sample import COLOURS, SampleSpec, sample_frame, write_sample_run
+
+PLATE = SampleSpec(
+    experiment_id="exp-zarr",
+    wells=("B3", "C10"),
+    fields_per_well=2,
+    channels=("DAPI", "GFP", "Cy3"),
+    z_planes=3,
+    time_points=2,
+    shape=(48, 64),
+    pixel_size_um=0.325,
+    z_step_um=2.5,
+    skip=frozenset({("C10", 1, "GFP", 2, 1)}),
+)
+SECOND = SampleSpec(
+    experiment_id="exp-zarr", wells=("B3",), fields_per_well=1, channels=("DAPI",), z_planes=1
+)
+
+
+@dataclass
+class Exported:
+    data_dir: Path
+    catalog: Any
+    uid: str
+    second: str
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    data_dir = tmp_path_factory.mktemp("export-data")
+    catalog = open_catalog(data_dir)
+    uid = write_sample_run(catalog, data_dir, PLATE)
+    second = write_sample_run(catalog, data_dir, SECOND)
+    return Exported(data_dir, catalog, uid, second)
+
+
+def expected_field(spec: SampleSpec, well: str, fov: int) -> np.ndarray:
+    """(t, c, z, y, x) of one field, computed from the spec alone; zeros where skipped."""
+    h, w = spec.shape
+    out = np.zeros((spec.time_points, len(spec.channels), spec.z_planes, h, w), np.uint16)
+    for frame in spec.frames():
+        if frame["well"] == well and frame["fov"] == fov:
+            c = spec.channels.index(frame["channel"])
+            out[frame["time_index"], c, frame["z_index"]] = sample_frame(spec, frame)
+    return out
+
+
+# --- OME-Zarr ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plate_path(exported: Exported, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("zarr") / "plate.zarr"
+    return export_ome_zarr(exported.catalog[exported.uid], out)
+
+
+def test_ome_zarr_plate_layout_in_the_ome_zarr_reader(plate_path: Path) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Plate, Reader
+
+    location = parse_url(str(plate_path))
+    assert location is not None and location.version == "0.5"
+    node = next(iter(Reader(location)()))
+    plate = node.load(Plate)
+    assert plate is not None
+    assert plate.row_names == list("ABCDEFGH")
+    assert plate.col_names == [str(i) for i in range(1, 13)]
+    assert sorted(plate.well_paths) == ["B/3", "C/10"]
+
+
+def test_ome_zarr_fields_shapes_channels_and_pixel_sizes_in_the_ome_zarr_reader(
+    plate_path: Path,
+) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Multiscales, Reader
+
+    for well, row_col in (("B3", "B/3"), ("C10", "C/10")):
+        for fov in range(PLATE.fields_per_well):
+            location = parse_url(str(plate_path / row_col / str(fov)))
+            assert location is not None
+            node = next(iter(Reader(location)()))
+            assert node.load(Multiscales) is not None
+            meta = node.metadata
+            assert [a["name"] for a in meta["axes"]] == ["t", "c", "z", "y", "x"]
+            assert [a.get("unit") for a in meta["axes"][2:]] == ["micrometer"] * 3
+            assert meta["channel_names"] == list(PLATE.channels)
+            scale = meta["coordinateTransformations"][0][0]
+            assert scale["type"] == "scale"
+            assert scale["scale"] == pytest.approx([1, 1, 2.5, 0.325, 0.325])
+            colours = [np.round(np.array(c[1]) * 255).astype(int) for c in meta["colormap"]]
+            want = [[int(COLOURS[c][i : i + 2], 16) for i in (1, 3, 5)] for c in PLATE.channels]
+            assert [list(c) for c in colours] == want
+            data = np.asarray(node.data[0])
+            assert data.shape == (2, 3, 3, 48, 64)
+            np.testing.assert_array_equal(data, expected_field(PLATE, well, fov))
+
+
+def test_ome_zarr_metadata_validates_with_ome_zarr_models(plate_path: Path) -> None:
+    from ome_zarr_models.v05.hcs import HCS
+
+    hcs = HCS.from_zarr(zarr.open_group(plate_path, mode="r"))
+    plate = hcs.ome_attributes.plate
+    assert plate.field_count == 2
+    assert [w.path for w in plate.wells] == ["B/3", "C/10"]
+    assert [(w.rowIndex, w.columnIndex) for w in plate.wells] == [(1, 2), (2, 9)]
+
+
+def test_ome_zarr_metadata_validates_with_yaozarrs(plate_path: Path) -> None:
+    import yaozarrs
+
+    yaozarrs.validate_zarr_store(str(plate_path))
+
+
+def test_ome_zarr_experiment_runs_become_acquisitions(exported: Exported, tmp_path: Path) -> None:
+    runs = list(find_runs(exported.catalog, experiment_id="exp-zarr").values())
+    runs.sort(key=lambda r: r.metadata["start"]["time"])
+    out = export_ome_zarr(runs, tmp_path / "experiment.zarr")
+    root = zarr.open_group(out, mode="r")
+    plate = dict(root.attrs)["ome"]["plate"]
+    assert [a["name"] for a in plate["acquisitions"]] == [exported.uid, exported.second]
+    well = dict(root["B/3"].attrs)["ome"]["well"]
+    assert well["images"] == [
+        {"path": "0", "acquisition": 0},
+        {"path": "1", "acquisition": 0},
+        {"path": "2", "acquisition": 1},
+    ]
+    assert root["B/3/2/0"].shape == (1, 1, 1, 64, 64)
+    assert dict(root.attrs)["hcs"]["runs"] == [exported.uid, exported.second]
+
+
+def test_ome_zarr_export_refuses_to_overwrite_unless_asked(
+    exported: Exported, tmp_path: Path
+) -> None:
+    run = exported.catalog[exported.second]
+    out = export_ome_zarr(run, tmp_path / "p.zarr")
+    with pytest.raises(ExportError, match="exists"):
+        export_ome_zarr(run, out)
+    export_ome_zarr(run, out, overwrite=True)
+    other = tmp_path / "not-an-export"
+    other.mkdir()
+    with pytest.raises(ExportError, match="not an earlier export"):
+        export_ome_zarr(run, other, overwrite=True)
+
+
+# --- OME-TIFF ----------------------------------------------------------------------
+
+
+def test_ome_tiff_one_file_per_field_with_ome_metadata(exported: Exported, tmp_path: Path) -> None:
+    import ome_types
+
+    files = export_ome_tiff(exported.catalog[exported.uid], tmp_path / "tiff")
+    assert [f.name for f in files] == [
+        "B3_f000.ome.tif",
+        "B3_f001.ome.tif",
+        "C10_f000.ome.tif",
+        "C10_f001.ome.tif",
+    ]
+    manifest = json.loads((tmp_path / "tiff" / "hcs-export.json").read_text())
+    assert manifest["run"] == exported.uid
+    with tifffile.TiffFile(files[3]) as tif:
+        assert tif.is_ome
+        series = tif.series[0]
+        assert series.axes == "TCZYX"
+        np.testing.assert_array_equal(series.asarray(), expected_field(PLATE, "C10", 1))
+        ome = ome_types.from_xml(tif.ome_metadata)
+    pixels = ome.images[0].pixels
+    assert (pixels.size_t, pixels.size_c, pixels.size_z) == (2, 3, 3)
+    assert pixels.physical_size_x == pytest.approx(0.325)
+    assert pixels.physical_size_z == pytest.approx(2.5)
+    assert pixels.physical_size_x_unit.value == "µm"
+    assert [c.name for c in pixels.channels] == list(PLATE.channels)
+    assert [c.color.as_hex().upper() for c in pixels.channels if c.color] == [
+        COLOURS[c].upper() for c in PLATE.channels
+    ]
+    plane = next(p for p in pixels.planes if (p.the_t, p.the_c, p.the_z) == (1, 0, 2))
+    assert plane.position_z == pytest.approx(3000.0 + 2 * 2.5)
+    assert plane.position_x == pytest.approx(20_600.0)
+    assert plane.exposure_time == pytest.approx(10.0)
+
+
+def test_ome_colour_is_signed_rgba() -> None:
+    assert ome_colour("#FF0000") == -16776961  # 0xFF0000FF as int32
+    assert ome_colour("#00FF00") == 0x00FF00FF
+    with pytest.raises(ValueError, match="RRGGBB"):
+        ome_colour("red")
+
+
+# --- the command -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hcs_export_by_uid_prefix_and_by_experiment(
+    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exported.catalog.context.close()  # the command opens the directory itself
+    try:
+        base = ["--data-dir", str(exported.data_dir)]
+        assert (
+            hcs_main(["export", exported.second[:8], "--out", str(tmp_path / "a.zarr"), *base]) == 0
+        )
+        assert (tmp_path / "a.zarr" / "B" / "3" / "0" / "0" / "zarr.json").exists()
+        tiffs = tmp_path / "tiffs"
+        args = ["export", exported.second[:8], "--format", "ome-tiff", "--out", str(tiffs)]
+        assert hcs_main([*args, *base]) == 0
+        assert (tiffs / "B3_f000.ome.tif").exists()
+        out = tmp_path / "exp.zarr"
+        assert hcs_main(["export", "--experiment", "exp-zarr", "--out", str(out), *base]) == 0
+        assert len(dict(zarr.open_group(out, mode="r").attrs)["hcs"]["runs"]) == 2
+        assert hcs_main(["export", "ffffffff", "--out", str(tmp_path / "x"), *base]) == 2
+        assert "no run" in capsys.readouterr().err
+    finally:
+        exported.catalog = open_catalog(exported.data_dir)
