@@ -39,6 +39,9 @@ from hcs_plans.autofocus import (
 )
 from hcs_plans.specs import spec_from_data
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 #: Where the how-to's figure lives (rewritten when HCS_UPDATE_DOCS=1).
 DOCS_FIGURE = REPO / "docs" / "how-to" / "images" / "focus-curve.png"

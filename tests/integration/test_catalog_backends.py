@@ -29,6 +29,9 @@ from hcs_storage.query import (
 from hcs_storage.sample import SampleSpec, sample_frame, write_sample_run
 from hcs_storage.server import TiledServer
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 SKIPPED = ("B3", 1, "GFP", 1, 0)
 SPECS = {
     "first": SampleSpec(experiment_id="exp-a", skip=frozenset({SKIPPED})),

@@ -25,6 +25,9 @@ from hcs_storage.export.ome_tiff import ome_colour
 from hcs_storage.query import find_runs
 from hcs_storage.sample import COLOURS, SampleSpec, sample_frame, write_sample_run
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 PLATE = SampleSpec(
     experiment_id="exp-zarr",
     wells=("B3", "C10"),

@@ -39,6 +39,9 @@ from hcs_plans.specs import AcquisitionSpec, spec_from_data
 from hcs_plans.table import AcquisitionError
 from hcs_storage.query import frame_table, well_fields
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "profile" / "sequences" / "demo-96.yaml"
 

@@ -42,6 +42,9 @@ from hcs_storage.server import (
     resolve_api_key,
 )
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 KEY = "0123456789abcdef0123456789abcdef"
 
 

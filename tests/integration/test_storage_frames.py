@@ -29,6 +29,9 @@ from hcs_devices.config import MicroscopeConfig
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
+# A system test (real RunEngine, real Tiled catalog): part of the full suite only.
+pytestmark = pytest.mark.slow
+
 CAPACITY = 2
 #: One well x 2 x 2 fields x 2 channels.
 SEQUENCE = plate_sequence([[1], [1]])
