@@ -18,7 +18,6 @@ with ``RE(plan)`` or ``run_on_re_loop(coro)``, never from a pytest-asyncio test.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -27,12 +26,12 @@ from typing import Any, TypeVar
 import pytest
 from bluesky.run_engine import (
     RunEngine,
-    TransitionError,  # pyright: ignore[reportPrivateImportUsage]
     call_in_bluesky_event_loop,
 )
 
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_devices.factory import Microscope, build_microscope
+from run_engine_teardown import shut_down_run_engine
 
 T = TypeVar("T")
 
@@ -78,23 +77,7 @@ def RE() -> Iterator[RunEngine]:
     loop = asyncio.new_event_loop()
     engine = RunEngine({}, loop=loop, call_returns_result=True)
     yield engine
-    if engine.state not in ("idle", "panicked"):
-        with contextlib.suppress(TransitionError):
-            engine.halt()
-
-    async def leftover_tasks() -> list[asyncio.Task[Any]]:
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await loop.shutdown_default_executor()
-        return tasks
-
-    leaked = asyncio.run_coroutine_threadsafe(leftover_tasks(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    engine._th.join(timeout=10)
-    loop.close()
-    assert not leaked, f"tasks left running on the RunEngine's loop: {leaked}"
+    shut_down_run_engine(engine)
 
 
 @pytest.fixture

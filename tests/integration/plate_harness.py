@@ -25,12 +25,13 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
-from bluesky.run_engine import TransitionError, set_bluesky_event_loop
+from bluesky.run_engine import set_bluesky_event_loop
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
 from hcs_devices.sim.camera import SimOptics
 from hcs_orchestrator.session import Session, open_session
+from run_engine_teardown import shut_down_run_engine
 
 T = TypeVar("T")
 Documents = list[tuple[str, dict[str, Any]]]
@@ -176,26 +177,12 @@ def open_test_session(config: MicroscopeConfig, data_dir: Path) -> Iterator[Sess
         yield harness
     finally:
         RE = session.RE
-        if RE.state not in ("idle", "panicked"):
-            with contextlib.suppress(TransitionError):
-                RE.halt()
-        set_bluesky_event_loop(RE.loop)  # Session.close runs the safe state on this loop
-        session.close()
-        loop = RE.loop
 
-        async def leftover_tasks() -> list[asyncio.Task[Any]]:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await loop.shutdown_default_executor()
-            return tasks
+        def close_session() -> None:
+            set_bluesky_event_loop(RE.loop)  # Session.close runs the safe state on this loop
+            session.close()
 
-        leaked = asyncio.run_coroutine_threadsafe(leftover_tasks(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        RE._th.join(timeout=10)
-        loop.close()
-        assert not leaked, f"tasks left running on the RunEngine's loop: {leaked}"
+        shut_down_run_engine(RE, close_session)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,7 +9,6 @@ Run as a script, this module is the acquisition process of the crash tests.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -23,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bluesky.run_engine import TransitionError, set_bluesky_event_loop
+from bluesky.run_engine import set_bluesky_event_loop
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Also run as the kill tests' child process: make the test helpers importable there.
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
-from plate_harness import SessionHarness
+from plate_harness import SessionHarness  # noqa: E402
 
-from hcs_devices.config import MicroscopeConfig
-from hcs_orchestrator.session import open_session
+from hcs_devices.config import MicroscopeConfig  # noqa: E402
+from hcs_orchestrator.session import open_session  # noqa: E402
+from run_engine_teardown import shut_down_run_engine  # noqa: E402
 
 API_KEY = "hcstestkey0123456789"
 A1_XY_UM = (14380.0, 11240.0)
@@ -65,26 +66,12 @@ def storage_session(
         yield harness
     finally:
         RE = session.RE
-        if RE.state not in ("idle", "panicked"):
-            with contextlib.suppress(TransitionError):
-                RE.halt()
-        set_bluesky_event_loop(RE.loop)
-        session.close()
-        loop = RE.loop
 
-        async def leftover_tasks() -> list[asyncio.Task[Any]]:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await loop.shutdown_default_executor()
-            return tasks
+        def close_session() -> None:
+            set_bluesky_event_loop(RE.loop)  # Session.close runs the safe state on this loop
+            session.close()
 
-        leaked = asyncio.run_coroutine_threadsafe(leftover_tasks(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        RE._th.join(timeout=10)
-        loop.close()
-        assert not leaked, f"tasks left running on the RunEngine's loop: {leaked}"
+        shut_down_run_engine(RE, close_session)
 
 
 def free_port() -> int:
