@@ -163,14 +163,17 @@ class SessionHarness:
 
 
 @contextlib.contextmanager
-def open_test_session(config: MicroscopeConfig, data_dir: Path) -> Iterator[SessionHarness]:
-    """A real session on ``data_dir``, torn down completely afterwards.
+def open_test_session(
+    config: MicroscopeConfig, data_dir: Path, **session_options: Any
+) -> Iterator[SessionHarness]:
+    """A real session on ``data_dir`` (``open_session`` options passed on), torn down
+    completely afterwards.
 
     Teardown closes the session (flush storage, safe state, stop the render and writer
     threads), then cancels whatever is left on the RunEngine's loop, stops the loop and
     joins its thread; a task left running fails the test run.
     """
-    session = open_session(config, data_dir)
+    session = open_session(config, data_dir, **session_options)
     harness = SessionHarness(session)
     session.RE.subscribe(lambda name, doc: harness.documents.append((name, doc)))
     try:

@@ -17,21 +17,18 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bluesky.run_engine import set_bluesky_event_loop
 
 # Also run as the kill tests' child process: make the test helpers importable there.
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
-from plate_harness import SessionHarness  # noqa: E402
+from plate_harness import SessionHarness, open_test_session  # noqa: E402
 
 from hcs_devices.config import MicroscopeConfig  # noqa: E402
 from hcs_orchestrator.session import open_session  # noqa: E402
-from run_engine_teardown import shut_down_run_engine  # noqa: E402
 
 API_KEY = "hcstestkey0123456789"
 A1_XY_UM = (14380.0, 11240.0)
@@ -54,24 +51,11 @@ def plate_sequence(
     }
 
 
-@contextlib.contextmanager
 def storage_session(
-    config: MicroscopeConfig, data_dir: Path, **kwargs: Any
-) -> Iterator[SessionHarness]:
+    config: MicroscopeConfig, data_dir: Path, **session_options: Any
+) -> contextlib.AbstractContextManager[SessionHarness]:
     """A real session with ``open_session`` options, torn down completely afterwards."""
-    session = open_session(config, data_dir, **kwargs)
-    harness = SessionHarness(session)
-    session.RE.subscribe(lambda name, doc: harness.documents.append((name, doc)))
-    try:
-        yield harness
-    finally:
-        RE = session.RE
-
-        def close_session() -> None:
-            set_bluesky_event_loop(RE.loop)  # Session.close runs the safe state on this loop
-            session.close()
-
-        shut_down_run_engine(RE, close_session)
+    return open_test_session(config, data_dir, **session_options)
 
 
 def free_port() -> int:
