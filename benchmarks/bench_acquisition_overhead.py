@@ -12,14 +12,19 @@ Figures, in ms per image (median of ``--repeats`` runs):
 - a bare ``bluesky.plans.count`` of the same camera on the same RunEngine (the floor
   for one event per frame through bluesky and ophyd-async);
 - pymmcore-plus's MDA engine running the same useq sequence on a ``UniMMCore`` with
-  Python devices (camera, XY stage, focus, filter wheel, shutter; no image writer).
+  Python devices (camera, XY stage, focus, filter wheel, shutter), without an image
+  writer (the issue's reference), and with its ``ImageSequenceWriter`` writing one
+  TIFF per frame into the same data directory (the same work hcs does with frames).
 
 and the ratios hcs/count and hcs/pymmcore. No catalog is attached: documents go to
 no callback, so the figures are the control plane's own cost.
 
+Frames are written under ``--data-dir`` (default: a temporary directory inside
+``hcs-data/``, where ``hcs demo`` writes plates), so the disk is the data disk.
+
 Run on demand::
 
-    .venv/bin/python benchmarks/bench_acquisition_overhead.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_acquisition_overhead.py [--repeats 5]
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from hcs_orchestrator.engine import MicroscopeRunEngine
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
-PROFILE = Path(__file__).resolve().parents[1] / "profile" / "microscope.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profile" / "microscope.yaml"
+DATA_DIR = ROOT / "hcs-data"
 SENSOR_PX = 16
 EXPOSURE_MS = 0.1
 
@@ -124,7 +131,8 @@ def bench_hcs(config: MicroscopeConfig, data_dir: Path, repeats: int) -> dict[st
     return {k: statistics.median(v) * 1000 for k, v in figures.items()}
 
 
-def bench_pymmcore(repeats: int) -> float:
+def bench_pymmcore(repeats: int, data_dir: Path | None) -> float:
+    """pymmcore-plus ms/image; with ``data_dir``, frames are written there as TIFFs."""
     from pymmcore_plus.experimental.unicore import (
         ShutterDevice,
         SimpleCameraDevice,
@@ -219,11 +227,20 @@ def bench_pymmcore(repeats: int) -> float:
     images = len(list(sequence))
     frames = {"n": 0}
     core.mda.events.frameReady.connect(lambda *args: frames.__setitem__("n", frames["n"] + 1))
-    core.mda.run(sequence)  # warm-up
+
+    def run(k: int) -> None:
+        if data_dir is None:
+            core.mda.run(sequence)
+        else:
+            from pymmcore_plus.mda.handlers import ImageSequenceWriter
+
+            core.mda.run(sequence, output=ImageSequenceWriter(data_dir / f"mm-{k}"))
+
+    run(-1)  # warm-up
     per_image = []
-    for _ in range(repeats):
+    for k in range(repeats):
         frames["n"] = 0
-        seconds = timed(lambda: core.mda.run(sequence))
+        seconds = timed(lambda k=k: run(k))
         assert frames["n"] == images, (frames["n"], images)
         per_image.append(seconds / images)
     return statistics.median(per_image) * 1000
@@ -231,7 +248,8 @@ def bench_pymmcore(repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where frames go")
     args = parser.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)
     config = instant_config(load_config(PROFILE))
@@ -241,17 +259,22 @@ def main() -> None:
         f"{SENSOR_PX}x{SENSOR_PX} px, {EXPOSURE_MS} ms exposures"
     )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    with tempfile.TemporaryDirectory() as tmp:
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="bench-overhead-") as tmp:
+        print(f"frames written under {tmp}")
         hcs = bench_hcs(config, Path(tmp), args.repeats)
-    mm = bench_pymmcore(args.repeats)
-    print(f"{'hcs acquire_plate, burst':38} {hcs['burst']:7.2f} ms/image")
-    print(f"{'hcs acquire_plate, software-triggered':38} {hcs['software']:7.2f} ms/image")
-    print(f"{'bluesky count (same camera, same RE)':38} {hcs['count']:7.2f} ms/image")
-    print(f"{'pymmcore-plus MDA (UniMMCore)':38} {mm:7.2f} ms/image")
+        mm = bench_pymmcore(args.repeats, None)
+        mm_files = bench_pymmcore(args.repeats, Path(tmp))
+    print(f"{'hcs acquire_plate, burst':46} {hcs['burst']:7.2f} ms/image")
+    print(f"{'hcs acquire_plate, software-triggered':46} {hcs['software']:7.2f} ms/image")
+    print(f"{'bluesky count (same camera, same RE)':46} {hcs['count']:7.2f} ms/image")
+    print(f"{'pymmcore-plus MDA, no writer':46} {mm:7.2f} ms/image")
+    print(f"{'pymmcore-plus MDA + ImageSequenceWriter (TIFF)':46} {mm_files:7.2f} ms/image")
     for mode in ("burst", "software"):
         print(
             f"ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
-            f"hcs {mode}/pymmcore: {hcs[mode] / mm:6.1f}"
+            f"hcs {mode}/pymmcore: {hcs[mode] / mm:5.2f} (no writer), "
+            f"{hcs[mode] / mm_files:5.2f} (TIFF writer)"
         )
 
 

@@ -22,8 +22,9 @@ class ProgressUpdate:
 class RunProgress:
     """A document callback that reports image progress of the current run.
 
-    Events of other runs (a late event from an earlier run) are ignored: progress
-    counts only documents whose descriptor belongs to the run now open.
+    Images are counted as the run announces them (StreamDatum documents of its
+    ``primary`` stream). Documents of other runs (a late one from an earlier run) are
+    ignored: progress counts only documents whose descriptor belongs to the run now open.
     """
 
     def __init__(self, report: Callable[[ProgressUpdate], None]) -> None:
@@ -44,8 +45,8 @@ class RunProgress:
             self._descriptors = set()
         elif name == "descriptor" and doc["run_start"] == self._uid and doc["name"] == "primary":
             self._descriptors.add(doc["uid"])
-        elif name == "event" and doc["descriptor"] in self._descriptors:
-            self._done += 1
+        elif name == "stream_datum" and doc["descriptor"] in self._descriptors:
+            self._done += doc["indices"]["stop"] - doc["indices"]["start"]
             self._report(
                 ProgressUpdate(self._uid, self._done, self._total, time.monotonic() - self._start)
             )

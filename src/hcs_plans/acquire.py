@@ -28,8 +28,7 @@ from ophyd_async.core import TriggerInfo
 from hcs_devices.factory import Microscope
 from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
-from hcs_plans.burst_reader import BurstFrames
-from hcs_plans.frame_info import FrameInfo
+from hcs_plans.frame_info import FRAMES_STREAM, IMAGES_STREAM, FrameTable
 from hcs_plans.patterns.plate import FieldOfView
 from hcs_plans.specs.acquisition import AcquisitionSpec
 from hcs_plans.stubs.channel import configure_channel
@@ -82,6 +81,10 @@ def acquire_plate(
     (success, abort, stop, error) leaves the camera idle, its files closed and the
     light off.
 
+    The run has two streams that line up row for row: ``primary`` holds the images,
+    ``frames`` each image's metadata (:mod:`hcs_plans.frame_info`). Both are collected
+    once per field of view.
+
     Args:
         microscope: the microscope (from ``build_microscope``).
         spec: what to acquire.
@@ -92,18 +95,25 @@ def acquire_plate(
     """
     table: AcquisitionTable = yield from plan_acquisition(microscope, spec)
     experiment_id = spec.experiment_id or f"exp-{uuid.uuid4().hex[:8]}"
-    frame = FrameInfo()
-    reader = BurstFrames(microscope.camera)
+    frames = FrameTable()
     md = _start_metadata(microscope, spec, table, experiment_id) | (metadata or {})
     sequencer = microscope.sequencer if spec.hardware_sequencing else None
     base_z = float((yield from bps.rd(microscope.stage.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
+    camera = microscope.camera
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
         stage = microscope.stage
-        yield from bps.checkpoint()
-        yield from bps.mv(stage.x, fov.x_um, stage.y, fov.y_um)
+        # Plain messages from here on: this runs once per field of view, and bluesky's
+        # plan-stub wrappers cost more than the messages themselves at this rate.
+        yield Msg("checkpoint")
+        # The stage normally arrived with the premove; moving again is free then, and
+        # puts it back on target when a pause stopped the premove short.
+        yield Msg("wait", None, group=PREMOVE)
+        yield Msg("set", stage.x, fov.x_um, group=MOVE)
+        yield Msg("set", stage.y, fov.y_um, group=MOVE)
+        yield Msg("wait", None, group=MOVE)
         field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
         if table.z_absolute:
             field_z = 0.0
@@ -115,18 +125,27 @@ def acquire_plate(
             "well": fov.well,
             "fov": fov.fov,
             "time_index": t_index,
+            "x_um": fov.x_um,
+            "y_um": fov.y_um,
         }
         nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
         if sequencer is not None:
-            yield from _burst(microscope, stack, field_z, fov, frame, identity, nxt, reader)
+            yield from _burst(microscope, stack, field_z, frames, identity, nxt)
         else:
-            yield from _software(microscope, stack, field_z, fov, frame, identity)
+            yield from _software(microscope, stack, field_z, frames, identity)
             if nxt is not None:
                 yield from _premove(microscope, nxt)
+        yield Msg("collect", camera, name=IMAGES_STREAM)
+        yield Msg("collect", frames, name=FRAMES_STREAM)
 
     def body() -> MsgGenerator:
         if focus is not None:
             yield from focus.prepare()
+        first = len(table.stack(0)) if sequencer is not None else 1
+        yield from bps.prepare(camera, TriggerInfo(number_of_events=first), wait=True)
+        # (bps.declare_stream types its objects as readables; these are collectables.)
+        yield Msg("declare_stream", None, camera, name=IMAGES_STREAM, collect=True)
+        yield Msg("declare_stream", None, frames, name=FRAMES_STREAM, collect=True)
         start = time.monotonic()
         for t_index, t_s in enumerate(table.time_points_s):
             wait = t_s - (time.monotonic() - start)
@@ -134,7 +153,6 @@ def acquire_plate(
                 yield from bps.checkpoint()
                 yield from bps.sleep(wait)
             for index, fov in enumerate(table.fields):
-                yield from bps.wait(group=PREMOVE)
                 yield from one_field(t_index, index, fov)
         yield from bps.wait(group=PREMOVE)
         if focus is not None:
@@ -148,7 +166,7 @@ def acquire_plate(
     uid = yield from finalize_wrapper(
         stage_wrapper(
             run_wrapper(body(), md=md),
-            [microscope.camera, microscope.illumination],
+            [camera, microscope.illumination],
         ),
         safe_state(),
     )
@@ -156,6 +174,8 @@ def acquire_plate(
 
 
 PREMOVE = "hcs-premove"
+MOVE = "hcs-move"
+BURST = "hcs-burst"
 
 
 def _plate_focus(
@@ -199,39 +219,33 @@ def _plate_focus(
 
 
 def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
-    """Start travelling to the next field of view (waited for at the next checkpoint)."""
-    yield from bps.abs_set(microscope.stage.x, nxt.x_um, group=PREMOVE)
-    yield from bps.abs_set(microscope.stage.y, nxt.y_um, group=PREMOVE)
+    """Start travelling to the next field of view (waited for at the next field)."""
+    yield Msg("set", microscope.stage.x, nxt.x_um, group=PREMOVE)
+    yield Msg("set", microscope.stage.y, nxt.y_um, group=PREMOVE)
 
 
 def _z_for(field_z: float, sf: StackFrame) -> float:
     return field_z + sf.z_rel_um + sf.channel.z_offset_um
 
 
-def _describe_frame(
-    frame: FrameInfo, identity: dict[str, Any], fov: FieldOfView, sf: StackFrame, z_um: float
-) -> None:
-    """Set the metadata the next image event carries."""
-    frame.update(
-        **identity,
-        x_um=fov.x_um,
-        y_um=fov.y_um,
-        z_um=z_um,
-        channel=sf.channel.name,
-        z_index=sf.z_index,
-        exposure_ms=sf.channel.exposure_ms,
-    )
+def _row(identity: dict[str, Any], sf: StackFrame, z_um: float) -> dict[str, Any]:
+    """The metadata row of one image."""
+    return identity | {
+        "z_um": z_um,
+        "channel": sf.channel.name,
+        "z_index": sf.z_index,
+        "exposure_ms": sf.channel.exposure_ms,
+    }
 
 
 def _software(
     microscope: Microscope,
     stack: list[StackFrame],
     field_z: float,
-    fov: FieldOfView,
-    frame: FrameInfo,
+    frames: FrameTable,
     identity: dict[str, Any],
 ) -> MsgGenerator:
-    """One software-triggered event per frame."""
+    """One software trigger per frame; the images are collected after the stack."""
     current: ChannelSetting | None = None
     for sf in stack:
         if sf.channel != current:
@@ -240,8 +254,8 @@ def _software(
         z = _z_for(field_z, sf)
         yield from bps.mv(microscope.stage.z, z)
         yield from bps.mv(microscope.illumination.on, True)
-        _describe_frame(frame, identity, fov, sf, z)
-        yield from bps.trigger_and_read([microscope.camera, frame])
+        yield from bps.trigger(microscope.camera, wait=True)
+        frames.add(**_row(identity, sf, z))
         yield from bps.mv(microscope.illumination.on, False)
 
 
@@ -249,17 +263,15 @@ def _burst(
     microscope: Microscope,
     stack: list[StackFrame],
     field_z: float,
-    fov: FieldOfView,
-    frame: FrameInfo,
+    frames: FrameTable,
     identity: dict[str, Any],
     nxt: FieldOfView | None,
-    frames_reader: BurstFrames,
 ) -> MsgGenerator:
-    """The whole stack as one hardware-timed burst, then one event per frame."""
+    """The whole stack as one hardware-timed burst; the stage leaves while it is written."""
     sequencer = microscope.sequencer
     assert sequencer is not None
     camera = microscope.camera
-    frames = [
+    steps = [
         SequencedFrame(
             z_um=_z_for(field_z, sf),
             source=sf.channel.source,
@@ -272,28 +284,27 @@ def _burst(
     reached: list[float] = []
 
     async def step(i: int) -> float:
-        await sequencer.apply(frames[i])
+        await sequencer.apply(steps[i])
         reached.append(sequencer.moved_z_um())
-        return frames[i].exposure_ms
+        return steps[i].exposure_ms
 
-    yield from bps.prepare(camera, TriggerInfo(number_of_events=len(frames)), wait=True)
+    async def exposed() -> None:
+        await camera.exposures_done()
+        await sequencer.finish()
+
+    yield Msg("prepare", camera, TriggerInfo(number_of_events=len(steps)), group=BURST)
+    yield Msg("wait", None, group=BURST)
     camera.set_frame_step(step)
-    yield from bps.kickoff(camera, wait=True)
-    yield from bps.complete(camera, group="burst")
-    yield from bps.wait_for([lambda: camera.exposures_done()])
-    yield from bps.wait_for([sequencer.finish])
+    yield Msg("kickoff", camera, group=BURST)
+    yield Msg("wait", None, group=BURST)
+    yield Msg("complete", camera, group=BURST)
+    yield Msg("wait_for", None, [exposed])
     if nxt is not None:
         yield from _premove(microscope, nxt)
-    yield from bps.wait(group="burst")
+    yield Msg("wait", None, group=BURST)
     camera.set_frame_step(None)
     for sf, z in zip(stack, reached, strict=True):
-        _describe_frame(frame, identity, fov, sf, z)
-        # Plain messages: one event per frame is the hot loop of a plate, and the
-        # plan-stub wrappers cost more than the messages themselves here.
-        yield Msg("create", name="primary")
-        yield Msg("read", frames_reader)
-        yield Msg("read", frame)
-        yield Msg("save")
+        frames.add(**_row(identity, sf, z))
 
 
 def _start_metadata(

@@ -1,18 +1,28 @@
-"""Per-frame metadata as a readable: what every image event carries.
+"""Per-frame metadata as a collectable: what every image of a plate carries.
 
-Reading :class:`FrameInfo` gives the experiment id, well, field of view, stage position,
-channel, z and time indices and exposure of the frame it describes. The plan updates it
-before each event; it commands no hardware.
+A plate run has two streams that line up row for row. ``primary`` holds the camera's
+images (external TIFF files announced by StreamResource/StreamDatum); ``frames`` holds,
+for each of those images, the experiment id, well, field of view, stage position,
+channel, z and time indices and exposure. The plan adds one row per image while a field
+of view is acquired, then collects the camera and this table together: one StreamDatum
+and one EventPage per field of view instead of two documents per image.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from event_model import DataKey
+from event_model.documents.event_page import PartialEventPage
 
-#: The fields of every image event, with their types and units.
+#: The stream of the images (the camera's StreamDatum).
+IMAGES_STREAM = "primary"
+#: The stream of the per-frame metadata (one row per image, in image order).
+FRAMES_STREAM = "frames"
+
+#: The fields of every image's row, with their types and units.
 FIELDS: dict[str, tuple[str, str | None]] = {
     "experiment_id": ("string", None),
     "well": ("string", None),
@@ -29,8 +39,8 @@ FIELDS: dict[str, tuple[str, str | None]] = {
 _NUMPY = {"string": "|S1", "integer": "<i8", "number": "<f8"}
 
 
-class FrameInfo:
-    """A readable holding the metadata of the frame being recorded.
+class FrameTable:
+    """Rows of frame metadata waiting to be collected as one EventPage.
 
     Args:
         name: prefix of the data keys (``frame-well``, ``frame-channel``, ...).
@@ -39,22 +49,31 @@ class FrameInfo:
     def __init__(self, name: str = "frame") -> None:
         self.name = name
         self.parent = None
-        self._values: dict[str, Any] = {}
-        self._timestamp = time.time()
+        self._rows: list[dict[str, Any]] = []
+        self._times: list[float] = []
 
     def key(self, field: str) -> str:
         """The data key of a field."""
         return f"{self.name}-{field}"
 
-    def update(self, **values: Any) -> None:
-        """Set the metadata of the next frame (unknown fields are refused)."""
-        unknown = set(values) - set(FIELDS)
-        if unknown:
-            raise KeyError(f"unknown frame fields {sorted(unknown)}; fields are {list(FIELDS)}")
-        self._values.update(values)
-        self._timestamp = time.time()
+    @property
+    def pending(self) -> int:
+        """Rows added and not collected yet."""
+        return len(self._rows)
 
-    def describe(self) -> dict[str, DataKey]:
+    def add(self, **values: Any) -> None:
+        """Add the row of the next image (every field, and only those, must be given)."""
+        if values.keys() != FIELDS.keys():
+            unknown = sorted(set(values) - set(FIELDS))
+            missing = [f for f in FIELDS if f not in values]
+            raise KeyError(
+                f"a frame row needs exactly the fields {list(FIELDS)}; "
+                f"unknown {unknown}, missing {missing}"
+            )
+        self._rows.append(values)
+        self._times.append(time.time())
+
+    def describe_collect(self) -> dict[str, DataKey]:
         """Data keys of every field."""
         keys: dict[str, DataKey] = {}
         for field, (dtype, units) in FIELDS.items():
@@ -66,14 +85,21 @@ class FrameInfo:
             keys[self.key(field)] = key
         return keys
 
-    def read(self) -> dict[str, Any]:
-        """The current values (every field must have been set)."""
-        missing = [f for f in FIELDS if f not in self._values]
-        if missing:
-            raise RuntimeError(f"frame fields not set before reading: {missing}")
-        return {
-            self.key(f): {"value": self._values[f], "timestamp": self._timestamp} for f in FIELDS
-        }
+    def collect_pages(self) -> Iterator[PartialEventPage]:
+        """The pending rows as one page (nothing when no row is pending)."""
+        if not self._rows:
+            return
+        rows, times = self._rows, self._times
+        self._rows, self._times = [], []
+        yield PartialEventPage(
+            data={self.key(f): [row[f] for row in rows] for f in FIELDS},
+            timestamps={self.key(f): times for f in FIELDS},
+            time=times,
+        )
+
+    def discard(self) -> None:
+        """Forget the pending rows (their images were not collected)."""
+        self._rows, self._times = [], []
 
     def read_configuration(self) -> dict[str, Any]:
         """No configuration."""

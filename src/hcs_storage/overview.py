@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from hcs_storage.query import frame_table
+from hcs_storage.query import frame_table, image_stack
 
 
 def _rgb(colour: str) -> np.ndarray:
@@ -85,14 +85,14 @@ def well_mosaic(
 
 
 def _step(run: Any, tile_px: int) -> int:
-    full_shape = run["primary"]["camera"].shape[-2:]
+    full_shape = image_stack(run).shape[-2:]
     return max(1, max(full_shape) // (2 * tile_px))
 
 
 def read_previews(run: Any, tile_px: int = 128) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The frame table and every image, strided for a preview, in two requests."""
     step = _step(run, tile_px)
-    stack = np.asarray(run["primary"]["camera"][:, 0, ::step, ::step])
+    stack = np.asarray(image_stack(run)[:, 0, ::step, ::step])
     return frame_table(run), stack
 
 

@@ -1,8 +1,8 @@
 """Reading runs back: finding runs, selecting frames, images as arrays with coordinates.
 
 Runs are found by what their start document says (:func:`find_runs`: experiment id,
-plate format, well, channel, plan, start time), frames within a run by what each event
-says (:func:`select_frames`: well, field of view, channel, z plane, time point). A
+plate format, well, channel, plan, start time), frames within a run by what each image's row in the
+``frames`` stream says (:func:`select_frames`: well, field of view, channel, z plane, time point). A
 run's images are a lazily loaded ``xarray.DataArray`` (:func:`run_images`, dimensions
 field x t x c x z x y x x) or, one well at a time, :func:`well_fields`.
 
@@ -20,7 +20,11 @@ from typing import Any
 
 import numpy as np
 
+#: The stream of a plate run's images, and their data key.
+IMAGES_STREAM = "primary"
 IMAGE_KEY = "camera"
+#: The stream of a plate run's per-image metadata (row ``i`` describes image ``i``).
+FRAMES_STREAM = "frames"
 FRAME_PREFIX = "frame-"
 #: Largest read of consecutive frames in one request (bytes).
 READ_BATCH_BYTES = 64 * 2**20
@@ -232,12 +236,23 @@ def run_info(run: Any) -> RunInfo:
 # --- the frames of a run -----------------------------------------------------------
 
 
-def frame_table(run: Any) -> dict[str, np.ndarray]:
-    """The per-frame metadata columns of a run's primary stream (``well``, ``z_um``...).
+def image_stack(run: Any) -> Any:
+    """A run's images as a lazily loaded array node, shape ``(N, 1, H, W)``."""
+    return run[IMAGES_STREAM][IMAGE_KEY]
 
-    Text columns are numpy string arrays, numbers numeric arrays; one entry per event.
+
+def has_images(run: Any) -> bool:
+    """Whether a run recorded any image stream at all."""
+    return IMAGES_STREAM in run and FRAMES_STREAM in run
+
+
+def frame_table(run: Any) -> dict[str, np.ndarray]:
+    """The per-image metadata columns of a run (``well``, ``z_um``...).
+
+    Text columns are numpy string arrays, numbers numeric arrays; entry ``i`` describes
+    image ``i`` of the run's ``primary`` stream.
     """
-    stream = run["primary"]
+    stream = run[FRAMES_STREAM]
     internal = _event_table(stream)
     if internal is not None:
         return {
@@ -305,7 +320,7 @@ def read_frames(
     """Read frames of an image stack, consecutive ones in one request each.
 
     Args:
-        images: the run's images (``run["primary"]["camera"]``, shape ``(N, 1, H, W)``).
+        images: the run's images (:func:`image_stack`, shape ``(N, 1, H, W)``).
         indices: the frames to read.
         max_bytes: the largest request.
 
@@ -499,7 +514,7 @@ def run_images(
     info = run_info(run)
     layout = run_layout(table if table is not None else frame_table(run), info.channels)
     layout = layout.subset(wells=wells, channels=channels, time_indices=time_indices)
-    images = run["primary"][IMAGE_KEY]
+    images = image_stack(run)
     height, width = (int(n) for n in images.shape[-2:])
     dtype = np.dtype(images.dtype)
 
@@ -574,7 +589,7 @@ def well_fields(
     """
     table = table if table is not None else frame_table(run)
     rows = select_frames(table, well=well, channel=channel, z_index=z_index, time_index=time_index)
-    images = run["primary"][IMAGE_KEY]
+    images = image_stack(run)
     found = [
         FieldImage(
             well=well,

@@ -1,7 +1,7 @@
 """A small synthetic plate run, written into a data directory without a microscope.
 
 For trying the browsing and export tools (and for their tests): the run has the same
-documents an ``acquire_plate`` run has (start metadata, per-frame ``frame-*`` event
+documents an ``acquire_plate`` run has (start metadata, a ``frames`` stream of per-image
 fields, camera frames as a TIFF sequence announced by StreamResource/StreamDatum),
 written through Bluesky's ``TiledWriter``. Every pixel of a frame holds a value
 that says which frame it is (:func:`sample_frame`), so a reader can check it got the
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hcs_storage.catalog import frames_dir
+from hcs_storage.query import FRAME_PREFIX, FRAMES_STREAM, IMAGE_KEY, IMAGES_STREAM
 
 TIFF_SEQUENCE = "multipart/related;type=image/tiff"
 TEMPLATE = "{:06d}.tif"
@@ -141,8 +142,8 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
     run = compose_run(metadata=start_md)
     yield "start", run.start_doc
     height, width = spec.shape
-    data_keys: dict[str, Any] = {
-        "camera": {
+    image_keys: dict[str, Any] = {
+        IMAGE_KEY: {
             "source": "sample",
             "shape": [1, height, width],
             "dtype": "array",
@@ -150,18 +151,21 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
             "external": "STREAM:",
         }
     }
+    images = run.compose_descriptor(
+        name=IMAGES_STREAM, data_keys=image_keys, object_keys={IMAGE_KEY: [IMAGE_KEY]}
+    )
+    yield "descriptor", images.descriptor_doc
+    frame_keys: dict[str, Any] = {}
     for key, value in frames[0].items():
         dtype, dtype_numpy = _kind(value)
-        data_keys[f"frame-{key}"] = {
+        frame_keys[f"{FRAME_PREFIX}{key}"] = {
             "source": "hcs:frame",
             "dtype": dtype,
             "shape": [],
             "dtype_numpy": dtype_numpy,
         }
-    descriptor = run.compose_descriptor(
-        name="primary", data_keys=data_keys, object_keys={"camera": ["camera"]}
-    )
-    yield "descriptor", descriptor.descriptor_doc
+    rows = run.compose_descriptor(name=FRAMES_STREAM, data_keys=frame_keys)
+    yield "descriptor", rows.descriptor_doc
     directory = frames_dir(data_dir) / str(uuid.uuid4())
     directory.mkdir(parents=True)
     compose_resource = run.compose_stream_resource
@@ -169,7 +173,7 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
     resource = compose_resource(
         mimetype=TIFF_SEQUENCE,
         uri=f"file://localhost{directory.as_posix()}/",
-        data_key="camera",
+        data_key=IMAGE_KEY,
         parameters={"chunk_shape": [1, height, width], "template": TEMPLATE},
     )
     yield "stream_resource", resource.stream_resource_doc
@@ -180,15 +184,15 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
             resource.compose_stream_datum(
                 indices={"start": i, "stop": i + 1},
                 seq_nums={"start": i + 1, "stop": i + 2},
-                descriptor=descriptor.descriptor_doc,
+                descriptor=images.descriptor_doc,
             ),
         )
         now = time.time()
         yield (
             "event",
-            descriptor.compose_event(
-                data={f"frame-{k}": v for k, v in frame.items()},
-                timestamps={f"frame-{k}": now for k in frame},
+            rows.compose_event(
+                data={f"{FRAME_PREFIX}{k}": v for k, v in frame.items()},
+                timestamps={f"{FRAME_PREFIX}{k}": now for k in frame},
                 seq_num=i + 1,
             ),
         )

@@ -329,6 +329,15 @@ class JournalState:
     valid_bytes: int
 
 
+def _last_seq_num(name: str, doc: dict[str, Any]) -> int:
+    """The highest sequence number an event, event page or stream datum covers."""
+    if name == "event":
+        return int(doc["seq_num"])
+    if name == "event_page":
+        return max(doc["seq_num"], default=0)
+    return int(doc["seq_nums"]["stop"]) - 1
+
+
 def inspect_journal(path: Path) -> JournalState:
     """Last seq, whether it is stopped, events per stream, and the end of the last line."""
     descriptors: dict[str, str] = {}
@@ -338,11 +347,11 @@ def inspect_journal(path: Path) -> JournalState:
         last_seq, valid = entry.seq, entry.end_offset
         if entry.name == "descriptor":
             descriptors[entry.doc["uid"]] = entry.doc.get("name", "primary")
-        elif entry.name == "event":
-            events[descriptors.get(entry.doc["descriptor"], "primary")] += 1
-        elif entry.name == "event_page":
+        elif entry.name in ("event", "event_page", "stream_datum"):
+            # A stream's event count is its highest sequence number, as in the stop
+            # document the RunEngine writes (images and their rows share numbers).
             stream = descriptors.get(entry.doc["descriptor"], "primary")
-            events[stream] += len(entry.doc["seq_num"])
+            events[stream] = max(events[stream], _last_seq_num(entry.name, entry.doc))
         elif entry.name == "stop":
             has_stop = True
     return JournalState(last_seq, has_stop, dict(events), valid)

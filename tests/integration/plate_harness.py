@@ -120,25 +120,29 @@ class SessionHarness:
             elif name == "stream_resource" and doc.get("run_start") == uid:
                 resources.add(doc["uid"])
                 found.append((name, doc))
-            elif (name == "event" and doc["descriptor"] in descriptors) or (
+            elif (name in ("event", "event_page") and doc["descriptor"] in descriptors) or (
                 name == "stream_datum" and doc["stream_resource"] in resources
             ):
                 found.append((name, doc))
         return found
 
     def image_files(self, uid: str) -> list[Path]:
-        """The TIFF file of every primary event of a run, in event order.
+        """The TIFF file of every image of a run's primary stream, in sequence order.
 
-        Follows the documents: an event's sequence number lies in one StreamDatum's
-        ``seq_nums`` range, which points at a frame index of its StreamResource.
+        Follows the documents: the primary stream's StreamDatums cover consecutive
+        sequence numbers (``seq_nums``); image ``seq`` lies in exactly one of them, which
+        points at a frame index of its StreamResource. Image ``k`` of the run is the
+        ``k``-th sequence number so covered (the ``frames`` stream's row ``k``).
         """
         docs = self.run_documents(uid)
         primary = {d["uid"] for n, d in docs if n == "descriptor" and d["name"] == "primary"}
         resources = {d["uid"]: d for n, d in docs if n == "stream_resource"}
         datums = [d for n, d in docs if n == "stream_datum" and d["descriptor"] in primary]
+        seqs = sorted(
+            s for d in datums for s in range(d["seq_nums"]["start"], d["seq_nums"]["stop"])
+        )
         files: list[Path] = []
-        for _, event in ((n, d) for n, d in docs if n == "event" and d["descriptor"] in primary):
-            seq = event["seq_num"]
+        for seq in seqs:
             (datum,) = [d for d in datums if d["seq_nums"]["start"] <= seq < d["seq_nums"]["stop"]]
             index = datum["indices"]["start"] + seq - datum["seq_nums"]["start"]
             files.append(frame_file(resources[datum["stream_resource"]], index))

@@ -151,13 +151,18 @@ def child_acquire(args: dict[str, Any]) -> None:
         config, Path(args["data_dir"]), catalog=catalog, forwarder=args["forwarder"]
     )
     count = 0
+    frames: set[str] = set()
 
     def progress(name: str, doc: dict[str, Any]) -> None:
+        # Counts the rows of the run's ``frames`` stream (one per image); the kill comes
+        # once ``kill_after`` rows are recorded, i.e. after the page that reached it.
         nonlocal count
-        if name == "event":
-            count += 1
-            print(json.dumps({"event": count}), flush=True)
-            if count == args.get("kill_after"):
+        if name == "descriptor" and doc["name"] == "frames":
+            frames.add(doc["uid"])
+        elif name in ("event", "event_page") and doc["descriptor"] in frames:
+            count += len(doc["seq_num"]) if name == "event_page" else 1
+            print(json.dumps({"rows": count}), flush=True)
+            if count >= args.get("kill_after", count + 1):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     session.RE.subscribe(progress)

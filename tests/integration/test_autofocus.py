@@ -22,6 +22,7 @@ from bluesky import RunEngine
 from bluesky.run_engine import RunEngineInterrupted
 from PIL import Image
 
+from frame_rows import frame_rows
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
 from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
@@ -173,11 +174,17 @@ def plate_spec(
 
 
 def image_z(documents: Documents) -> list[tuple[str, int, int, float, float, float]]:
-    """(well, fov, time index, x, y, z) of every image, from the primary stream."""
+    """(well, fov, time index, x, y, z) of every image, from its row in the ``frames``
+    stream, run after run in image order."""
+    rows: list[dict[str, Any]] = []
+    for uid in [d["uid"] for n, d in documents if n == "start"]:
+        rows += frame_rows(
+            (n, d) for n, d in documents if n != "descriptor" or d["run_start"] == uid
+        )
     return [
         (e["frame-well"], e["frame-fov"], e["frame-time_index"], e["frame-x_um"],
          e["frame-y_um"], e["frame-z_um"])
-        for e in stream_events(documents, "primary")
+        for e in rows
     ]  # fmt: skip
 
 

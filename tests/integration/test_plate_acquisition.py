@@ -29,6 +29,7 @@ from bluesky.run_engine import RunEngineInterrupted
 from bluesky.utils import Msg
 from plate_harness import SessionHarness, Watcher, correlation, open_test_session
 
+from frame_rows import frame_rows, images_announced
 from hcs_devices.config import MicroscopeConfig, UserFileError
 from hcs_devices.ownership import BusyError
 from hcs_devices.sim.render import Light, View
@@ -243,8 +244,10 @@ def overlap_ncc(a: np.ndarray, b: np.ndarray, dx_px: int, dy_px: int) -> float:
 # --- plans that end badly -------------------------------------------------------------
 
 
-def raise_in_plan_after(plan: Generator[Msg, Any, Any], saves: int) -> Generator[Msg, Any, Any]:
-    """``plan``, with an error thrown into it after its ``saves``-th event."""
+def raise_in_plan_after(
+    plan: Generator[Msg, Any, Any], command: str, times: int
+) -> Generator[Msg, Any, Any]:
+    """``plan``, with an error thrown into it after its ``times``-th ``command`` message."""
     count = 0
     msg = next(plan)
     while True:
@@ -260,9 +263,9 @@ def raise_in_plan_after(plan: Generator[Msg, Any, Any], saves: int) -> Generator
                 return stop.value
             continue
         try:
-            if msg.command == "save":
+            if msg.command == command:
                 count += 1
-                if count == saves:
+                if count == times:
                     msg = plan.throw(RuntimeError("injected error inside the plan"))
                     continue
             msg = plan.send(reply)
@@ -301,9 +304,9 @@ def acquired(harness: SessionHarness) -> dict[str, str]:
     return uids
 
 
-def events_of(harness: SessionHarness, uid: str) -> int:
-    """Primary events of a run emitted so far."""
-    return sum(1 for n, _ in harness.run_documents(uid) if n == "event")
+def images_of(harness: SessionHarness, uid: str) -> int:
+    """Images of a run announced so far (its primary stream's StreamDatums)."""
+    return images_announced(harness.run_documents(uid))
 
 
 def current_run_uid(harness: SessionHarness) -> str | None:
@@ -311,12 +314,12 @@ def current_run_uid(harness: SessionHarness) -> str | None:
     return starts[-1] if starts else None
 
 
-def events_after(harness: SessionHarness, n_starts: int, k: int) -> Callable[[], bool]:
-    """A condition: a run newer than the first ``n_starts`` runs has ``k`` events."""
+def images_after(harness: SessionHarness, n_starts: int, k: int) -> Callable[[], bool]:
+    """A condition: a run newer than the first ``n_starts`` runs has announced ``k`` images."""
 
     def ready() -> bool:
         starts = [d["uid"] for n, d in harness.documents if n == "start"]
-        return len(starts) > n_starts and events_of(harness, starts[-1]) >= k
+        return len(starts) > n_starts and images_of(harness, starts[-1]) >= k
 
     return ready
 
@@ -353,6 +356,7 @@ def test_acquire_plate_records_every_image_the_sequence_asks_for_when_run(
     assert run["primary"]["camera"].shape == (MAIN_IMAGES, 1, 256, 256)
     assert run.metadata["stop"]["exit_status"] == "success"
     assert run.metadata["stop"]["num_events"]["primary"] == MAIN_IMAGES
+    assert run.metadata["stop"]["num_events"]["frames"] == MAIN_IMAGES
 
 
 @pytest.mark.parametrize("mode", ["burst", "software"])
@@ -368,7 +372,7 @@ def test_acquire_plate_images_equal_the_files_and_the_rendered_scene_when_read_b
     files = harness.image_files(uid)
     rows = rows_of(frame_table(run))
     assert len(files) == len(rows) == len(images) == MAIN_IMAGES
-    assert len(set(files)) == MAIN_IMAGES, "two events point at the same frame file"
+    assert len(set(files)) == MAIN_IMAGES, "two images point at the same frame file"
     for i, (image, path, row) in enumerate(zip(images, files, rows, strict=True)):
         on_disk = tifffile.imread(path)
         assert image.dtype == on_disk.dtype == np.uint16
@@ -493,7 +497,7 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
     n_starts = start_count(harness)
     moves_before = len(harness.sim.x.moves)
     watcher = Watcher(
-        lambda: microscope.owner.owned and events_after(harness, n_starts, 1)(), meddle
+        lambda: microscope.owner.owned and images_after(harness, n_starts, 1)(), meddle
     ).start()
     spec = make_spec(LONG_SEQUENCE, hardware_sequencing=hardware)
     (uid,) = harness.RE(acquire_plate(microscope, spec))
@@ -506,7 +510,8 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
     assert outcome["x_moves"], "the run had not moved the stage yet"
     assert target not in outcome["x_moves"] and target not in harness.sim.x.moves[moves_before:]
     assert stop_doc(harness, uid)["exit_status"] == "success"
-    assert events_of(harness, uid) == 12, "the refused command disturbed the run"
+    assert images_of(harness, uid) == 12, "the refused command disturbed the run"
+    assert len(frame_rows(harness.run_documents(uid))) == 12
     assert len(set(harness.image_files(uid))) == 12
 
     # Once the run is over, the same move from the same client works.
@@ -566,14 +571,16 @@ def test_acquire_plate_leaves_the_safe_state_and_the_next_run_starts_clean_when_
     watcher = None
     if how in ("abort", "stop", "halt"):
         watcher = Watcher(
-            events_after(harness, n_starts, 2), interrupt_from_thread(harness, how)
+            images_after(harness, n_starts, 2), interrupt_from_thread(harness, how)
         ).start()
     elif how == "pause-then-abort":
         watcher = Watcher(
-            events_after(harness, n_starts, 2), lambda: harness.RE.request_pause(defer=False)
+            images_after(harness, n_starts, 2), lambda: harness.RE.request_pause(defer=False)
         ).start()
     elif how == "error-in-plan":
-        plan = raise_in_plan_after(plan, saves=3)
+        # The third collect is the second field's images: the error lands between a
+        # field's images and their rows.
+        plan = raise_in_plan_after(plan, "collect", 3)
     elif how == "error-in-camera":
         source: Any = microscope.camera.source
         render = source.render
@@ -622,7 +629,8 @@ def test_acquire_plate_leaves_the_safe_state_and_the_next_run_starts_clean_when_
     # The next run starts from the same state as the first, and succeeds.
     (next_uid,) = harness.RE(acquire_plate(microscope, spec))
     assert stop_doc(harness, next_uid)["exit_status"] == "success"
-    assert events_of(harness, next_uid) == 12
+    assert images_of(harness, next_uid) == 12
+    assert len(frame_rows(harness.run_documents(next_uid))) == 12
     assert harness.safe_state_problems() == []
 
 
@@ -725,7 +733,7 @@ def test_deferred_pause_loses_and_duplicates_no_image_when_the_run_resumes(
     spec = make_spec(sequence, experiment_id="paused", hardware_sequencing=hardware)
     n_starts = start_count(harness)
     watcher = Watcher(
-        events_after(harness, n_starts, 3), lambda: harness.RE.request_pause(defer=True)
+        images_after(harness, n_starts, 3), lambda: harness.RE.request_pause(defer=True)
     ).start()
     with pytest.raises(RunEngineInterrupted):
         harness.RE(acquire_plate(harness.microscope, spec))
@@ -733,7 +741,7 @@ def test_deferred_pause_loses_and_duplicates_no_image_when_the_run_resumes(
     assert harness.RE.state == "paused"
     uid = current_run_uid(harness)
     assert uid is not None
-    paused_at = events_of(harness, uid)
+    paused_at = images_of(harness, uid)
     assert 3 <= paused_at < 16
     assert not harness.sim.illumination.is_on
 
@@ -777,30 +785,54 @@ def test_run_engine_times_messages_and_names_slow_callbacks_when_a_run_ends(
         harness.RE.unsubscribe(token)
         harness.RE.unsubscribe(progress)
 
+    expected = expected_table(
+        harness.microscope.config, SMALL_SEQUENCE, base_z_um=0.0, experiment_id=""
+    )
+    fields = list(dict.fromkeys((r["time_index"], r["well"], r["fov"]) for r in expected))
+    per_field = len(expected) // len(fields)
+    assert len(expected) == 12 and len(fields) == 2
     timing = harness.RE.timer.by_run[uid]
-    assert timing["save"]["count"] == 12
-    assert {"open_run", "save", "wait"} <= set(timing)
+    # Each field of view is collected once: its images, then their rows.
+    assert timing["collect"]["count"] == 2 * len(fields)
+    assert {"open_run", "collect", "wait"} <= set(timing)
     assert all(entry["seconds"] >= 0 for entry in timing.values())
     assert sum(entry["seconds"] for entry in timing.values()) > 0.05  # 12 x 5 ms exposures
     slow = [(name, doc) for name, doc, _ in harness.RE.slow_callbacks.slow if name == "slowpoke"]
     assert ("slowpoke", "start") in slow and ("slowpoke", "stop") in slow
-    assert [u.done for u in updates] == list(range(1, 13))
+    # One update per field of view, as its images are announced.
+    assert [u.done for u in updates] == [per_field * (i + 1) for i in range(len(fields))]
     assert {(u.run_uid, u.total) for u in updates} == {(uid, 12)}
 
 
-def test_run_progress_ignores_events_of_an_earlier_run_when_a_new_run_is_open() -> None:
+def _datum(descriptor: str, start: int, stop: int) -> dict[str, Any]:
+    """A StreamDatum announcing images ``start`` to ``stop - 1`` of a stream."""
+    return {
+        "descriptor": descriptor,
+        "indices": {"start": start, "stop": stop},
+        "seq_nums": {"start": start + 1, "stop": stop + 1},
+    }
+
+
+def test_run_progress_ignores_documents_of_an_earlier_run_when_a_new_run_is_open() -> None:
     updates: list[ProgressUpdate] = []
     progress = RunProgress(updates.append)
-    progress("start", {"uid": "run-1", "num_images": 2})
+    progress("start", {"uid": "run-1", "num_images": 4})
     progress("descriptor", {"uid": "d1", "run_start": "run-1", "name": "primary"})
-    progress("event", {"descriptor": "d1"})
-    progress("start", {"uid": "run-2", "num_images": 3})
+    progress("stream_datum", _datum("d1", 0, 2))
+    progress("start", {"uid": "run-2", "num_images": 5})
     progress("descriptor", {"uid": "d2", "run_start": "run-2", "name": "primary"})
     progress("descriptor", {"uid": "d2b", "run_start": "run-2", "name": "baseline"})
-    progress("event", {"descriptor": "d1"})  # late event of run 1
-    progress("event", {"descriptor": "d2b"})  # not an image
-    progress("event", {"descriptor": "d2"})
-    assert [(u.run_uid, u.done, u.total) for u in updates] == [("run-1", 1, 2), ("run-2", 1, 3)]
+    progress("descriptor", {"uid": "d2f", "run_start": "run-2", "name": "frames"})
+    progress("stream_datum", _datum("d1", 2, 4))  # late datum of run 1
+    progress("stream_datum", _datum("d2b", 0, 1))  # not an image stream
+    progress("event_page", {"descriptor": "d2f", "seq_num": [1, 2, 3]})  # rows, not images
+    progress("stream_datum", _datum("d2", 0, 3))
+    progress("stream_datum", _datum("d2", 3, 5))
+    assert [(u.run_uid, u.done, u.total) for u in updates] == [
+        ("run-1", 2, 4),
+        ("run-2", 3, 5),
+        ("run-2", 5, 5),
+    ]
 
 
 # --- the command line -----------------------------------------------------------------

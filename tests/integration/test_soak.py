@@ -22,6 +22,7 @@ import pytest
 from bluesky.run_engine import RunEngineInterrupted, TransitionError
 from plate_harness import SessionHarness, Watcher, fast_config, open_test_session
 
+from frame_rows import frame_rows, images_announced
 from hcs_devices.config import MicroscopeConfig
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
@@ -67,8 +68,14 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def events_of(harness: SessionHarness, uid: str) -> list[dict[str, Any]]:
-    return [d for n, d in harness.run_documents(uid) if n == "event"]
+def images_of(harness: SessionHarness, uid: str) -> int:
+    """Images of a run announced so far (StreamDatums of its primary stream)."""
+    return images_announced(harness.run_documents(uid))
+
+
+def rows_of(harness: SessionHarness, uid: str) -> list[dict[str, Any]]:
+    """Every image's row of a run so far (its ``frames`` stream), in image order."""
+    return frame_rows(harness.run_documents(uid))
 
 
 def latest_uid(harness: SessionHarness) -> str:
@@ -87,9 +94,11 @@ def soak_harness(
 def one_run(harness: SessionHarness, rng: random.Random, hardware: bool) -> dict[str, Any]:
     """Acquire one tiny sequence with a randomly chosen interruption; what happened."""
     action = rng.choice(ACTIONS)
-    # A deferred pause takes effect at the next checkpoint, i.e. the next field of view:
-    # pauses get two fields and are requested while the first one is recorded.
-    fovs = 2 if action.startswith("pause") else rng.randint(1, 2)
+    # A deferred pause takes effect at the next checkpoint, i.e. the next field of view.
+    # Images are announced once per field, so a pause is requested once the first field
+    # is recorded, while the second may already be under way: pauses get three fields,
+    # so a checkpoint is still ahead (the third field's at the latest).
+    fovs = 3 if action.startswith("pause") else rng.randint(1, 2)
     sequence, per_field = tiny_sequence(rng, fovs)
     images = fovs * per_field
     at = rng.randint(1, per_field) if action.startswith("pause") else rng.randint(1, images)
@@ -97,9 +106,9 @@ def one_run(harness: SessionHarness, rng: random.Random, hardware: bool) -> dict
     starts = sum(1 for n, _ in harness.documents if n == "start")
     RE = harness.RE
 
-    def has_events() -> bool:
+    def has_images() -> bool:
         uids = [d["uid"] for n, d in harness.documents if n == "start"]
-        return len(uids) > starts and len(events_of(harness, uids[-1])) >= at
+        return len(uids) > starts and images_of(harness, uids[-1]) >= at
 
     def act() -> str:
         try:
@@ -111,7 +120,7 @@ def one_run(harness: SessionHarness, rng: random.Random, hardware: bool) -> dict
             return "too-late"  # the run ended before the request: nothing to interrupt
         return "done"
 
-    watcher = Watcher(has_events, act).start() if action != "none" else None
+    watcher = Watcher(has_images, act).start() if action != "none" else None
     happened = action
     try:
         RE(acquire_plate(harness.microscope, spec))
@@ -165,17 +174,17 @@ def test_fifty_interrupted_acquisitions_end_cleanly_when_run_back_to_back(
         expected = EXIT_STATUS[r["happened"]]
         assert stop["exit_status"] == expected, r
         assert catalog[uid].metadata["stop"]["exit_status"] == expected, r
-        events = events_of(harness, uid)
+        rows = rows_of(harness, uid)
         keys = [
-            tuple(e["data"][f"frame-{k}"] for k in ("well", "fov", "channel", "z_index"))
-            for e in events
+            tuple(row[f"frame-{k}"] for k in ("well", "fov", "channel", "z_index")) for row in rows
         ]
         assert len(keys) == len(set(keys)), f"duplicated image in {r}"
+        images = images_of(harness, uid)
         if r["happened"] in ("none", "pause-resume"):
-            assert len(events) == r["images"], r
+            assert len(rows) == images == r["images"], r
             assert catalog[uid]["primary"]["camera"].shape[0] == r["images"], r
         else:
-            assert len(events) <= r["images"], r
+            assert len(rows) <= r["images"] and images <= r["images"], r
 
     # Threads and descriptors: back to where they were after the warm-up.
     assert threading.active_count() <= threads_before + THREAD_TOLERANCE, [

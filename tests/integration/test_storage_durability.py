@@ -3,9 +3,10 @@
 - A plate acquisition with the Tiled server stopped for part of the run completes at
   full speed; once the server is back the catalog holds every document and frame of
   the spool (the exact figure, within 10 %, comes from ``benchmarks/``).
-- The acquisition process killed mid-run: after restart the catalog has every event
-  up to the kill exactly once, and the run is closed with exit status "fail".
-- The forwarder process killed mid-run: after restart, every event exactly once.
+- The acquisition process killed mid-run: after restart the catalog has every image
+  and every image's row up to the kill exactly once, and the run is closed with exit
+  status "fail".
+- The forwarder process killed mid-run: after restart, every image and row exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from plate_harness import fast_config
 from storage_support import API_KEY, TiledServer, plate_sequence, storage_session
 
+from frame_rows import frame_rows, images_announced
 from hcs_devices.config import MicroscopeConfig
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
@@ -49,37 +51,48 @@ def journal_of(data_dir: Path, uid: str) -> Path:
     return spool_dir(data_dir) / f"{uid}.jsonl"
 
 
+Documents = list[tuple[str, dict[str, Any]]]
+
+
+def frame_stamps(docs: Documents, uid: str | None = None) -> list[tuple[int, float]]:
+    """(sequence number, time) of every image's row in the ``frames`` stream (of one run,
+    if given), in sequence order."""
+    frames = {
+        d["uid"]
+        for n, d in docs
+        if n == "descriptor" and d["name"] == "frames" and uid in (None, d["run_start"])
+    }
+    stamps: list[tuple[int, float]] = []
+    for name, doc in docs:
+        if name == "event" and doc["descriptor"] in frames:
+            stamps.append((doc["seq_num"], doc["time"]))
+        elif name == "event_page" and doc["descriptor"] in frames:
+            stamps += zip(doc["seq_num"], doc["time"], strict=True)
+    return sorted(stamps)
+
+
 def assert_catalog_matches_journal(catalog: Any, journal: Path) -> Any:
-    """Every event and frame of the journal is in the catalog, exactly once."""
+    """Every image and every image's row of the journal is in the catalog, exactly once."""
     entries = read_journal(journal)
+    docs = [(e.name, e.doc) for e in entries]
     uid = entries[0].doc["uid"]
-    events = [e.doc for e in entries if e.name == "event" and "frame-well" in e.doc["data"]]
-    frames = sum(
-        e.doc["indices"]["stop"] - e.doc["indices"]["start"]
-        for e in entries
-        if e.name == "stream_datum"
-    )
+    rows = frame_rows(docs)
+    frames = images_announced(docs)
     run = catalog[uid]
-    table = run["primary"].base["internal"].read()
-    assert sorted(table["seq_num"]) == sorted(e["seq_num"] for e in events)
-    assert list(table["frame-fov"]) == [e["data"]["frame-fov"] for e in events]
+    table = run["frames"].base["internal"].read()
+    assert sorted(table["seq_num"]) == [seq for seq, _ in frame_stamps(docs)]
+    assert list(table["frame-fov"]) == [row["frame-fov"] for row in rows]
     images = run["primary"]["camera"]
-    assert images.shape[0] == frames == len(events)
+    assert images.shape[0] == frames == len(rows)
     assert np.asarray(images[frames - 1]).shape[-2:] == (256, 256)
     stop = next(e.doc for e in entries if e.name == "stop")
     assert run.metadata["stop"]["uid"] == stop["uid"]
     return run
 
 
-def per_image_s(docs: list[tuple[str, dict[str, Any]]], uid: str) -> list[float]:
-    times = [
-        d["time"]
-        for n, d in docs
-        if n == "event"
-        and d["descriptor"]
-        in {x["uid"] for m, x in docs if m == "descriptor" and x["run_start"] == uid}
-    ]
-    return list(np.diff(times))
+def per_image_s(docs: Documents, uid: str) -> list[float]:
+    """Time between consecutive images of a run (when each image's row was recorded)."""
+    return list(np.diff([t for _, t in frame_stamps(docs, uid)]))
 
 
 def test_acquisition_runs_at_full_speed_while_tiled_is_down_and_catalog_catches_up(
@@ -96,14 +109,23 @@ def test_acquisition_runs_at_full_speed_while_tiled_is_down_and_catalog_catches_
             up = per_image_s(h.documents, up_uid)
 
             down_at = threading.Event()
+            frames: set[str] = set()
 
-            def stop_server_at_event_4(name: str, doc: dict[str, Any]) -> None:
-                if name == "event" and doc["seq_num"] == 4 and not down_at.is_set():
+            def stop_server_at_image_4(name: str, doc: dict[str, Any]) -> None:
+                # Once the rows of the field holding image 4 are recorded.
+                if name == "descriptor" and doc["name"] == "frames":
+                    frames.add(doc["uid"])
+                elif (
+                    name == "event_page"
+                    and doc["descriptor"] in frames
+                    and 4 in doc["seq_num"]
+                    and not down_at.is_set()
+                ):
                     down_at.set()  # stopped from another thread: never in the RE's
 
             stopper = threading.Thread(target=lambda: (down_at.wait(60), server.stop()))
             stopper.start()
-            token = h.RE.subscribe(stop_server_at_event_4)
+            token = h.RE.subscribe(stop_server_at_image_4)
             t0 = time.perf_counter()
             (down_uid,) = h.RE(acquire_plate(h.microscope, spec))
             elapsed = time.perf_counter() - t0
@@ -147,8 +169,11 @@ def test_acquisition_killed_mid_run_leaves_every_event_once_and_a_failed_run(
     tmp_path: Path,
 ) -> None:
     process = child(tmp_path, kill_after=11)
-    _, err = process.communicate(timeout=300)
+    out, err = process.communicate(timeout=300)
     assert process.returncode == -signal.SIGKILL, err[-3000:]
+    # Rows recorded when the child killed itself (the page that reached 11 included).
+    recorded = [json.loads(line)["rows"] for line in out.splitlines() if '"rows"' in line]
+    assert 11 <= recorded[-1] < IMAGES
     (journal,) = spool_dir(tmp_path).glob("*.jsonl")
     assert not inspect_journal(journal).has_stop
     # Restart: a forwarder over the same data directory (as a new session would start).
@@ -159,7 +184,7 @@ def test_acquisition_killed_mid_run_leaves_every_event_once_and_a_failed_run(
         if read_ack(journal.with_suffix(".ack"))["complete"]:
             break
     run = assert_catalog_matches_journal(catalog, journal)
-    assert len(run["primary"].base["internal"].read()) == 11  # up to the kill
+    assert len(run["frames"].base["internal"].read()) == recorded[-1]  # up to the kill
     assert run.metadata["stop"]["exit_status"] == "fail"
     assert "without closing" in run.metadata["stop"]["reason"]
 
@@ -201,7 +226,7 @@ def test_forwarder_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path: P
         try:
             run = assert_catalog_matches_journal(client, journal)
             assert run.metadata["stop"]["exit_status"] == "success"
-            assert len(run["primary"].base["internal"].read()) == IMAGES
+            assert len(run["frames"].base["internal"].read()) == IMAGES
         finally:
             client.context.close()
     finally:

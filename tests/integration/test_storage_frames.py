@@ -24,6 +24,7 @@ from bluesky.utils import FailedStatus
 from plate_harness import fast_config
 from storage_support import plate_sequence, storage_session
 
+from frame_rows import frame_rows, images_announced
 from hcs_devices.camera.writer import write_tiff
 from hcs_devices.config import MicroscopeConfig
 from hcs_plans.acquire import acquire_plate
@@ -36,6 +37,8 @@ CAPACITY = 2
 #: One well x 2 x 2 fields x 2 channels.
 SEQUENCE = plate_sequence([[1], [1]])
 IMAGES = 8
+#: Images per field of view (the two channels): a field's images are announced together.
+PER_FIELD = 2
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +61,6 @@ def encoder(harness: Any) -> Iterator[Any]:
 
 def spec(hardware: bool) -> Any:
     return spec_from_data({"sequence": SEQUENCE, "hardware_sequencing": hardware})
-
-
-def announced_frames(docs: list[tuple[str, dict[str, Any]]]) -> int:
-    return sum(d["indices"]["stop"] - d["indices"]["start"] for n, d in docs if n == "stream_datum")
 
 
 def frame_files(docs: list[tuple[str, dict[str, Any]]]) -> list[Path]:
@@ -98,12 +97,12 @@ def test_slow_disk_slows_acquisition_down_and_drops_no_frame(
         source.expose = real_expose
     docs = harness.run_documents(uid)
     files = frame_files(docs)
-    events = [d for n, d in docs if n == "event" and "frame-well" in d["data"]]
+    rows = frame_rows(docs)
     # Backpressure: the camera never ran further ahead of the disk than the queue allows
     # (the frames in the queue, one being written, one being handed over).
     assert max(exposed_ahead) <= CAPACITY + 2
     assert len(exposed_ahead) == IMAGES
-    assert len(files) == len(events) == announced_frames(docs) == IMAGES
+    assert len(files) == len(rows) == images_announced(docs) == IMAGES
     assert all(f.suffix == ".tif" for f in files)
     assert harness.session.flush(60.0)
     assert harness.session.catalog[uid]["primary"]["camera"].shape[0] == IMAGES
@@ -132,9 +131,13 @@ def test_write_error_fails_the_run_promptly_with_the_write_error(
     files = frame_files(docs)
     assert [f.name for f in files] == [f"{i:06d}.tif" for i in range(5)]
     assert all(tifffile.imread(f).shape == (256, 256) for f in files)
-    assert announced_frames(docs) <= 5
-    if not hardware:  # one event per frame: the documents announce exactly the files
-        assert announced_frames(docs) == 5
+    # The documents announce whole fields of view, only frames that were written, and a
+    # row for every announced image.
+    announced = images_announced(docs)
+    assert announced <= 5 and announced % PER_FIELD == 0
+    assert len(frame_rows(docs)) == announced
+    if not hardware:  # a frame is written by its trigger: every complete field is announced
+        assert announced == 5 // PER_FIELD * PER_FIELD
     assert harness.safe_state_problems() == []
     assert harness.session.flush(60.0)
     run = harness.session.catalog[stop["run_start"]]
@@ -183,10 +186,14 @@ def test_full_disk_ends_the_run_cleanly_with_every_written_frame_readable(
         assert all(f.suffix == ".tif" for f in files)  # no half-written file
         for f in files:
             assert tifffile.imread(f).shape == (256, 256)
-        assert announced_frames(h.documents) == len(files)
+        # Every field whose frames were all written is announced, with its rows; the
+        # field the disk filled up in is not.
+        announced = images_announced(h.documents)
+        assert announced == len(files) // PER_FIELD * PER_FIELD > 0
+        assert len(frame_rows(h.documents)) == announced
         assert h.session.flush(60.0)
         run = h.session.catalog[stop["run_start"]]
         assert run.metadata["stop"]["exit_status"] == "fail"
         images = run["primary"]["camera"]
-        assert images.shape[0] == len(files)
-        assert np.asarray(images[len(files) - 1]).shape == (1, 256, 256)
+        assert images.shape[0] == announced
+        assert np.asarray(images[announced - 1]).shape == (1, 256, 256)

@@ -31,6 +31,7 @@ from hcs_devices.camera.writer import (
     write_tiff,
 )
 from hcs_devices.ownership import HardwareOwner
+from hcs_devices.timing import sleep_precisely
 
 #: Mimetype of a TIFF sequence, as bluesky-tiled-plugins' TiledWriter consolidates it.
 TIFF_SEQUENCE_MIMETYPE = "multipart/related;type=image/tiff"
@@ -128,7 +129,7 @@ class CameraAcquireLogic(DetectorAcquireLogic):
                         frame_settings = replace(settings, exposure_ms=exposure_ms)
                 delay = next_start - time.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await sleep_precisely(delay)
                 # Each frame's own exposure sets its period (a sequence may vary it).
                 frame_period = max(
                     self._source.min_frame_period_s(frame_settings),

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from hcs_devices.config.models import AxisConfig
+from hcs_devices.timing import LOOP_TIMER_RESOLUTION_S, sleep_precisely
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ class SimAxisBackend:
         return self.position_now()
 
     async def move_to(self, target_um: float, timeout_s: float | None) -> None:
-        """Move and return on arrival (or on stop); raise TimeoutError when too slow."""
+        """Move and return on arrival (or on stop); raise TimeoutError when too slow.
+
+        A move shorter than the event loop's timer resolution is timed by
+        :func:`~hcs_devices.timing.sleep_precisely`.
+        """
         start = self.position_now()
         target = min(max(target_um, self.config.low_limit_um), self.config.high_limit_um)
         ta, tc, vp = trapezoid(
@@ -115,6 +120,11 @@ class SimAxisBackend:
         if not self.stalled:
             self._motion = motion
         limit = duration if timeout_s is None else min(duration, timeout_s)
+        if duration < LOOP_TIMER_RESOLUTION_S:
+            await sleep_precisely(duration)
+            self._position = target
+            self._motion = None
+            return
         try:
             async with asyncio.timeout(None if math.isinf(limit) else limit):
                 await self._stopped.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +17,7 @@ from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBacke
 from hcs_devices.sim.render import Light, Renderer, View
 from hcs_devices.sim.sensor import FrameBank, Sensor
 from hcs_devices.sim.specimen import Specimen
+from hcs_devices.timing import sleep_precisely
 
 
 class Scene(Protocol):
@@ -170,11 +172,17 @@ class SimFrameSource:
         """Expose for ``settings.exposure_ms`` and return the frame.
 
         The scene is captured at the start of the exposure; the exposure time passes
-        while the frame renders.
+        while the frame renders (in the render thread; frames from the pre-rendered
+        bank are a copy, taken on the loop).
         """
-        view_time = asyncio.sleep(settings.exposure_ms / 1000.0)
-        frame_future = asyncio.get_running_loop().run_in_executor(self._pool, self.render, settings)
-        frame, _ = await asyncio.gather(frame_future, view_time)
+        start = time.monotonic()
+        exposure_s = settings.exposure_ms / 1000.0
+        if self.config.camera.simulation == "fast":
+            frame = self.render(settings)
+        else:
+            loop = asyncio.get_running_loop()
+            frame = await loop.run_in_executor(self._pool, self.render, settings)
+        await sleep_precisely(exposure_s - (time.monotonic() - start))
         self.frames_exposed += 1
         return frame
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from ophyd_async.core import (
@@ -44,6 +44,10 @@ class AxisMoveLogic(MovableLogic[float]):
     axis_name: Callable[[], str]
     backlash_overshoot_um: float = 0.0
     tolerance_um: float = 0.01
+    #: (target, position) of the last move that arrived, until anything else moves it.
+    _arrival: tuple[float, float] | None = field(default=None, init=False)
+    #: Stops so far (a move during which the axis was stopped did not arrive).
+    _stops: int = field(default=0, init=False)
 
     async def check_move(self, new_position: float) -> None:
         """Refuse a target outside the soft limits, or any move while a run owns the stage."""
@@ -62,6 +66,8 @@ class AxisMoveLogic(MovableLogic[float]):
 
     async def stop(self) -> None:
         """Stop the axis and let the readback catch up."""
+        self._arrival = None
+        self._stops += 1
         await self.backend.stop()
         self._update(await self.backend.position_um())
 
@@ -69,17 +75,27 @@ class AxisMoveLogic(MovableLogic[float]):
         self.readback_set(value)
 
     async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
-        """Move (ending upward when the backlash habit asks), following the readback."""
+        """Move (ending upward when the backlash habit asks), following the readback.
+
+        A move to the target the axis last arrived at, when the axis reports the very
+        position it arrived at, commands nothing: the axis is there already.
+        """
         await self.setpoint.set(new_position)
         current = await self.backend.position_um()
+        if self._arrival == (new_position, current):
+            return
+        self._arrival = None
         legs = [new_position]
         if self.backlash_overshoot_um > 0 and new_position < current - self.tolerance_um:
             low = await self.low_limit.get_value()
             legs.insert(0, max(low, new_position - self.backlash_overshoot_um))
         follower = asyncio.create_task(self._follow())
+        arrived = False
+        stops = self._stops
         try:
             for target in legs:
                 await self.backend.move_to(target, timeout())
+            arrived = self._stops == stops
         except BaseException:
             await self.backend.stop()
             raise
@@ -87,7 +103,9 @@ class AxisMoveLogic(MovableLogic[float]):
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-            self._update(await self.backend.position_um())
+            position = await self.backend.position_um()
+            self._update(position)
+            self._arrival = (new_position, position) if arrived else None
 
     async def _follow(self) -> None:
         while True:

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from hcs_storage.query import (
-    IMAGE_KEY,
     RunInfo,
     RunLayout,
     frame_table,
+    has_images,
+    image_stack,
     read_frames,
     run_info,
     run_layout,
@@ -71,7 +72,7 @@ class RunSource:
             ExportError: the run has no images.
         """
         info = run_info(run)
-        if "primary" not in run:
+        if not has_images(run):
             raise ExportError(f"run {info.uid[:8]} has no images")
         table = frame_table(run)
         if len(table.get("well", ())) == 0:
@@ -81,7 +82,7 @@ class RunSource:
     @property
     def images(self) -> Any:
         """The run's image stack, ``(N, 1, H, W)``."""
-        return self.run["primary"][IMAGE_KEY]
+        return image_stack(self.run)
 
     @property
     def frame_shape(self) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from event_model import compose_run
+from event_model import ComposeRunBundle, ComposeStreamResourceBundle, compose_run
 
 from hcs_storage.spool import (
     SpoolCorruptError,
@@ -37,6 +37,133 @@ def run_documents(events: int = 3) -> list[tuple[str, dict[str, Any]]]:
         docs.append(("event", dict(desc.compose_event(data={"x": i}, timestamps={"x": 0.0}))))
     docs.append(("stop", dict(bundle.compose_stop())))
     return docs
+
+
+def tiff_resource(bundle: ComposeRunBundle) -> ComposeStreamResourceBundle:
+    """A StreamResource of 8 x 8 ``camera`` frames, as a TIFF sequence."""
+    compose = bundle.compose_stream_resource
+    assert compose is not None
+    return compose(
+        mimetype="multipart/related;type=image/tiff",
+        uri="file://localhost/frames/",
+        data_key="camera",
+        parameters={"chunk_shape": [1, 8, 8], "template": "{:06d}.tif"},
+    )
+
+
+def plate_documents(fields: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    """A plate run's documents: per field of view, one StreamDatum announcing its images
+    in ``primary`` and one EventPage of their rows in ``frames``; no stop."""
+    bundle = compose_run(metadata={"plan_name": "acquire_plate"})
+    images = bundle.compose_descriptor(
+        name="primary",
+        data_keys={
+            "camera": {
+                "source": "sim",
+                "dtype": "array",
+                "shape": [1, 8, 8],
+                "dtype_numpy": "<u2",
+                "external": "STREAM:",
+            }
+        },
+    )
+    frames = bundle.compose_descriptor(
+        name="frames",
+        data_keys={"frame-fov": {"source": "hcs:frame", "dtype": "integer", "shape": []}},
+    )
+    resource = tiff_resource(bundle)
+    docs: list[tuple[str, dict[str, Any]]] = [
+        ("start", dict(bundle.start_doc)),
+        ("descriptor", dict(images.descriptor_doc)),
+        ("descriptor", dict(frames.descriptor_doc)),
+        ("stream_resource", dict(resource.stream_resource_doc)),
+    ]
+    done = 0
+    for fov, n in enumerate(fields):
+        datum = resource.compose_stream_datum(
+            indices={"start": done, "stop": done + n},
+            seq_nums={"start": done + 1, "stop": done + n + 1},
+            descriptor=images.descriptor_doc,
+        )
+        docs.append(("stream_datum", dict(datum)))
+        page = frames.compose_event_page(
+            data={"frame-fov": [fov] * n},
+            timestamps={"frame-fov": [0.0] * n},
+            seq_num=list(range(done + 1, done + n + 1)),
+            time=[0.0] * n,
+            uid=[f"row-{done + i}" for i in range(n)],
+        )
+        docs.append(("event_page", dict(page)))
+        done += n
+    return docs
+
+
+def write_journal(path: Path, docs: list[tuple[str, dict[str, Any]]]) -> Path:
+    path.write_bytes(b"".join(encode_line(i, n, d) for i, (n, d) in enumerate(docs)))
+    return path
+
+
+@pytest.mark.parametrize("fields", [[6], [3, 3], [2, 1, 3]], ids=["one", "two", "uneven"])
+def test_inspect_journal_counts_images_and_their_rows_per_stream_when_a_plate_run_has_two(
+    tmp_path: Path, fields: list[int]
+) -> None:
+    images = sum(fields)
+    state = inspect_journal(write_journal(tmp_path / "run.jsonl", plate_documents(fields)))
+    assert state.events == {"primary": images, "frames": images}
+    assert not state.has_stop
+
+
+def test_inspect_journal_counts_each_stream_up_to_its_own_last_document_when_cut_between_them(
+    tmp_path: Path,
+) -> None:
+    docs = plate_documents([3, 3])[:-1]  # killed after the second field's images, before rows
+    state = inspect_journal(write_journal(tmp_path / "run.jsonl", docs))
+    assert state.events == {"primary": 6, "frames": 3}
+
+
+def test_inspect_journal_counts_a_frame_once_when_its_event_and_stream_datum_share_a_stream(
+    tmp_path: Path,
+) -> None:
+    bundle = compose_run(metadata={"plan_name": "count"})
+    desc = bundle.compose_descriptor(
+        name="primary",
+        data_keys={
+            "x": {"source": "sim", "dtype": "number", "shape": []},
+            "camera": {
+                "source": "sim",
+                "dtype": "array",
+                "shape": [1, 8, 8],
+                "external": "STREAM:",
+            },
+        },
+    )
+    resource = tiff_resource(bundle)
+    docs: list[tuple[str, dict[str, Any]]] = [
+        ("start", dict(bundle.start_doc)),
+        ("descriptor", dict(desc.descriptor_doc)),
+        ("stream_resource", dict(resource.stream_resource_doc)),
+    ]
+    for i in range(4):
+        datum = resource.compose_stream_datum(
+            indices={"start": i, "stop": i + 1},
+            seq_nums={"start": i + 1, "stop": i + 2},
+            descriptor=desc.descriptor_doc,
+        )
+        docs.append(("stream_datum", dict(datum)))
+        event = desc.compose_event(data={"x": i}, timestamps={"x": 0.0}, seq_num=i + 1)
+        docs.append(("event", dict(event)))
+    state = inspect_journal(write_journal(tmp_path / "run.jsonl", docs))
+    assert state.events == {"primary": 4}
+
+
+def test_close_abandoned_reports_the_images_and_rows_of_a_crashed_plate_run(
+    tmp_path: Path,
+) -> None:
+    path = write_journal(tmp_path / "crashed.jsonl", plate_documents([3, 3]))
+    stop = close_abandoned(path, reason=None)
+    assert stop is not None
+    assert stop["exit_status"] == "fail"
+    assert stop["num_events"] == {"primary": 6, "frames": 6}
 
 
 def test_encode_line_turns_numpy_values_into_plain_json() -> None:

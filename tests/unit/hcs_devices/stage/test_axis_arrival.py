@@ -1,0 +1,61 @@
+"""A move to where an axis already arrived commands nothing, unless it moved since."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hcs_devices.config import MicroscopeConfig
+from hcs_devices.sim.axis import SimAxisBackend
+from hcs_devices.stage import Axis
+
+
+async def make_axis(config: MicroscopeConfig) -> tuple[Axis, SimAxisBackend]:
+    cfg = config.stage.x
+    backend = SimAxisBackend(cfg)
+    axis = Axis(
+        backend,
+        low_limit_um=cfg.low_limit_um,
+        high_limit_um=cfg.high_limit_um,
+        initial_um=cfg.start_um,
+        name="x",
+    )
+    await axis.connect()
+    return axis, backend
+
+
+async def test_axis_commands_nothing_when_moved_again_to_where_it_arrived(
+    profile_config: MicroscopeConfig,
+) -> None:
+    axis, backend = await make_axis(profile_config)
+    target = profile_config.stage.x.start_um + 500.0
+    await axis.set(target)
+    await axis.set(target)
+    assert backend.moves == [target]
+    assert await axis.user_readback.get_value() == target
+
+
+async def test_axis_moves_again_to_the_same_target_when_a_stop_cut_the_move_short(
+    profile_config: MicroscopeConfig,
+) -> None:
+    axis, backend = await make_axis(profile_config)
+    target = profile_config.stage.x.start_um + 80000.0  # seconds of travel
+    status = axis.set(target)
+    await asyncio.sleep(0.2)
+    await axis.stop(success=True)  # what a pause does
+    await status
+    assert backend.position_now() < target
+    await axis.set(target)
+    assert backend.moves == [target, target]
+    assert backend.position_now() == target
+
+
+async def test_axis_moves_again_when_something_else_moved_it_since_it_arrived(
+    profile_config: MicroscopeConfig,
+) -> None:
+    axis, backend = await make_axis(profile_config)
+    target = profile_config.stage.x.start_um + 500.0
+    await axis.set(target)
+    await backend.move_to(target + 20.0, None)  # a joystick, a hardware sequence...
+    await axis.set(target)
+    assert backend.moves == [target, target + 20.0, target]
+    assert backend.position_now() == target
