@@ -25,6 +25,7 @@ from bluesky.preprocessors import finalize_wrapper, run_wrapper, stage_wrapper
 from bluesky.utils import Msg
 from ophyd_async.core import TriggerInfo
 
+from hcs_devices.camera.device import Camera
 from hcs_devices.factory import Microscope
 from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
@@ -129,14 +130,20 @@ def acquire_plate(
             "y_um": fov.y_um,
         }
         nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
-        if sequencer is not None:
-            yield from _burst(microscope, stack, field_z, frames, identity, nxt)
-        else:
-            yield from _software(microscope, stack, field_z, frames, identity)
-            if nxt is not None:
-                yield from _premove(microscope, nxt)
-        yield Msg("collect", camera, name=IMAGES_STREAM)
-        yield Msg("collect", frames, name=FRAMES_STREAM)
+        try:
+            if sequencer is not None:
+                yield from _burst(microscope, stack, field_z, frames, identity, nxt)
+            else:
+                yield from _software(microscope, stack, field_z, frames, identity)
+                if nxt is not None:
+                    yield from _premove(microscope, nxt)
+            yield Msg("collect", camera, name=IMAGES_STREAM)
+            yield Msg("collect", frames, name=FRAMES_STREAM)
+        except Exception:
+            # The run ends inside this field (an error, an abort, a stop): its images
+            # already on disk are recorded all the same, each with its row.
+            yield from _record_interrupted_field(camera, frames)
+            raise
 
     def body() -> MsgGenerator:
         if focus is not None:
@@ -224,6 +231,18 @@ def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
     yield Msg("set", microscope.stage.y, nxt.y_um, group=PREMOVE)
 
 
+def _record_interrupted_field(camera: Camera, frames: FrameTable) -> MsgGenerator:
+    """Stop the camera and record exactly the images of this field that reached disk."""
+
+    async def settle() -> None:
+        await camera.settle()
+        frames.keep(await camera.get_index() - frames.collected)
+
+    yield Msg("wait_for", None, [settle])
+    yield Msg("collect", camera, name=IMAGES_STREAM)
+    yield Msg("collect", frames, name=FRAMES_STREAM)
+
+
 def _z_for(field_z: float, sf: StackFrame) -> float:
     return field_z + sf.z_rel_um + sf.channel.z_offset_um
 
@@ -267,7 +286,11 @@ def _burst(
     identity: dict[str, Any],
     nxt: FieldOfView | None,
 ) -> MsgGenerator:
-    """The whole stack as one hardware-timed burst; the stage leaves while it is written."""
+    """The whole stack as one hardware-timed burst; the stage leaves while it is written.
+
+    Each frame's row (with the z the focus reached) is added as the hardware is set
+    up for it.
+    """
     sequencer = microscope.sequencer
     assert sequencer is not None
     camera = microscope.camera
@@ -281,11 +304,10 @@ def _burst(
         )
         for sf in stack
     ]
-    reached: list[float] = []
 
     async def step(i: int) -> float:
         await sequencer.apply(steps[i])
-        reached.append(sequencer.moved_z_um())
+        frames.add(**_row(identity, stack[i], sequencer.moved_z_um()))
         return steps[i].exposure_ms
 
     async def exposed() -> None:
@@ -303,8 +325,6 @@ def _burst(
         yield from _premove(microscope, nxt)
     yield Msg("wait", None, group=BURST)
     camera.set_frame_step(None)
-    for sf, z in zip(stack, reached, strict=True):
-        frames.add(**_row(identity, sf, z))
 
 
 def _start_metadata(

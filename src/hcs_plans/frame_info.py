@@ -51,6 +51,8 @@ class FrameTable:
         self.parent = None
         self._rows: list[dict[str, Any]] = []
         self._times: list[float] = []
+        #: Rows collected so far (the images of the run announced so far, too).
+        self.collected = 0
 
     def key(self, field: str) -> str:
         """The data key of a field."""
@@ -91,15 +93,17 @@ class FrameTable:
             return
         rows, times = self._rows, self._times
         self._rows, self._times = [], []
+        self.collected += len(rows)
         yield PartialEventPage(
             data={self.key(f): [row[f] for row in rows] for f in FIELDS},
             timestamps={self.key(f): times for f in FIELDS},
             time=times,
         )
 
-    def discard(self) -> None:
-        """Forget the pending rows (their images were not collected)."""
-        self._rows, self._times = [], []
+    def keep(self, count: int) -> None:
+        """Keep only the first ``count`` pending rows (the images that reached disk)."""
+        del self._rows[max(count, 0) :]
+        del self._times[max(count, 0) :]
 
     def read_configuration(self) -> dict[str, Any]:
         """No configuration."""

@@ -27,7 +27,13 @@ import pytest
 import tifffile
 from bluesky.run_engine import RunEngineInterrupted
 from bluesky.utils import Msg
-from plate_harness import SessionHarness, Watcher, correlation, open_test_session
+from plate_harness import (
+    SessionHarness,
+    Watcher,
+    correlation,
+    frame_file,
+    open_test_session,
+)
 
 from frame_rows import frame_rows, images_announced
 from hcs_devices.config import MicroscopeConfig, UserFileError
@@ -307,6 +313,14 @@ def acquired(harness: SessionHarness) -> dict[str, str]:
 def images_of(harness: SessionHarness, uid: str) -> int:
     """Images of a run announced so far (its primary stream's StreamDatums)."""
     return images_announced(harness.run_documents(uid))
+
+
+def frame_set_files(harness: SessionHarness, uid: str) -> list[Path]:
+    """Every frame file on disk in a run's frame set (none when it announced none)."""
+    resources = [d for n, d in harness.run_documents(uid) if n == "stream_resource"]
+    if not resources:
+        return []
+    return sorted(frame_file(resources[0], 0).parent.glob("*.tif"))
 
 
 def current_run_uid(harness: SessionHarness) -> str | None:
@@ -625,6 +639,10 @@ def test_acquire_plate_leaves_the_safe_state_and_the_next_run_starts_clean_when_
     assert uid is not None and start_count(harness) == n_starts + 1
     assert stop_doc(harness, uid)["exit_status"] == exit_status
     assert harness.safe_state_problems() == []
+    # Every frame that reached disk is recorded with its row, the interrupted field's too.
+    on_disk = frame_set_files(harness, uid)
+    assert images_of(harness, uid) == len(on_disk) == len(frame_rows(harness.run_documents(uid)))
+    assert harness.image_files(uid) == on_disk
 
     # The next run starts from the same state as the first, and succeeds.
     (next_uid,) = harness.RE(acquire_plate(microscope, spec))

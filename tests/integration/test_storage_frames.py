@@ -131,13 +131,12 @@ def test_write_error_fails_the_run_promptly_with_the_write_error(
     files = frame_files(docs)
     assert [f.name for f in files] == [f"{i:06d}.tif" for i in range(5)]
     assert all(tifffile.imread(f).shape == (256, 256) for f in files)
-    # The documents announce whole fields of view, only frames that were written, and a
-    # row for every announced image.
-    announced = images_announced(docs)
-    assert announced <= 5 and announced % PER_FIELD == 0
-    assert len(frame_rows(docs)) == announced
-    if not hardware:  # a frame is written by its trigger: every complete field is announced
-        assert announced == 5 // PER_FIELD * PER_FIELD
+    # The documents announce exactly the frames on disk (the interrupted field's too),
+    # each with its row.
+    rows = frame_rows(docs)
+    assert images_announced(docs) == len(rows) == len(files) == 5
+    fovs = [r["frame-fov"] for r in rows]  # two whole fields, then one frame of the third
+    assert fovs[0] == fovs[1] != fovs[2] == fovs[3] and fovs[4] not in fovs[:4]
     assert harness.safe_state_problems() == []
     assert harness.session.flush(60.0)
     run = harness.session.catalog[stop["run_start"]]
@@ -186,11 +185,10 @@ def test_full_disk_ends_the_run_cleanly_with_every_written_frame_readable(
         assert all(f.suffix == ".tif" for f in files)  # no half-written file
         for f in files:
             assert tifffile.imread(f).shape == (256, 256)
-        # Every field whose frames were all written is announced, with its rows; the
-        # field the disk filled up in is not.
+        # Every frame on disk is announced, with its row: the field the disk filled up
+        # in too.
         announced = images_announced(h.documents)
-        assert announced == len(files) // PER_FIELD * PER_FIELD > 0
-        assert len(frame_rows(h.documents)) == announced
+        assert announced == len(files) == len(frame_rows(h.documents)) > 0
         assert h.session.flush(60.0)
         run = h.session.catalog[stop["run_start"]]
         assert run.metadata["stop"]["exit_status"] == "fail"

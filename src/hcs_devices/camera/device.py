@@ -217,6 +217,15 @@ class Camera(StandardDetector):
         """
         await wait_for_value(self.acquiring, False, timeout=None)
 
+    async def settle(self) -> None:
+        """Stop acquiring and return once every frame taken is on disk (or failed to be).
+
+        After an interrupted burst, ``get_index`` then counts exactly the frames on
+        disk, so they can all be announced.
+        """
+        await self._acquire.ensure_stopped()
+        await self.data.drain()
+
     def trigger(self) -> WatchableAsyncStatus:  # type: ignore[override]
         """Take one exposure; refused at once while another client's run owns the camera."""
         self._owner.check(self._device_name(), "trigger")

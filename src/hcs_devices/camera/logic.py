@@ -248,6 +248,11 @@ class TiffSequenceDataLogic(DetectorDataLogic):
             )
         await self._writer.put(frame)
 
+    async def drain(self) -> None:
+        """Return once every frame handed over so far is on disk (or failed to be)."""
+        if self._writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.drain)
+
     async def failure(self) -> None:
         """Raise the open frame set's write error as soon as there is one; else wait."""
         failed = self._failed

@@ -184,6 +184,7 @@ class TiffSequenceWriter:
         while True:
             frame = self._queue.get()
             if frame is None:
+                self._queue.task_done()
                 return
             try:
                 if self._error is None:
@@ -195,6 +196,7 @@ class TiffSequenceWriter:
                     self._on_error(self.write_error())
             finally:
                 self._space.release()
+                self._queue.task_done()
 
     def _write(self, frame: np.ndarray) -> None:
         index = self.frames_written
@@ -212,6 +214,10 @@ class TiffSequenceWriter:
         os.replace(partial, final)
         self.frames_written = index + 1
         self._on_written(self.frames_written)
+
+    def drain(self) -> None:
+        """Return once every frame queued so far is written (or its write failed)."""
+        self._queue.join()
 
     def close(self) -> None:
         """Write what is queued, then stop the thread. Safe to call more than once.

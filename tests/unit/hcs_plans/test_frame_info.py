@@ -82,13 +82,20 @@ def test_collect_pages_yields_one_page_of_the_rows_in_order_and_clears_them() ->
     assert following["data"]["frame-fov"] == [2]
 
 
-def test_discard_forgets_the_pending_rows() -> None:
+def test_keep_drops_the_rows_of_images_that_never_reached_disk() -> None:
     table = FrameTable()
+    for z_index in range(4):
+        table.add(**row(z_index=z_index))
+    table.keep(2)
+    assert table.pending == 2
+    (page,) = list(table.collect_pages())
+    assert page["data"]["frame-z_index"] == [0, 1]
+    assert len(page["time"]) == 2
+    assert table.collected == 2
     table.add(**ROW)
-    table.add(**row(fov=1))
-    table.discard()
-    assert table.pending == 0
+    table.keep(0)
     assert list(table.collect_pages()) == []
+    assert table.collected == 2
 
 
 def test_describe_collect_gives_every_field_its_type_and_units() -> None:
