@@ -12,7 +12,8 @@ Figures, in ms per image (median of ``--repeats`` runs):
 - a bare ``bluesky.plans.count`` of the same camera on the same RunEngine (the floor
   for one event per frame through bluesky and ophyd-async);
 - pymmcore-plus's MDA engine running the same useq sequence on a ``UniMMCore`` with
-  Python devices (camera, XY stage, focus, filter wheel, shutter), without an image
+  Python devices (camera, XY stage, focus, filter wheel, shutter; the camera takes
+  its exposure time, as hcs's does), without an image
   writer (the issue's reference), and with its ``ImageSequenceWriter`` writing one
   TIFF per frame into the same data directory (the same work hcs does with frames).
 
@@ -160,7 +161,11 @@ def bench_pymmcore(repeats: int, data_dir: Path | None) -> float:
             self._exposure = exposure
 
         def snap(self, buffer: np.ndarray) -> Mapping[str, Any]:
+            # Take the exposure time, as hcs's simulated camera does (precisely).
+            end = time.perf_counter() + self._exposure / 1000.0
             buffer[:] = 100
+            while time.perf_counter() < end:
+                pass
             return {}
 
     class XY(XYStageDevice):

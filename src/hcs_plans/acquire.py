@@ -109,12 +109,13 @@ def acquire_plate(
         # Plain messages from here on: this runs once per field of view, and bluesky's
         # plan-stub wrappers cost more than the messages themselves at this rate.
         yield Msg("checkpoint")
-        # The stage normally arrived with the premove; moving again is free then, and
-        # puts it back on target when a pause stopped the premove short.
         yield Msg("wait", None, group=PREMOVE)
-        yield Msg("set", stage.x, fov.x_um, group=MOVE)
-        yield Msg("set", stage.y, fov.y_um, group=MOVE)
-        yield Msg("wait", None, group=MOVE)
+        # The stage normally arrived with the premove; it moves again when there was
+        # none (the first field) or a pause stopped it short.
+        if not (stage.x.arrived_at(fov.x_um) and stage.y.arrived_at(fov.y_um)):
+            yield Msg("set", stage.x, fov.x_um, group=MOVE)
+            yield Msg("set", stage.y, fov.y_um, group=MOVE)
+            yield Msg("wait", None, group=MOVE)
         field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
         if table.z_absolute:
             field_z = 0.0

@@ -137,22 +137,28 @@ class Camera(StandardDetector):
         updates = cast(
             AsyncGenerator[WatcherUpdate[int], None], super()._wait_for_index(*args, **kwargs)
         )
+        # The failure watch interrupts the waiting task only when something fails, so
+        # waiting costs nothing per frame.
+        waiting = asyncio.current_task()
+        failed: list[BaseException] = []
+
+        def interrupt(watch: asyncio.Future[None]) -> None:
+            error = None if watch.cancelled() else watch.exception()
+            if error is not None and waiting is not None:
+                failed.append(error)
+                waiting.cancel()
+
         failure = asyncio.ensure_future(self._failure())
+        failure.add_done_callback(interrupt)
         try:
-            while True:
-                step = asyncio.ensure_future(anext(updates))
-                await asyncio.wait([step, failure], return_when=asyncio.FIRST_COMPLETED)
-                if not step.done():
-                    step.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await step
-                    failure.result()  # raises the write or acquisition error
-                try:
-                    update = step.result()
-                except StopAsyncIteration:
-                    return
+            async for update in updates:
                 yield update
+        except asyncio.CancelledError:
+            if failed:
+                raise failed[0] from None  # the write or acquisition error
+            raise
         finally:
+            failure.remove_done_callback(interrupt)
             failure.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await failure

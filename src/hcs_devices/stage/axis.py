@@ -49,6 +49,10 @@ class AxisMoveLogic(MovableLogic[float]):
     #: Stops so far (a move during which the axis was stopped did not arrive).
     _stops: int = field(default=0, init=False)
 
+    def arrived_target(self) -> float | None:
+        """The target of the last move if it arrived and nothing moved the axis since."""
+        return None if self._arrival is None else self._arrival[0]
+
     async def check_move(self, new_position: float) -> None:
         """Refuse a target outside the soft limits, or any move while a run owns the stage."""
         self.owner.check(self.axis_name(), "set")
@@ -164,6 +168,15 @@ class Axis(StandardReadable, StandardMovable[float]):
             axis_name=lambda: self.name or "axis",
             backlash_overshoot_um=self._backlash,
         )
+
+    def arrived_at(self, target_um: float) -> bool:
+        """Whether this axis's last move went to ``target_um`` and arrived, unstopped.
+
+        A move started or a stop since makes it False. Motion commanded around this
+        device (a hardware sequence driving the backend directly) is not seen: ask only
+        about axes nothing else drives.
+        """
+        return self.movable_logic.arrived_target() == target_um
 
     async def _connect_backend(self) -> None:
         await self.backend.connect()

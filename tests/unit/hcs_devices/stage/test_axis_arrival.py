@@ -59,3 +59,20 @@ async def test_axis_moves_again_when_something_else_moved_it_since_it_arrived(
     await axis.set(target)
     assert backend.moves == [target, target + 20.0, target]
     assert backend.position_now() == target
+
+
+async def test_axis_says_it_arrived_only_at_the_target_of_its_last_unstopped_move(
+    profile_config: MicroscopeConfig,
+) -> None:
+    axis, _ = await make_axis(profile_config)
+    start = profile_config.stage.x.start_um
+    assert not axis.arrived_at(start)  # it has not moved yet
+    await axis.set(start + 500.0)
+    assert axis.arrived_at(start + 500.0)
+    assert not axis.arrived_at(start + 499.0)
+    status = axis.set(start + 80000.0)
+    await asyncio.sleep(0.05)
+    assert not axis.arrived_at(start + 500.0)  # moving elsewhere now
+    await axis.stop(success=True)
+    await status
+    assert not axis.arrived_at(start + 80000.0)  # stopped short
