@@ -65,7 +65,7 @@ class TiffHeaders:
             tifffile_write(fh, frame)
             return
         fh.write(header)
-        fh.write(np.ascontiguousarray(frame).tobytes())
+        fh.write(np.ascontiguousarray(frame).data)  # the pixels, without a copy
 
     @staticmethod
     def _probe(frame: np.ndarray) -> bytes | None:
