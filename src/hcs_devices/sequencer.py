@@ -4,7 +4,7 @@ A camera burst of N frames can run a z x channel stack without the RunEngine tak
 part in each frame: before each frame the camera's acquisition loop asks the
 sequencer to set up that frame (focus, light source, filter), as a triggering
 controller does on real hardware. Microscopes whose hardware cannot sequence have no
-sequencer, and plans fall back to one software-triggered event per frame.
+sequencer, and plans fall back to one software trigger per frame.
 """
 
 from __future__ import annotations

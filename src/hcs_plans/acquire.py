@@ -103,16 +103,19 @@ def acquire_plate(
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
     camera = microscope.camera
+    premoved_to: FieldOfView | None = None  # the field this run last sent the stage to
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
+        nonlocal premoved_to
         stage = microscope.stage
         # Plain messages from here on: this runs once per field of view, and bluesky's
         # plan-stub wrappers cost more than the messages themselves at this rate.
         yield Msg("checkpoint")
         yield Msg("wait", None, group=PREMOVE)
-        # The stage normally arrived with the premove; it moves again when there was
-        # none (the first field) or a pause stopped it short.
-        if not (stage.x.arrived_at(fov.x_um) and stage.y.arrived_at(fov.y_um)):
+        # The stage normally arrived with this run's premove; it moves again when there
+        # was none (the first field of a time point) or a pause stopped it short.
+        premoved, premoved_to = premoved_to is fov, None
+        if not (premoved and stage.x.arrived_at(fov.x_um) and stage.y.arrived_at(fov.y_um)):
             yield Msg("set", stage.x, fov.x_um, group=MOVE)
             yield Msg("set", stage.y, fov.y_um, group=MOVE)
             yield Msg("wait", None, group=MOVE)
@@ -138,6 +141,7 @@ def acquire_plate(
                 yield from _software(microscope, stack, field_z, frames, identity)
                 if nxt is not None:
                     yield from _premove(microscope, nxt)
+            premoved_to = nxt
             yield Msg("collect", camera, name=IMAGES_STREAM)
             yield Msg("collect", frames, name=FRAMES_STREAM)
         except Exception:
