@@ -278,8 +278,10 @@ def _software(
         z = _z_for(field_z, sf)
         yield from bps.mv(microscope.stage.z, z)
         yield from bps.mv(microscope.illumination.on, True)
-        yield from bps.trigger(microscope.camera, wait=True)
+        # The row goes in as the frame is taken (as in a burst): a run that ends now
+        # keeps it exactly when the frame reaches disk.
         frames.add(**_row(identity, sf, z))
+        yield from bps.trigger(microscope.camera, wait=True)
         yield from bps.mv(microscope.illumination.on, False)
 
 
