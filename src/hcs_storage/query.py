@@ -1,10 +1,11 @@
 """Reading runs back: finding runs, selecting frames, images as arrays with coordinates.
 
 Runs are found by what their start document says (:func:`find_runs`: experiment id,
-plate format, well, channel, plan, start time), frames within a run by what each image's row in the
-``frames`` stream says (:func:`select_frames`: well, field of view, channel, z plane, time point). A
-run's images are a lazily loaded ``xarray.DataArray`` (:func:`run_images`, dimensions
-field x t x c x z x y x x) or, one well at a time, :func:`well_fields`.
+plate format, well, channel, plan, start time), frames within a run by what each
+image's row in the ``frames`` stream says (:func:`select_frames`: well, field of view,
+channel, z plane, time point). A run's images are a lazily loaded
+``xarray.DataArray`` (:func:`run_images`, dimensions field x t x c x z x y x x) or, one
+well at a time, :func:`well_fields`.
 
 Everything here works the same on an embedded catalog (``open_catalog``) and on a
 Tiled server's client (``tiled.client.from_uri``).

@@ -70,18 +70,14 @@ class TiffHeaders:
     @staticmethod
     def _probe(frame: np.ndarray) -> bytes | None:
         """The header every file of this shape and dtype starts with, if there is one."""
-        probes = [np.zeros_like(frame), np.arange(frame.size).reshape(frame.shape)]
-        files = []
-        for probe in probes:
+        ramp = np.arange(frame.size).reshape(frame.shape).astype(frame.dtype)
+        headers, pixels_last = set(), True
+        for probe in (np.zeros_like(frame), ramp):
             buffer = io.BytesIO()
-            tifffile_write(buffer, probe.astype(frame.dtype))
-            files.append(buffer.getvalue())
-        n = frame.nbytes
-        headers = {data[: len(data) - n] for data in files}
-        pixels_last = all(
-            data[len(data) - n :] == probe.astype(frame.dtype).tobytes()
-            for data, probe in zip(files, probes, strict=True)
-        )
+            tifffile_write(buffer, probe)
+            data = buffer.getvalue()
+            headers.add(data[: len(data) - probe.nbytes])
+            pixels_last &= data[len(data) - probe.nbytes :] == probe.tobytes()
         return headers.pop() if len(headers) == 1 and pixels_last else None
 
 
