@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hcs_plans.frame_info import FRAMES_STREAM, IMAGES_STREAM
+from hcs_schema import FRAMES_STREAM, IMAGES_STREAM
 
 Documents = Iterable[tuple[str, dict[str, Any]]]
 

@@ -27,6 +27,7 @@ from hcs_devices.sim.specimen import Specimen
 from hcs_devices.sim.squid_scene import SquidScene
 from hcs_devices.squid import AxisLimits, SquidBackends, build_squid_backends
 from hcs_devices.stage import Axis, AxisBackend, Stage
+from hcs_schema import FRAMES_DIR
 
 
 class Closeable(Protocol):
@@ -186,12 +187,17 @@ def build_microscope(
     )
     scene: Scene = optics if squid is None else SquidScene(squid)
     source = SimFrameSource(config, scene, specimen)
-    frames_dir = Path(data_dir).resolve() / "frames"
+    # The board cannot step z and channels by itself: bursts need the simulation.
+    sequencer = (
+        SimSequencer(optics, after_burst=stage.z.refresh_position) if squid is None else None
+    )
+    frames_dir = Path(data_dir).resolve() / FRAMES_DIR
     frames_dir.mkdir(parents=True, exist_ok=True)
     camera = Camera(
         source,
         config.camera,
         StaticPathProvider(UUIDFilenameProvider(), frames_dir),
+        sequencer=sequencer,
         owner=owner,
         writer_capacity=writer_capacity,
         fsync=fsync_frames,
@@ -214,10 +220,7 @@ def build_microscope(
         laser_autofocus=laser_af,
         specimen=specimen,
         sim=optics if squid is None else None,
-        # The board cannot step z and channels by itself: bursts need the simulation.
-        sequencer=SimSequencer(optics, after_burst=stage.z.refresh_position)
-        if squid is None
-        else None,
+        sequencer=sequencer,
         fluidics=build_fluidics(config.fluidics, owner) if config.fluidics else None,
         _closers=[source, *([squid] if squid is not None else [])],
     )

@@ -4,8 +4,14 @@ Order: time point -> well -> field of view -> (z x channel stack, in the sequenc
 ``axis_order``). Each field's reference z comes from the spec's autofocus policy
 (focus map, contrast or laser autofocus, its z at the previous time point; see
 :mod:`hcs_plans.autofocus.plate`), recorded in the ``autofocus`` stream. Every field of
-view starts at a checkpoint with the stage at rest and
-all earlier images recorded, so a deferred pause never duplicates or loses an image.
+view starts at a checkpoint with the stage at rest and all earlier images recorded, so
+a deferred pause never duplicates or loses an image.
+
+The camera is prepared with each field's stack as a typed
+:class:`~hcs_devices.camera.field.FieldSequence`, and records every image's row itself:
+the plan only sends messages. An immediate pause makes the RunEngine replay the field's
+messages since its last checkpoint; the camera, prepared again for the same field, takes
+only the frames not on disk yet, so each image and its row are recorded exactly once.
 Where the microscope can sequence hardware, a field of view's whole stack is one
 hardware-timed camera burst, and the stage already travels to the next field of view
 while the burst's frames are still being written.
@@ -17,19 +23,18 @@ import importlib.metadata
 import json
 import time
 import uuid
-from collections.abc import Generator
 from typing import Any
 
 import bluesky.plan_stubs as bps
 from bluesky.preprocessors import finalize_wrapper, run_wrapper, stage_wrapper
-from bluesky.utils import Msg
+from bluesky.utils import Msg, MsgGenerator
 from ophyd_async.core import TriggerInfo
 
 from hcs_devices.camera.device import Camera
+from hcs_devices.camera.field import FieldSequence, FrameRecipe
 from hcs_devices.factory import Microscope
 from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
-from hcs_plans.frame_info import FRAMES_STREAM, IMAGES_STREAM, FrameTable
 from hcs_plans.patterns.plate import FieldOfView
 from hcs_plans.specs.acquisition import AcquisitionSpec
 from hcs_plans.stubs.channel import configure_channel
@@ -40,8 +45,7 @@ from hcs_plans.table import (
     StackFrame,
     resolve,
 )
-
-MsgGenerator = Generator[Msg, Any, Any]
+from hcs_schema import FRAMES_STREAM, IMAGES_STREAM
 
 #: Versions recorded in every start document, so a run can be re-run from its record.
 RECORDED_PACKAGES = ("hcs", "bluesky", "ophyd-async", "event-model", "useq-schema", "tiled")
@@ -83,8 +87,8 @@ def acquire_plate(
     light off.
 
     The run has two streams that line up row for row: ``primary`` holds the images,
-    ``frames`` each image's metadata (:mod:`hcs_plans.frame_info`). Both are collected
-    once per field of view.
+    ``frames`` each image's metadata (:mod:`hcs_schema`). Both are collected once per
+    field of view.
 
     Args:
         microscope: the microscope (from ``build_microscope``).
@@ -96,34 +100,27 @@ def acquire_plate(
     """
     table: AcquisitionTable = yield from plan_acquisition(microscope, spec)
     experiment_id = spec.experiment_id or f"exp-{uuid.uuid4().hex[:8]}"
-    frames = FrameTable()
     md = _start_metadata(microscope, spec, table, experiment_id) | (metadata or {})
-    sequencer = microscope.sequencer if spec.hardware_sequencing else None
+    hardware_timed = spec.hardware_sequencing and microscope.camera.sequencer is not None
     base_z = float((yield from bps.rd(microscope.stage.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
     camera = microscope.camera
-    premoved_to: FieldOfView | None = None  # the field this run last sent the stage to
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
-        nonlocal premoved_to
-        stage = microscope.stage
         # Plain messages from here on: this runs once per field of view, and bluesky's
         # plan-stub wrappers cost more than the messages themselves at this rate.
         yield Msg("checkpoint")
         yield Msg("wait", None, group=PREMOVE)
-        # The stage normally arrived with this run's premove; it moves again when there
-        # was none (the first field of a time point) or a pause stopped it short.
-        premoved, premoved_to = premoved_to is fov, None
-        if not (premoved and stage.x.arrived_at(fov.x_um) and stage.y.arrived_at(fov.y_um)):
-            yield Msg("set", stage.x, fov.x_um, group=MOVE)
-            yield Msg("set", stage.y, fov.y_um, group=MOVE)
-            yield Msg("wait", None, group=MOVE)
+        yield from _move_xy(microscope, fov)
         field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
         if table.z_absolute:
             field_z = 0.0
         elif focus is not None:
             field_z = yield from focus.field_z(t_index, index, fov)
+            # Focus is decided and recorded: a replay after a pause starts from here.
+            yield Msg("checkpoint")
+            yield from _move_xy(microscope, fov)
         stack = table.stack(t_index)
         identity = {
             "experiment_id": experiment_id,
@@ -133,31 +130,37 @@ def acquire_plate(
             "x_um": fov.x_um,
             "y_um": fov.y_um,
         }
+        field = FieldSequence(
+            key=f"t{t_index}/{fov.well}/{fov.fov}",
+            frames=tuple(_recipe(identity, sf, field_z) for sf in stack),
+            hardware_timed=hardware_timed,
+        )
         nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
         try:
-            if sequencer is not None:
-                yield from _burst(microscope, stack, field_z, frames, identity, nxt)
+            yield Msg("prepare", camera, field, group=FIELD)
+            yield Msg("wait", None, group=FIELD)
+            if hardware_timed:
+                yield from _burst(microscope, nxt)
             else:
-                yield from _software(microscope, stack, field_z, frames, identity)
+                yield from _software(microscope, stack, field)
                 if nxt is not None:
                     yield from _premove(microscope, nxt)
-            premoved_to = nxt
-            yield Msg("collect", camera, name=IMAGES_STREAM)
-            yield Msg("collect", frames, name=FRAMES_STREAM)
+            yield from _record(camera)
         except Exception:
             # The run ends inside this field (an error, an abort, a stop): its images
             # already on disk are recorded all the same, each with its row.
-            yield from _record_interrupted_field(camera, frames)
+            yield Msg("stop", camera)
+            yield from _record(camera)
             raise
 
     def body() -> MsgGenerator:
         if focus is not None:
             yield from focus.prepare()
-        first = len(table.stack(0)) if sequencer is not None else 1
-        yield from bps.prepare(camera, TriggerInfo(number_of_events=first), wait=True)
+        # Opens the run's frame set; each field prepares the camera for its frames.
+        yield from bps.prepare(camera, TriggerInfo(), wait=True)
         # (bps.declare_stream types its objects as readables; these are collectables.)
         yield Msg("declare_stream", None, camera, name=IMAGES_STREAM, collect=True)
-        yield Msg("declare_stream", None, frames, name=FRAMES_STREAM, collect=True)
+        yield Msg("declare_stream", None, camera.rows, name=FRAMES_STREAM, collect=True)
         start = time.monotonic()
         for t_index, t_s in enumerate(table.time_points_s):
             wait = t_s - (time.monotonic() - start)
@@ -187,7 +190,7 @@ def acquire_plate(
 
 PREMOVE = "hcs-premove"
 MOVE = "hcs-move"
-BURST = "hcs-burst"
+FIELD = "hcs-field"
 
 
 def _plate_focus(
@@ -230,108 +233,78 @@ def _plate_focus(
     )
 
 
+def _move_xy(microscope: Microscope, fov: FieldOfView) -> MsgGenerator:
+    """Move to a field of view (a move to where an axis arrived commands nothing)."""
+    yield Msg("set", microscope.stage.x, fov.x_um, group=MOVE)
+    yield Msg("set", microscope.stage.y, fov.y_um, group=MOVE)
+    yield Msg("wait", None, group=MOVE)
+
+
 def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
     """Start travelling to the next field of view (waited for at the next field)."""
     yield Msg("set", microscope.stage.x, nxt.x_um, group=PREMOVE)
     yield Msg("set", microscope.stage.y, nxt.y_um, group=PREMOVE)
 
 
-def _record_interrupted_field(camera: Camera, frames: FrameTable) -> MsgGenerator:
-    """Stop the camera and record exactly the images of this field that reached disk."""
+def _record(camera: Camera) -> MsgGenerator:
+    """Collect the field's images on disk and their rows, never replayed.
 
-    async def settle() -> None:
-        await camera.settle()
-        frames.keep(await camera.get_index() - frames.collected)
+    Documents emitted since the last checkpoint would be emitted again by a replay
+    (with sequence numbers rewound): the collects run with rewinding off, so a pause
+    here resumes after them instead.
+    """
+    was_rewindable = yield Msg("rewindable", None, None)
+    yield Msg("rewindable", None, False)
+    try:
+        yield Msg("collect", camera, name=IMAGES_STREAM)
+        yield Msg("collect", camera.rows, name=FRAMES_STREAM)
+    finally:
+        yield Msg("rewindable", None, was_rewindable)
 
-    yield Msg("wait_for", None, [settle])
-    yield Msg("collect", camera, name=IMAGES_STREAM)
-    yield Msg("collect", frames, name=FRAMES_STREAM)
 
-
-def _z_for(field_z: float, sf: StackFrame) -> float:
-    return field_z + sf.z_rel_um + sf.channel.z_offset_um
-
-
-def _row(identity: dict[str, Any], sf: StackFrame, z_um: float) -> dict[str, Any]:
-    """The metadata row of one image."""
-    return identity | {
-        "z_um": z_um,
-        "channel": sf.channel.name,
+def _recipe(identity: dict[str, Any], sf: StackFrame, field_z: float) -> FrameRecipe:
+    """One frame of a field: hardware settings and the image's row."""
+    channel = sf.channel
+    settings = SequencedFrame(
+        z_um=field_z + sf.z_rel_um + channel.z_offset_um,
+        source=channel.source,
+        intensity_percent=channel.intensity_percent,
+        filter_position=channel.filter_position,
+        exposure_ms=channel.exposure_ms,
+    )
+    row = identity | {
+        "channel": channel.name,
         "z_index": sf.z_index,
-        "exposure_ms": sf.channel.exposure_ms,
+        "exposure_ms": channel.exposure_ms,
     }
+    return FrameRecipe(settings=settings, row=row)
 
 
 def _software(
-    microscope: Microscope,
-    stack: list[StackFrame],
-    field_z: float,
-    frames: FrameTable,
-    identity: dict[str, Any],
+    microscope: Microscope, stack: list[StackFrame], field: FieldSequence
 ) -> MsgGenerator:
     """One software trigger per frame; the images are collected after the stack."""
     current: ChannelSetting | None = None
-    for sf in stack:
+    for sf, recipe in zip(stack, field.frames, strict=True):
         if sf.channel != current:
             yield from configure_channel(microscope, sf.channel)
             current = sf.channel
-        z = _z_for(field_z, sf)
-        yield from bps.mv(microscope.stage.z, z)
+        yield from bps.mv(microscope.stage.z, recipe.settings.z_um)
         yield from bps.mv(microscope.illumination.on, True)
-        # The row goes in as the frame is taken (as in a burst): a run that ends now
-        # keeps it exactly when the frame reaches disk.
-        frames.add(**_row(identity, sf, z))
         yield from bps.trigger(microscope.camera, wait=True)
         yield from bps.mv(microscope.illumination.on, False)
 
 
-def _burst(
-    microscope: Microscope,
-    stack: list[StackFrame],
-    field_z: float,
-    frames: FrameTable,
-    identity: dict[str, Any],
-    nxt: FieldOfView | None,
-) -> MsgGenerator:
-    """The whole stack as one hardware-timed burst; the stage leaves while it is written.
-
-    Each frame's row (with the z the focus reached) is added as the hardware is set
-    up for it.
-    """
-    sequencer = microscope.sequencer
-    assert sequencer is not None
+def _burst(microscope: Microscope, nxt: FieldOfView | None) -> MsgGenerator:
+    """The prepared stack as one hardware-timed burst; the stage leaves while it is written."""
     camera = microscope.camera
-    steps = [
-        SequencedFrame(
-            z_um=_z_for(field_z, sf),
-            source=sf.channel.source,
-            intensity_percent=sf.channel.intensity_percent,
-            filter_position=sf.channel.filter_position,
-            exposure_ms=sf.channel.exposure_ms,
-        )
-        for sf in stack
-    ]
-
-    async def step(i: int) -> float:
-        await sequencer.apply(steps[i])
-        frames.add(**_row(identity, stack[i], sequencer.moved_z_um()))
-        return steps[i].exposure_ms
-
-    async def exposed() -> None:
-        await camera.exposures_done()
-        await sequencer.finish()
-
-    yield Msg("prepare", camera, TriggerInfo(number_of_events=len(steps)), group=BURST)
-    yield Msg("wait", None, group=BURST)
-    camera.set_frame_step(step)
-    yield Msg("kickoff", camera, group=BURST)
-    yield Msg("wait", None, group=BURST)
-    yield Msg("complete", camera, group=BURST)
-    yield Msg("wait_for", None, [exposed])
+    yield Msg("kickoff", camera, group=FIELD)
+    yield Msg("wait", None, group=FIELD)
+    yield Msg("complete", camera, group=FIELD)
+    yield Msg("wait_for", None, [camera.exposures_done])
     if nxt is not None:
         yield from _premove(microscope, nxt)
-    yield Msg("wait", None, group=BURST)
-    camera.set_frame_step(None)
+    yield Msg("wait", None, group=FIELD)
 
 
 def _start_metadata(

@@ -7,11 +7,13 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
+from bluesky.protocols import StreamAsset
 from ophyd_async.core import (
     AsyncStatus,
     PathProvider,
     SignalR,
     StandardDetector,
+    TriggerInfo,
     WatchableAsyncStatus,
     WatcherUpdate,
     soft_signal_r_and_setter,
@@ -19,17 +21,35 @@ from ophyd_async.core import (
     wait_for_value,
 )
 
+from hcs_devices.camera.field import FieldSequence, FrameRows
 from hcs_devices.camera.logic import (
     AcquisitionPlan,
     CameraAcquireLogic,
     CameraTriggerLogic,
-    FrameStep,
     TiffSequenceDataLogic,
 )
 from hcs_devices.camera.settings import ExposureSettings, FrameSource, Roi
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
+from hcs_devices.sequencer import FrameSequencer
+
+
+class _FieldProgress:
+    """Where the camera is in the field of view it was last prepared for."""
+
+    def __init__(self, field: FieldSequence, start: int) -> None:
+        self.field = field
+        #: The run's image index of the field's first frame.
+        self.start = start
+        #: Frames of the field on disk when the camera was last prepared for it.
+        self.done = 0
+        #: Software triggers received since then (one per frame, in order).
+        self.cursor = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.field.frames) - self.done
 
 
 class Camera(StandardDetector):
@@ -41,10 +61,16 @@ class Camera(StandardDetector):
     documents. Frame writing runs in a thread behind a bounded queue, so a slow disk
     slows acquisition down instead of losing frames.
 
+    A field of view is prepared as a :class:`FieldSequence`: the camera then sets up
+    each frame (through ``sequencer`` in a hardware-timed burst) and records each
+    image's row in :attr:`rows`, collected with the images (:mod:`.field`).
+
     Args:
         source: where frames come from (the simulated specimen or a camera SDK).
         config: the camera section of the microscope configuration.
         path_provider: where each run's frame sets go.
+        sequencer: steps focus and channel frame by frame in a burst, where the
+            hardware can.
         owner: who may command the hardware now.
         writer_capacity: frames that may wait in memory for the disk.
         fsync: make every frame durable before counting it as written.
@@ -57,6 +83,7 @@ class Camera(StandardDetector):
         config: CameraConfig,
         path_provider: PathProvider,
         *,
+        sequencer: FrameSequencer | None = None,
         owner: HardwareOwner = DEFAULT_OWNER,
         writer_capacity: int = 8,
         fsync: bool = False,
@@ -64,7 +91,13 @@ class Camera(StandardDetector):
     ) -> None:
         self.source = source
         self.config = config
+        self.sequencer = sequencer
         self._owner = owner
+        self._progress: _FieldProgress | None = None
+        #: Images of the current frame set announced (collected) so far.
+        self._announced = 0
+        #: Every image's row, collected as the ``frames`` stream.
+        self.rows = FrameRows(announced=lambda: self._announced)
         self.exposure_ms = soft_signal_rw(float, 20.0, units="ms", setter=self._set_exposure)
         self.gain = soft_signal_rw(float, 1.0, setter=self._checked("gain"))
         self.binning = soft_signal_rw(int, 1, setter=self._set_binning)
@@ -226,23 +259,144 @@ class Camera(StandardDetector):
     async def settle(self) -> None:
         """Stop acquiring and return once every frame taken is on disk (or failed to be).
 
-        After an interrupted burst, ``get_index`` then counts exactly the frames on
-        disk, so they can all be announced.
+        ``get_index`` then counts exactly the frames on disk, so they can all be
+        announced.
         """
         await self._acquire.ensure_stopped()
         await self.data.drain()
 
+    @AsyncStatus.wrap
+    async def stop(self, *, success: bool = True) -> None:
+        """Stop acquiring; every frame taken is on disk (or failed) when this is done."""
+        await self.settle()
+
+    async def pause(self) -> None:
+        """The RunEngine pauses: stop, keeping every frame taken and its row.
+
+        When the run resumes, the RunEngine replays the field's messages; preparing the
+        camera again for the same field goes on from the first frame not on disk.
+        """
+        await self.settle()
+
+    async def resume(self) -> None:
+        """Nothing to do: the replayed ``prepare`` picks the field up again."""
+
+    @AsyncStatus.wrap
+    async def stage(self) -> None:
+        """Idle, with no field of view and no rows: a new run's frame set comes next."""
+        self._progress = None
+        self._plan.step = self._plan.end = None
+        self._announced = 0
+        self.rows.clear()
+        await super().stage()
+
+    @AsyncStatus.wrap
+    async def prepare(self, value: TriggerInfo | FieldSequence) -> None:  # type: ignore[override]
+        """Prepare for frames as ``StandardDetector`` does, or for one field of view.
+
+        Args:
+            value: a ``TriggerInfo``, or the field of view to take next. Preparing for
+                the field already in progress keeps its frames on disk and prepares
+                for the rest.
+        """
+        if not isinstance(value, FieldSequence):
+            self._progress = None
+            self._plan.step = self._plan.end = None
+            await super().prepare(value)
+            return
+        if value.hardware_timed and self.sequencer is None:
+            raise ValueError(
+                f"{self._device_name()}: this microscope cannot sequence focus and "
+                "channels in hardware; take the field with one software trigger per frame"
+            )
+        written = await self.get_index() if self._prepare_ctx is not None else 0
+        progress = self._progress
+        if progress is not None and progress.field.key == value.key:
+            await self.settle()
+            written = await self.get_index()
+        else:
+            progress = self._progress = _FieldProgress(value, written)
+        progress.done = written - progress.start
+        progress.cursor = 0
+        burst = value.hardware_timed and progress.remaining > 0
+        self._plan.step = self._step if burst else None
+        self._plan.end = self._end_burst if burst else None
+        events = progress.remaining if burst else 1
+        await super().prepare(TriggerInfo(number_of_events=events))
+
+    async def _step(self, i: int) -> float:
+        """Set frame ``i`` of the burst up and record its image's row."""
+        progress = self._progress
+        assert progress is not None and self.sequencer is not None
+        k = progress.done + i
+        recipe = progress.field.frames[k]
+        await self.sequencer.apply(recipe.settings)
+        row = dict(recipe.row, z_um=self.sequencer.moved_z_um())
+        self.rows.record(progress.start + k, row)
+        return recipe.settings.exposure_ms
+
+    async def _end_burst(self) -> None:
+        assert self.sequencer is not None
+        await self.sequencer.finish()
+
+    def _field_done(self) -> bool:
+        """The prepared field has all its frames on disk (nothing to kick off)."""
+        return self._progress is not None and self._progress.remaining == 0
+
+    def kickoff(self) -> AsyncStatus:  # type: ignore[override]
+        """Start the prepared burst (nothing to do for a field already taken)."""
+        if self._field_done():
+            return AsyncStatus(_nothing())
+        return super().kickoff()
+
+    def complete(self) -> WatchableAsyncStatus:  # type: ignore[override]
+        """Wait for the burst's frames on disk (nothing to do for a field already taken)."""
+        if self._field_done():
+            return WatchableAsyncStatus(_no_updates())
+        return super().complete()
+
     def trigger(self) -> WatchableAsyncStatus:  # type: ignore[override]
-        """Take one exposure; refused at once while another client's run owns the camera."""
+        """Take one exposure; refused at once while another client's run owns the camera.
+
+        For a field of view, trigger ``i`` takes the field's frame ``i``; a frame
+        already on disk (a replayed trigger) is not taken again.
+        """
         self._owner.check(self._device_name(), "trigger")
+        progress = self._progress
+        if progress is not None:
+            i = progress.cursor
+            if i >= len(progress.field.frames):
+                raise ValueError(
+                    f"{self._device_name()}: field {progress.field.key!r} has "
+                    f"{len(progress.field.frames)} frames; trigger {i + 1} is one too many"
+                )
+            progress.cursor += 1
+            if i < progress.done:
+                return WatchableAsyncStatus(_no_updates())
+            recipe = progress.field.frames[i]
+            self.rows.record(progress.start + i, dict(recipe.row, z_um=recipe.settings.z_um))
         return super().trigger()
 
-    def set_frame_step(self, step: FrameStep | None) -> None:
-        """Install (or clear) the per-frame hardware sequence of the next burst."""
-        self._plan.step = step
+    async def collect_asset_docs(self, index: int | None = None) -> AsyncIterator[StreamAsset]:
+        """Announce the images on disk; their rows follow in ``rows``."""
+        if index is None:
+            index = await self.get_index()
+        async for doc in super().collect_asset_docs(index):
+            yield doc
+        self._announced = max(self._announced, index)
 
     @AsyncStatus.wrap
     async def unstage(self) -> None:
         """Stop acquiring and close the frame set, whatever state the camera is in."""
-        self._plan.step = None
+        self._plan.step = self._plan.end = None
+        self._progress = None
         await super().unstage()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _no_updates() -> AsyncIterator[WatcherUpdate[int]]:
+    return
+    yield

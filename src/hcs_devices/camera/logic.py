@@ -39,6 +39,8 @@ TIFF_SEQUENCE_MIMETYPE = "multipart/related;type=image/tiff"
 #: Called before frame ``i`` of a burst: a hardware sequence (z, channel) steps here.
 #: It may return an exposure (ms) for that frame, overriding the burst's exposure.
 FrameStep = Callable[[int], Awaitable[float | None]]
+#: Called once a stepped burst has taken its exposures (or stopped): light off.
+BurstEnd = Callable[[], Awaitable[None]]
 
 
 class AcquisitionPlan:
@@ -53,6 +55,7 @@ class AcquisitionPlan:
         self.exposure_ms: float | None = None
         self.deadtime_s = 0.0
         self.step: FrameStep | None = None
+        self.end: BurstEnd | None = None
 
 
 class CameraTriggerLogic(DetectorTriggerLogic):
@@ -116,30 +119,45 @@ class CameraAcquireLogic(DetectorAcquireLogic):
                 self._plan.exposure_ms, settings.gain, settings.binning, settings.roi
             )
         self._set_acquiring(True)
-        self._task = asyncio.create_task(self._loop(settings, self._plan.frames, self._plan.step))
+        self._task = asyncio.create_task(
+            self._loop(settings, self._plan.frames, self._plan.step, self._plan.end)
+        )
 
-    async def _loop(self, settings: ExposureSettings, frames: int, step: FrameStep | None) -> None:
+    async def _loop(
+        self,
+        settings: ExposureSettings,
+        frames: int,
+        step: FrameStep | None,
+        end: BurstEnd | None,
+    ) -> None:
         try:
-            next_start = time.monotonic()
-            for index in range(frames):
-                frame_settings = settings
-                if step is not None:
-                    exposure_ms = await step(index)
-                    if exposure_ms is not None:
-                        frame_settings = replace(settings, exposure_ms=exposure_ms)
-                delay = next_start - time.monotonic()
-                if delay > 0:
-                    await sleep_precisely(delay)
-                # Each frame's own exposure sets its period (a sequence may vary it).
-                frame_period = max(
-                    self._source.min_frame_period_s(frame_settings),
-                    frame_settings.exposure_ms / 1000.0 + self._plan.deadtime_s,
-                )
-                next_start = max(next_start + frame_period, time.monotonic())
-                frame = await self._source.expose(frame_settings)
-                await self._sink(frame)
+            await self._run(settings, frames, step)
         finally:
-            self._set_acquiring(False)
+            try:
+                if end is not None:
+                    await end()
+            finally:
+                self._set_acquiring(False)
+
+    async def _run(self, settings: ExposureSettings, frames: int, step: FrameStep | None) -> None:
+        next_start = time.monotonic()
+        for index in range(frames):
+            frame_settings = settings
+            if step is not None:
+                exposure_ms = await step(index)
+                if exposure_ms is not None:
+                    frame_settings = replace(settings, exposure_ms=exposure_ms)
+            delay = next_start - time.monotonic()
+            if delay > 0:
+                await sleep_precisely(delay)
+            # Each frame's own exposure sets its period (a sequence may vary it).
+            frame_period = max(
+                self._source.min_frame_period_s(frame_settings),
+                frame_settings.exposure_ms / 1000.0 + self._plan.deadtime_s,
+            )
+            next_start = max(next_start + frame_period, time.monotonic())
+            frame = await self._source.expose(frame_settings)
+            await self._sink(frame)
 
     async def failure(self) -> None:
         """Raise what the running loop raises; wait forever while it runs or once it is done."""

@@ -89,3 +89,10 @@ class Illumination(StandardReadable):
     async def unstage(self) -> None:
         """End every run dark, whatever way it ends."""
         await self.all_off()
+
+    async def pause(self) -> None:
+        """A paused run is dark (the run switches the light on again when it resumes)."""
+        await self.all_off()
+
+    async def resume(self) -> None:
+        """Nothing: the resumed run switches the light on where it needs it."""
