@@ -26,6 +26,7 @@ of ``--repeats`` runs; the machine is shared, so read the spread too.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -67,7 +68,8 @@ def measure(config: MicroscopeConfig, spec: Any, repeats: int, *, lab: bool) -> 
         if lab:
             forwarder = subprocess.Popen(
                 [sys.executable, "-m", "hcs_storage.forwarder", "--data-dir", str(data_dir),
-                 "--tiled-uri", server.uri, "--api-key", API_KEY, "--log-level", "ERROR"]
+                 "--tiled-uri", server.uri, "--log-level", "ERROR"],
+                env={**os.environ, "HCS_TILED_API_KEY": API_KEY},  # never on the command line
             )  # fmt: skip
         try:
             options: dict[str, Any] = {"forwarder": False} if lab else {}

@@ -25,7 +25,11 @@ the spool grows; nothing is ever raised into the RunEngine.
 Run it in the acquisition process (:class:`DurableStorage`, embedded mode) or as a
 process of its own (lab mode)::
 
-    python -m hcs_storage.forwarder --data-dir D --tiled-uri http://host:8000 --api-key K
+    export HCS_TILED_API_KEY=...   # or: --api-key-file PATH
+    python -m hcs_storage.forwarder --data-dir D --tiled-uri http://host:8000
+
+The API key is read from ``$HCS_TILED_API_KEY`` or from a key file, never from the
+command line (every user of the machine can read command lines).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -575,22 +580,75 @@ class DurableStorage:
         return caught_up
 
 
+#: The option that used to take the key on the command line (now refused).
+REFUSED_KEY_OPTION = "--api-key"
+
+
+def forwarder_api_key(key_file: Path | None) -> str:
+    """The forwarder's API key: from ``key_file``, else ``$HCS_TILED_API_KEY``.
+
+    Raises:
+        ServerError: neither gives a key, or the file cannot be read.
+    """
+    from hcs_storage.server import API_KEY_ENV, ServerError, read_api_key_file
+
+    if key_file is not None:
+        return read_api_key_file(key_file)
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise ServerError(
+            f"no API key: set {API_KEY_ENV} or pass --api-key-file PATH "
+            "(a key allowed to write to the Tiled server)"
+        )
+    return key
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Lab mode: forward a data directory's spool to a Tiled server until stopped."""
+    """Lab mode: forward a data directory's spool to a Tiled server until stopped.
+
+    The API key comes from --api-key-file, else $HCS_TILED_API_KEY; never from the
+    command line.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m hcs_storage.forwarder", description=main.__doc__
+        prog="python -m hcs_storage.forwarder",
+        description=main.__doc__,
+        allow_abbrev=False,  # so that --api-key is never taken for --api-key-file
     )
     parser.add_argument("--data-dir", required=True, type=Path, help="the data directory")
     parser.add_argument(
         "--tiled-uri", required=True, help="the Tiled server, e.g. http://127.0.0.1:8000"
     )
-    parser.add_argument("--api-key", default=None, help="a Tiled API key allowed to write")
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding a Tiled API key allowed to write (default: $HCS_TILED_API_KEY)",
+    )
+    # Refused, not absent: a key given here has already been exposed (ps, shell
+    # history), and the user must be told so.
+    parser.add_argument(
+        REFUSED_KEY_OPTION, dest="api_key", nargs="?", const="", help=argparse.SUPPRESS
+    )
     parser.add_argument("--batch-docs", type=int, default=BATCH_DOCS, help="documents per batch")
     parser.add_argument(
         "--backoff-max-s", type=float, default=BACKOFF_MAX_S, help="longest retry delay"
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    if args.api_key is not None:
+        parser.error(
+            f"{REFUSED_KEY_OPTION} is not accepted: a key on the command line can be read by "
+            "every user of this machine (ps) and stays in shell history; treat that key "
+            "as exposed. Set $HCS_TILED_API_KEY or use --api-key-file PATH."
+        )
+    from hcs_storage.server import ServerError, redact_secrets_in_logs
+
+    try:
+        api_key = forwarder_api_key(args.api_key_file)
+    except ServerError as exc:
+        parser.error(str(exc))
+    redact_secrets_in_logs([api_key])
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -607,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     backoff = BACKOFF_INITIAL_S
     while True:  # the server may not be up yet
         try:
-            client = from_uri(args.tiled_uri, api_key=args.api_key)
+            client = from_uri(args.tiled_uri, api_key=api_key)
             break
         except Exception as exc:
             log.warning(

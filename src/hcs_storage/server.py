@@ -6,8 +6,13 @@ PostgreSQL catalog for a facility that serves many microscopes. Its rules:
 
 - it listens on the loopback interface (127.0.0.1) unless told otherwise;
 - writing needs the API key; reading needs it too unless ``public_read`` is set;
-- it reads files only under the data directory's ``frames/`` and ``tiled/``: a data
-  source pointing anywhere else is refused.
+- the key never travels on a command line: it comes from ``$HCS_TILED_API_KEY``, a key
+  file, or is generated and written to a key file readable by its owner only;
+- it reads files only under the data directory's ``frames/`` and ``tiled/``: an asset
+  pointing anywhere else (after resolving ``..`` and symlinks) is refused when it is
+  registered and again whenever it would be read (:func:`install_readable_storage_guard`);
+- its logs never hold the key: ``?api_key=`` values and the key itself are redacted
+  from every log record (:func:`redact_secrets_in_logs`).
 
 :func:`serve` runs a server in the foreground (the command line);
 :class:`TiledServer` runs one in a child process (tests, notebooks, scripts).
@@ -17,20 +22,23 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
+import re
 import secrets
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote, urlparse
 
 from hcs_storage.catalog import catalog_adapter
 
@@ -43,6 +51,11 @@ API_KEY_ENV = "HCS_TILED_API_KEY"
 MIN_API_KEY_LENGTH = 16
 #: Longest wait for a server to start or stop.
 STARTUP_TIMEOUT_S = 60.0
+#: Where ``hcs serve`` writes the key it generates, in the data directory (mode 0600;
+#: outside ``frames/`` and ``tiled/``, so never served).
+GENERATED_KEY_FILE = "server-api-key"
+
+log = logging.getLogger(__name__)
 
 
 class ServerError(RuntimeError):
@@ -68,18 +81,81 @@ def check_api_key(key: str) -> str:
     return key
 
 
-def resolve_api_key(given: str | None) -> tuple[str, str]:
-    """The API key to use and where it came from.
+def read_api_key_file(path: str | Path) -> str:
+    """The API key stored in a file (surrounding whitespace ignored).
+
+    Raises:
+        ServerError: the file cannot be read, is empty, or holds more than one word.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ServerError(f"cannot read the API key file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ServerError(f"the API key file {path} is not text") from exc
+    key = text.strip()
+    if not key:
+        raise ServerError(f"the API key file {path} is empty")
+    if len(key.split()) != 1:
+        raise ServerError(f"the API key file {path} must hold the key alone, on one line")
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "the API key file %s can be read by other users; make it private: chmod 600 %s",
+            path,
+            path,
+        )
+    return key
+
+
+def write_api_key_file(path: str | Path, key: str) -> Path:
+    """Write ``key`` to ``path``, readable and writable by its owner only (mode 0600).
+
+    The file is replaced atomically, so no other user can read it at any moment.
 
     Returns:
-        ``(key, source)``: the key given, else ``$HCS_TILED_API_KEY``, else a new
-        random one; ``source`` is ``"given"``, ``"env"`` or ``"generated"``.
+        The file's absolute path.
     """
-    if given:
-        return check_api_key(given), "given"
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(key + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resolve_api_key(
+    key_file: str | Path | None = None, *, generated_key_file: str | Path | None = None
+) -> tuple[str, str]:
+    """The API key to use, and where it came from (for the user; never the key).
+
+    The key is never taken from a command line, where every user of the machine can
+    read it (``ps``). In order: ``key_file``, else ``$HCS_TILED_API_KEY``, else a new
+    random key, written to ``generated_key_file`` (mode 0600) when given.
+
+    Returns:
+        ``(key, origin)``: ``origin`` says where the key is, e.g.
+        ``"$HCS_TILED_API_KEY"`` or ``"written to /data/server-api-key"``.
+
+    Raises:
+        ServerError: the key file cannot be read, or the key is not acceptable.
+    """
+    if key_file is not None:
+        path = Path(key_file).resolve()
+        return check_api_key(read_api_key_file(path)), f"read from {path}"
     if os.environ.get(API_KEY_ENV):
-        return check_api_key(os.environ[API_KEY_ENV]), "env"
-    return new_api_key(), "generated"
+        return check_api_key(os.environ[API_KEY_ENV]), f"${API_KEY_ENV}"
+    key = new_api_key()
+    if generated_key_file is None:
+        return key, "a new random key"
+    path = write_api_key_file(generated_key_file, key)
+    return key, f"a new random key, written to {path} (readable by you only)"
 
 
 def is_loopback(host: str) -> bool:
@@ -90,6 +166,268 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# --- readable storage: which assets may be registered and served --------------------
+
+
+class AssetLocationError(ValueError):
+    """An asset's data URI points outside every readable storage area of the catalog."""
+
+
+def _resolved(path: str | Path) -> Path:
+    """``path`` made absolute, with every symlink and ``..`` resolved."""
+    return Path(os.path.realpath(path))
+
+
+def _unquote_fully(text: str, rounds: int = 5) -> str:
+    """``text`` with percent-encoding undone, repeatedly (a double-encoded value too)."""
+    for _ in range(rounds):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def check_asset_location(data_uri: str, readable_storage: Iterable[Any]) -> None:
+    """Refuse a data URI that is not inside one of the catalog's readable storage areas.
+
+    A ``file:`` URI must name a local path that lies, once ``..`` and symlinks are
+    resolved (both as written and percent-decoded), under a readable directory (also
+    resolved). Any other URI must be one of the readable non-file storages itself (the
+    event-table database, an object store), matched as Tiled matches assets to storage.
+
+    Args:
+        data_uri: the asset's URI.
+        readable_storage: the catalog's readable storage (``tiled.storage.Storage``
+            objects; writable storage is readable too).
+
+    Raises:
+        AssetLocationError: the URI points anywhere else; the message says why.
+    """
+    from tiled.storage import (
+        SUPPORTED_OBJECT_URI_SCHEMES,
+        FileStorage,
+        ObjectStorage,
+        storage_registry_key,
+    )
+
+    storages = list(readable_storage)
+    parsed = urlparse(data_uri)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise AssetLocationError(
+                f"{data_uri}: a file on another host ({parsed.netloc}); only local files "
+                "under the readable storage can be served"
+            )
+        roots = [_resolved(s.path) for s in storages if isinstance(s, FileStorage)]
+        for written in {parsed.path, _unquote_fully(parsed.path)}:
+            if not written.startswith("/"):
+                raise AssetLocationError(f"{data_uri}: the path is not absolute")
+            path = _resolved(written)
+            if not any(path.is_relative_to(root) for root in roots):
+                raise AssetLocationError(
+                    f"{data_uri} resolves to {path}, outside the readable storage "
+                    f"({', '.join(map(str, roots)) or 'none'})"
+                )
+        return
+    if not parsed.scheme:
+        raise AssetLocationError(f"{data_uri}: not a URI (no scheme)")
+    uri = data_uri
+    if parsed.scheme in SUPPORTED_OBJECT_URI_SCHEMES:
+        uri, _, _ = ObjectStorage.parse_blob_uri(data_uri)
+    allowed = {storage_registry_key(s.uri) for s in storages if not isinstance(s, FileStorage)}
+    if storage_registry_key(uri) not in allowed:
+        raise AssetLocationError(
+            f"{data_uri}: not one of the readable storage locations of this catalog"
+        )
+
+
+def _refuse_outside_readable_storage(context: Any, data_uri: str) -> None:
+    """Raise HTTP 403 (to the client) if ``data_uri`` is outside ``context``'s storage."""
+    from fastapi import HTTPException
+
+    try:
+        check_asset_location(data_uri, context.readable_storage.values())
+    except AssetLocationError as exc:
+        log.warning("refused an asset outside the readable storage: %s", exc)
+        raise HTTPException(
+            status_code=403,
+            detail=(
+                f"Refused: the asset {data_uri} is outside this server's readable storage "
+                "(paths are resolved, symlinks and '..' included)."
+            ),
+        ) from exc
+
+
+#: Marks Tiled's catalog adapter class once the guard is installed.
+_GUARD_MARK = "_hcs_readable_storage_guard"
+
+
+def install_readable_storage_guard() -> None:
+    """Make every Tiled catalog in this process refuse assets outside readable storage.
+
+    Tiled 0.2.20 checks readable storage only when it builds an adapter to read an
+    array or table, and does it on the path as written: ``frames/../catalog.db`` and
+    a symlink in ``frames/`` pass; raw asset downloads (``/asset/bytes``,
+    ``/asset/manifest``) are not checked at all; and registration accepts any URI.
+    This replaces three methods of ``tiled.catalog.adapter.CatalogNodeAdapter``, the
+    class every catalog node inherits from:
+
+    - ``_put_asset``, through which every asset is recorded (``POST /register``,
+      ``PUT /data_source``, new nodes): an asset outside is refused with HTTP 403 and
+      nothing is recorded;
+    - ``_ensure_uri_within_readable_storage``, Tiled's own check before every read
+      through an adapter (array, table, awkward, sparse, container export, the lazy
+      per-frame path): now on the resolved path, and for non-file URIs too;
+    - ``asset_by_id``, which the raw asset endpoints use: an asset outside is refused.
+
+    Assets recorded before the guard (by an older version, or by hand) are therefore
+    refused when read. Installing twice does nothing.
+
+    Raises:
+        ServerError: this Tiled version does not have the methods the guard replaces
+            (the server must not start unguarded).
+    """
+    import tiled
+    from tiled.catalog.adapter import STRUCTURES, CatalogNodeAdapter
+
+    if getattr(CatalogNodeAdapter, _GUARD_MARK, False):
+        return
+    replaced = ("_put_asset", "_ensure_uri_within_readable_storage", "asset_by_id")
+    missing = [name for name in replaced if not hasattr(CatalogNodeAdapter, name)]
+    if missing:
+        raise ServerError(
+            f"Tiled {tiled.__version__} has no CatalogNodeAdapter.{', '.join(missing)}: "
+            "the readable-storage guard cannot be installed (written for Tiled 0.2.20)"
+        )
+    original_put_asset: Callable[..., Any] = CatalogNodeAdapter._put_asset  # pyright: ignore[reportPrivateUsage]
+    original_asset_by_id: Callable[..., Any] = CatalogNodeAdapter.asset_by_id
+
+    async def _put_asset(self: Any, db: Any, asset: Any) -> Any:
+        _refuse_outside_readable_storage(self.context, asset.data_uri)
+        return await original_put_asset(self, db, asset)
+
+    def _ensure_uri_within_readable_storage(self: Any, data_uri: str) -> None:
+        _refuse_outside_readable_storage(self.context, data_uri)
+
+    async def asset_by_id(self: Any, asset_id: int) -> Any:
+        asset = await original_asset_by_id(self, asset_id)
+        if asset is not None:
+            _refuse_outside_readable_storage(self.context, asset.data_uri)
+        return asset
+
+    guarded = {
+        "_put_asset": _put_asset,
+        "_ensure_uri_within_readable_storage": _ensure_uri_within_readable_storage,
+        "asset_by_id": asset_by_id,
+    }
+    for name, method in guarded.items():
+        setattr(CatalogNodeAdapter, name, method)
+    overriding = [
+        f"{cls.__name__}.{name}"
+        for cls in STRUCTURES.values()
+        for name, method in guarded.items()
+        if getattr(cls, name) is not method
+    ]
+    if overriding:
+        raise ServerError(
+            f"Tiled {tiled.__version__} overrides {', '.join(overriding)}: the "
+            "readable-storage guard would not apply there (written for Tiled 0.2.20)"
+        )
+    setattr(CatalogNodeAdapter, _GUARD_MARK, True)
+
+
+# --- logs: never the key ------------------------------------------------------------
+
+#: ``api_key=VALUE`` in a URL or text (also ``api-key``, ``apikey``; any case).
+_KEY_PARAMETER = re.compile(r"(?i)(\bapi[_-]?key=)[^&\s\"'#;,)]*")
+#: ``Authorization: Apikey VALUE`` / ``Bearer VALUE`` as printed in a header dump.
+_KEY_HEADER = re.compile(r"(?i)(\b(?:apikey|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}")
+REDACTED = "[redacted]"
+
+
+class SecretRedactor:
+    """Removes API keys from text: the given secrets, and any ``api_key=`` value.
+
+    Text is checked as written and percent-decoded (a URL may carry the key encoded);
+    when anything is redacted, the decoded form is returned, redacted.
+
+    Args:
+        secrets: literal values that must never appear (the server's key).
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Also redact ``secrets``."""
+        self._secrets = tuple(
+            sorted({*self._secrets, *(s for s in secrets if s)}, key=len, reverse=True)
+        )
+
+    def _scrub(self, text: str) -> str:
+        text = _KEY_PARAMETER.sub(rf"\1{REDACTED}", text)
+        text = _KEY_HEADER.sub(rf"\1{REDACTED}", text)
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def __call__(self, text: str) -> str:
+        """``text`` without secrets (unchanged if it held none)."""
+        decoded = _unquote_fully(text)
+        scrubbed = self._scrub(decoded)
+        return text if scrubbed == decoded else scrubbed
+
+
+class _RedactingRecordFactory:
+    """A log record factory that redacts secrets from every record it makes."""
+
+    def __init__(self, redactor: SecretRedactor, inner: Callable[..., logging.LogRecord]):
+        self.redactor = redactor
+        self.inner = inner
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redactor(value)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        text = str(value)
+        cleaned = self.redactor(text)
+        return value if cleaned == text else cleaned
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._clean(v) for k, v in record.args.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = self.redactor(record.stack_info)
+        return record
+
+
+def redact_secrets_in_logs(secrets: Iterable[str]) -> SecretRedactor:
+    """Redact ``secrets`` and ``api_key=`` values from every log record of this process.
+
+    Installed as the log record factory, so it covers every logger and handler (uvicorn's
+    access log, which prints request URLs, included), present and future: the message,
+    its arguments, tracebacks and stack dumps. Calling it again adds secrets.
+
+    Returns:
+        The redactor in use.
+    """
+    factory = logging.getLogRecordFactory()
+    if isinstance(factory, _RedactingRecordFactory):
+        factory.redactor.add(secrets)
+        return factory.redactor
+    redactor = SecretRedactor(secrets)
+    logging.setLogRecordFactory(_RedactingRecordFactory(redactor, factory))
+    return redactor
 
 
 def build_server_app(
@@ -112,11 +450,14 @@ def build_server_app(
         public_read: let anyone who can connect read without the key.
 
     Returns:
-        A FastAPI application (ASGI), ready for uvicorn.
+        A FastAPI application (ASGI), ready for uvicorn. Every Tiled catalog in this
+        process then refuses assets outside its readable storage (see
+        :func:`install_readable_storage_guard`).
     """
     from tiled.config import Authentication
     from tiled.server.app import build_app
 
+    install_readable_storage_guard()
     tree = catalog_adapter(data_dir, catalog_uri, tables_uri=tables_uri)
     authentication = Authentication(
         single_user_api_key=check_api_key(api_key), allow_anonymous_access=public_read
@@ -148,7 +489,7 @@ class ServerAddress:
 
     @property
     def web_ui(self) -> str:
-        """The browser address of Tiled's web interface, with the key."""
+        """The browser address of Tiled's web interface, with the key (never log it)."""
         return f"{self.url}/ui/?api_key={quote_plus(self.api_key)}"
 
     def connect(self, *, with_key: bool = True) -> Any:
@@ -160,14 +501,17 @@ class ServerAddress:
         return from_uri(self.url)
 
 
-def connection_help(address: ServerAddress, *, key_source: str = "generated") -> str:
-    """What ``hcs serve`` prints: the address, the key, and how to connect."""
-    given = f"${API_KEY_ENV}" if key_source == "env" else "--api-key"
-    key_line = (
-        f"  API key:  {address.api_key}"
-        if key_source == "generated"
-        else f"  API key:  the one you gave ({given})"
-    )
+def connection_help(address: ServerAddress, *, key_origin: str) -> str:
+    """What ``hcs serve`` prints: the address, where the key is, and how to connect.
+
+    The key itself is never part of it (the output often ends up in a log file).
+
+    Args:
+        address: where the server listens.
+        key_origin: where the key is (see :func:`resolve_api_key`).
+    """
+    if address.api_key in key_origin:
+        raise ValueError("key_origin must say where the key is, not contain it")
     reading = (
         "anyone who can connect may read; writing needs the key"
         if address.public_read
@@ -176,11 +520,11 @@ def connection_help(address: ServerAddress, *, key_source: str = "generated") ->
     return "\n".join(
         [
             f"Tiled server on {address.url} ({reading})",
-            key_line,
+            f"  API key:  {key_origin}",
             f"  web UI:   {address.url}/ui/?api_key=<API key>",
             "  Python:   from tiled.client import from_uri",
             f'            catalog = from_uri("{address.url}", api_key="<API key>")',
-            f"  (set {API_KEY_ENV} to reuse a key across restarts)",
+            f"  (set {API_KEY_ENV} or pass --api-key-file to reuse a key across restarts)",
         ]
     )
 
@@ -206,10 +550,12 @@ def serve(
         catalog_uri: the catalog's SQL URI; SQLite in the data directory by default.
         tables_uri: SQL URI for event tables; DuckDB in the data directory by default.
         public_read: let anyone who can connect read without the key.
-        log_level: uvicorn's log level.
+        log_level: uvicorn's log level. Whatever it is, no log record of this process
+            holds the key or an ``api_key=`` value (see :func:`redact_secrets_in_logs`).
     """
     import uvicorn
 
+    redact_secrets_in_logs([api_key])
     app = build_server_app(
         data_dir,
         api_key=api_key,

@@ -194,11 +194,12 @@ def test_forwarder_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path: P
     server.start()
     forwarder_cmd = [
         sys.executable, "-m", "hcs_storage.forwarder", "--data-dir", str(tmp_path),
-        "--tiled-uri", server.uri, "--api-key", API_KEY, "--batch-docs", "6",
+        "--tiled-uri", server.uri, "--batch-docs", "6",
     ]  # fmt: skip
+    forwarder_env = {**os.environ, "HCS_TILED_API_KEY": API_KEY}  # never on the command line
     try:
         acquisition = child(tmp_path, forwarder=False, tiled_uri=server.uri)  # lab mode: spool only
-        forwarder = subprocess.Popen(forwarder_cmd, stderr=subprocess.DEVNULL)
+        forwarder = subprocess.Popen(forwarder_cmd, env=forwarder_env, stderr=subprocess.DEVNULL)
         ack_seen = False
         for _ in range(1200):  # kill it once it has acknowledged part of the run
             acks = list(spool_dir(tmp_path).glob("*.ack"))
@@ -213,7 +214,7 @@ def test_forwarder_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path: P
         assert '"done": true' in out, err[-3000:]
         (journal,) = spool_dir(tmp_path).glob("*.jsonl")
         assert not read_ack(journal.with_suffix(".ack"))["complete"]
-        forwarder = subprocess.Popen(forwarder_cmd, stderr=subprocess.DEVNULL)
+        forwarder = subprocess.Popen(forwarder_cmd, env=forwarder_env, stderr=subprocess.DEVNULL)
         try:
             for _ in range(1200):
                 if read_ack(journal.with_suffix(".ack"))["complete"]:

@@ -15,6 +15,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
+#: The option that used to take the key on the command line (now refused).
+REFUSED_KEY_OPTION = "--api-key"
+
+
 def register(commands: Any) -> None:
     """Add ``hcs serve`` to the ``hcs`` parser."""
     serve = cast(
@@ -24,9 +28,12 @@ def register(commands: Any) -> None:
             help="serve a data directory's catalog with a Tiled server",
             description=(
                 "Serve a data directory with Tiled. Writing always needs the API key; "
-                "reading needs it too unless --public-read. The key comes from --api-key, "
-                "else $HCS_TILED_API_KEY, else a new random key is printed."
+                "reading needs it too unless --public-read. The key comes from "
+                "--api-key-file, else $HCS_TILED_API_KEY, else a new random key is "
+                "written to DATA_DIR/server-api-key (readable by you only). The key is "
+                "never taken from the command line, printed, or logged."
             ),
+            allow_abbrev=False,  # so that --api-key is never taken for --api-key-file
         ),
     )
     serve.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
@@ -37,7 +44,16 @@ def register(commands: Any) -> None:
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8000)")
     serve.add_argument(
-        "--api-key", default=None, help="API key (prefer $HCS_TILED_API_KEY: others can see ps)"
+        "--api-key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the API key (default: $HCS_TILED_API_KEY, else a new key)",
+    )
+    # Refused, not absent: a key given here has already been exposed (ps, shell
+    # history), and the user must be told so.
+    serve.add_argument(
+        REFUSED_KEY_OPTION, dest="api_key", nargs="?", const="", help=argparse.SUPPRESS
     )
     serve.add_argument(
         "--catalog-uri",
@@ -56,8 +72,17 @@ def register(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.api_key is not None:
+        print(
+            f"error: {REFUSED_KEY_OPTION} is not accepted: a key on the command line can be "
+            "read by every user of this machine (ps) and stays in your shell history; "
+            "treat that key as exposed. Set $HCS_TILED_API_KEY or use --api-key-file PATH.",
+            file=sys.stderr,
+        )
+        return 2
     from hcs_storage.catalog import redact_uri
     from hcs_storage.server import (
+        GENERATED_KEY_FILE,
         ServerAddress,
         ServerError,
         connection_help,
@@ -67,7 +92,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
     try:
-        api_key, source = resolve_api_key(args.api_key)
+        api_key, origin = resolve_api_key(
+            args.api_key_file, generated_key_file=args.data_dir / GENERATED_KEY_FILE
+        )
     except ServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     address = ServerAddress(
         host=args.host, port=args.port, api_key=api_key, public_read=args.public_read
     )
-    print(connection_help(address, key_source=source), flush=True)
+    print(connection_help(address, key_origin=origin), flush=True)
     serve(
         args.data_dir,
         host=args.host,
