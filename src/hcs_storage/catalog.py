@@ -7,6 +7,8 @@ A data directory holds everything of one installation::
       tables.duckdb     event tables (positions, settings, per-event metadata)
       tiled/            arrays Tiled writes itself
       frames/           camera frames, written by the detector (external assets)
+      spool/            the document journals (see :mod:`hcs_storage.spool`)
+      owner.lock        who owns the directory now (see :mod:`hcs_storage.owner`)
 
 ``open_catalog(data_dir)`` serves that directory in-process (no server to start) and
 returns a Tiled client; ``hcs serve`` (:mod:`hcs_storage.server`) serves the same
@@ -21,6 +23,7 @@ points anywhere else is refused when it is read.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -29,6 +32,7 @@ from typing import Any
 from tiled.catalog import from_uri
 from tiled.client import Context, from_context
 from tiled.server.app import build_app
+from tiled.storage import parse_storage
 
 CATALOG_FILE = "catalog.db"
 TABLES_FILE = "tables.duckdb"
@@ -168,6 +172,86 @@ def open_catalog(
     adapter = catalog_adapter(data_dir, catalog_uri, tables_uri=tables_uri)
     context = Context.from_app(build_app(adapter))
     return from_context(context)
+
+
+class EventTablesBusyError(RuntimeError):
+    """Another process has the data directory's DuckDB event tables open.
+
+    Attributes:
+        pid: that process's id, when DuckDB named it.
+    """
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def _describe_process(pid: int) -> str:
+    """``pid 1234 (hcs serve --data-dir hcs-data)``, the command line when it is readable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"pid {pid}"
+    args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    if args and Path(args[0]).name.startswith("python") and len(args) > 1:
+        args = args[1:]  # python /path/to/.venv/bin/hcs serve ... -> hcs serve ...
+    if args:
+        args[0] = Path(args[0]).name
+    return f"pid {pid} ({' '.join(args)})" if args else f"pid {pid}"
+
+
+def hold_event_tables(data_dir: str | Path, tables_uri: str | None = None) -> None:
+    """Open a data directory's DuckDB event tables now, in this process's open catalog.
+
+    DuckDB lets one process at a time open a database file. A catalog opened with
+    :func:`open_catalog` opens ``tables.duckdb`` when it first reads or writes a table
+    and keeps it open until it is closed; so does a Tiled server (``hcs serve``). Call
+    this right after :func:`open_catalog` to find out at once, not after a run, whether
+    another process has them, and to keep them for this catalog from then on.
+
+    Nothing is done for event tables in PostgreSQL (``tables_uri``), which many
+    processes may open.
+
+    Raises:
+        EventTablesBusyError: another process has them open (named in the message).
+    """
+    root = Path(data_dir).resolve()
+    uri = tables_uri or f"duckdb:///{root / TABLES_FILE}"
+    if not uri.startswith("duckdb:"):
+        return
+    storage: Any = parse_storage(uri)  # the instance (and pool) the open catalog uses
+    try:
+        storage.connect().close()  # back to the pool, which keeps the database open
+    except Exception as exc:
+        text = str(exc)
+        if "lock" not in text.lower():
+            raise
+        found = re.search(r"\(PID (\d+)\)", text)
+        pid = int(found.group(1)) if found else None
+        who = _describe_process(pid) if pid is not None else "another process"
+        raise EventTablesBusyError(
+            f"the event tables of {root} ({TABLES_FILE}) are open in {who}, and DuckDB "
+            "lets one process at a time open them. If that is `hcs serve` on this "
+            "directory, stop it while you acquire (start it again afterwards), or keep the "
+            "event tables in PostgreSQL (`hcs serve --tables-uri`) so both can open them.",
+            pid,
+        ) from exc
+
+
+def close_catalog(client: Any) -> None:
+    """Close a catalog client from :func:`open_catalog` (or any Tiled client).
+
+    An embedded catalog's in-process server then shuts down: its thread stops, and its
+    SQLite and DuckDB connections close, so another process may open the event tables.
+    Safe to call twice.
+    """
+    context = getattr(client, "context", None)
+    if context is None:
+        return
+    http_client = getattr(context, "http_client", None)
+    if http_client is not None and getattr(http_client, "is_closed", False):
+        return
+    context.close()
 
 
 def frames_dir(data_dir: str | Path) -> Path:

@@ -404,7 +404,8 @@ def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
             "reason": reason
             or (
                 "the acquisition process ended without closing this run (no stop document "
-                f"was written); closed by the storage forwarder after seq {state.last_seq}"
+                f"was written); closed after seq {state.last_seq} by pid {os.getpid()}, the "
+                "next process to open the data directory"
             ),
             "num_events": state.events,
         }
@@ -412,6 +413,40 @@ def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
         os.write(fd, encode_line(state.last_seq + 1, "stop", stop))
         os.fsync(fd)
         return stop
+
+
+def close_crashed_runs(data_dir: str | Path, reason: str | None = None) -> list[str]:
+    """Close every run of a data directory's spool that a dead process left open.
+
+    Call it only while owning the data directory (:mod:`hcs_storage.owner`); each
+    journal's own lock still protects a run that is being written. Journals the catalog
+    already holds completely (their ``.ack`` says so) are not read.
+
+    Args:
+        data_dir: the data directory.
+        reason: the stop documents' reason (see :func:`close_abandoned`).
+
+    Returns:
+        The uids of the runs closed (exit status ``"fail"``), oldest first.
+    """
+    directory = spool_dir(data_dir)
+    if not directory.is_dir():
+        return []
+    closed: list[str] = []
+    for path in journals(directory):
+        if read_ack(path.with_suffix(ACK_SUFFIX)).get("complete"):
+            continue
+        try:
+            stop = close_abandoned(path, reason)
+        except (OSError, SpoolCorruptError):
+            log.exception("cannot close the crashed run of journal %s", path)
+            continue
+        if stop is not None:
+            log.warning(
+                "run %s was left open by a crash: closed with exit status 'fail'", path.stem
+            )
+            closed.append(path.stem)
+    return closed
 
 
 def journals(directory: Path) -> list[Path]:

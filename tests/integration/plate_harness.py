@@ -25,13 +25,11 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
-from bluesky.run_engine import set_bluesky_event_loop
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
 from hcs_devices.sim.camera import SimOptics
 from hcs_orchestrator.session import Session, open_session
-from run_engine_teardown import shut_down_run_engine
 
 T = TypeVar("T")
 Documents = list[tuple[str, dict[str, Any]]]
@@ -174,8 +172,8 @@ def open_test_session(
     completely afterwards.
 
     Teardown closes the session (flush storage, safe state, stop the render and writer
-    threads), then cancels whatever is left on the RunEngine's loop, stops the loop and
-    joins its thread; a task left running fails the test run.
+    threads, cancel whatever is left on the RunEngine's loop, stop the loop and join its
+    thread, release the data directory); a task left running fails the test run.
     """
     session = open_session(config, data_dir, **session_options)
     harness = SessionHarness(session)
@@ -183,13 +181,12 @@ def open_test_session(
     try:
         yield harness
     finally:
-        RE = session.RE
-
-        def close_session() -> None:
-            set_bluesky_event_loop(RE.loop)  # Session.close runs the safe state on this loop
-            session.close()
-
-        shut_down_run_engine(RE, close_session)
+        # Session.close halts a running plan, closes storage and the microscope, then
+        # cancels what is left on the RunEngine's loop, stops the loop and joins its thread.
+        session.close()
+        assert not session.leftover_tasks, (
+            f"tasks left running on the RunEngine's loop: {session.leftover_tasks}"
+        )
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -167,11 +167,13 @@ def child_acquire(args: dict[str, Any]) -> None:
 
     session.RE.subscribe(progress)
     spec = spec_from_data({"sequence": args["sequence"], "hardware_sequencing": False})
-    session.RE(acquire_plate(session.microscope, spec))
-    if args["forwarder"]:
-        session.flush(120.0)
-    print(json.dumps({"done": True}), flush=True)
-    session.close()
+    try:  # closed whatever happens: an open session's threads would keep the process alive
+        session.RE(acquire_plate(session.microscope, spec))
+        if args["forwarder"]:
+            session.flush(120.0)
+        print(json.dumps({"done": True}), flush=True)
+    finally:
+        session.close()
 
 
 if __name__ == "__main__":

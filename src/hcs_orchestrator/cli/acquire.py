@@ -82,8 +82,17 @@ def _run_spec(
     except UserFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from hcs_storage.catalog import EventTablesBusyError
+    from hcs_storage.owner import DataDirInUseError
+
     print(f"opening the catalog in {data_dir.resolve()} ...", flush=True)
-    session = open_session(config, data_dir)
+    try:
+        session = open_session(config, data_dir)
+    except (DataDirInUseError, EventTablesBusyError) as exc:  # refused before anything moved
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for uid in session.closed_crashed_runs:
+        print(f"run {uid[:8]} had been left open by a crash: closed with exit status 'fail'")
     try:
         summary = run_acquisition(session, spec, overview_path=overview)
     except AcquisitionError as exc:
@@ -103,9 +112,35 @@ def _run_spec(
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from hcs_storage.catalog import open_catalog
-    from hcs_storage.runs import describe_runs
+    """List the runs; first close (as failed) the runs a crashed process left open.
 
-    for line in describe_runs(open_catalog(args.data_dir)):
-        print(line)
+    Crashed runs are closed only when no live session owns the data directory (a live
+    session's forwarder does it itself).
+    """
+    from hcs_storage.catalog import close_catalog, open_catalog
+    from hcs_storage.owner import DataDirInUseError, DataDirOwner
+    from hcs_storage.recovery import forward_runs
+    from hcs_storage.runs import describe_runs
+    from hcs_storage.spool import close_crashed_runs
+
+    owner = DataDirOwner(args.data_dir)
+    try:
+        owner.acquire()
+    except DataDirInUseError as exc:
+        holder = exc.holder.describe() if exc.holder is not None else "another process"
+        print(f"note: {args.data_dir} is in use by {holder}; its runs may still change")
+    try:
+        closed = close_crashed_runs(args.data_dir) if owner.held else []
+        catalog = open_catalog(args.data_dir)
+        try:
+            unfinished = forward_runs(args.data_dir, catalog, closed) if closed else []
+            for uid in closed:
+                where = " (in the spool only: not yet in the catalog)" if uid in unfinished else ""
+                print(f"run {uid[:8]} had been left open by a crash: closed as failed{where}")
+            for line in describe_runs(catalog):
+                print(line)
+        finally:
+            close_catalog(catalog)
+    finally:
+        owner.release()
     return 0
