@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hcs_devices.config import MicroscopeConfig
+from hcs_orchestrator.preflight import describe_plan
 from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
 from hcs_orchestrator.session import Session
 from hcs_plans.acquire import acquire_plate
@@ -32,20 +33,7 @@ def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | No
     table: AcquisitionTable = resolve(
         config, spec, focus_z_um=config.stage.z.start_um, data_dir=data_dir
     )
-    lines = [
-        f"plate format: {table.plate_format or '(positions)'}",
-        f"fields of view: {len(table.fields)} in {len({f.well for f in table.fields})} wells",
-        f"channels: {', '.join(c.name for c in table.channels)}",
-        f"z planes: {len(table.z_offsets_um)} "
-        f"({', '.join(f'{z:+g}' for z in table.z_offsets_um)} um)",
-        f"time points: {len(table.time_points_s)}",
-        f"images: {table.images}",
-        f"estimated duration: {table.estimated_duration_s:.1f} s",
-        f"estimated data: {table.total_bytes / 1e6:.1f} MB",
-        "positions (well#fov: x, y um):",
-    ]
-    lines += [f"  {f.well}#{f.fov}: {f.x_um:.1f}, {f.y_um:.1f}" for f in table.fields]
-    return "\n".join(lines)
+    return describe_plan(table)
 
 
 def run_acquisition(

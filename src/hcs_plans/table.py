@@ -3,8 +3,9 @@
 :func:`resolve` turns a spec and the microscope configuration into an
 :class:`AcquisitionTable` (fields of view, channel settings, z offsets, time points)
 and refuses anything the microscope cannot do, naming the field: positions outside
-the soft limits, unknown channels, exposures beyond the camera's range, not enough
-disk space.
+the soft limits, unknown channels (the autofocus's too), exposures beyond the camera's
+range, not enough disk space. The size of what a spec asks for has been counted when it
+was validated (:mod:`hcs_plans.specs.limits`), so resolving it allocates little.
 """
 
 from __future__ import annotations
@@ -82,8 +83,16 @@ class AcquisitionTable:
 
     @property
     def images(self) -> int:
-        """Total number of images."""
-        return sum(len(self.stack(t)) for t in range(len(self.time_points_s))) * len(self.fields)
+        """Total number of images (counted, without building the stacks)."""
+        planes = len(self.z_offsets_um)
+        per_channel = [(c.acquire_every, planes if c.do_stack else 1) for c in self.channels]
+        per_field = sum(
+            frames
+            for t in range(len(self.time_points_s))
+            for every, frames in per_channel
+            if t % every == 0
+        )
+        return per_field * len(self.fields)
 
     @property
     def total_bytes(self) -> int:
@@ -136,6 +145,38 @@ def resolve_channels(config: MicroscopeConfig, sequence: useq.MDASequence) -> li
             )
         )
     return settings
+
+
+def check_autofocus(config: MicroscopeConfig, spec: AcquisitionSpec) -> None:
+    """Refuse an autofocus policy the microscope cannot carry out.
+
+    Raises:
+        AcquisitionError: the contrast autofocus names an unknown channel, or the laser
+            autofocus is asked of a microscope without the sensor.
+    """
+    policy = spec.autofocus
+    if not policy.enabled or (
+        spec.sequence.z_plan is not None and not spec.sequence.z_plan.is_relative
+    ):
+        return
+    measure_with = policy.focus_map.measure_with if policy.focus_map is not None else None
+    uses_laser = policy.method == "laser" or measure_with == "laser"
+    uses_contrast = (
+        policy.method == "contrast"
+        or measure_with == "contrast"
+        or (uses_laser and policy.laser.calibrate == "if_needed")
+    )
+    known = sorted(c.name for c in config.channels)
+    if uses_contrast and policy.contrast.channel not in known:
+        raise AcquisitionError(
+            f"autofocus.contrast.channel: unknown channel {policy.contrast.channel!r}; "
+            f"the microscope's channels are {known}"
+        )
+    if uses_laser and config.laser_autofocus is None:
+        raise AcquisitionError(
+            "autofocus.method: this microscope has no laser autofocus sensor "
+            "(laser_autofocus section); use contrast"
+        )
 
 
 def resolve_fields(
@@ -208,6 +249,7 @@ def resolve(
     """
     seq = spec.sequence
     channels = resolve_channels(config, seq)
+    check_autofocus(config, spec)
     fields, plate = resolve_fields(config, spec)
     z_plan = seq.z_plan
     z_offsets = [float(z) for z in z_plan] if z_plan is not None else [0.0]

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hcs_devices.config.errors import UserFileError, load_yaml_model
+from hcs_devices.config.errors import UserFileError
 from hcs_devices.config.models import (
     AxisConfig,
     CameraConfig,
@@ -18,6 +18,7 @@ from hcs_devices.config.models import (
     StageConfig,
 )
 from hcs_devices.config.plates import PlateFormat, standard_plate_formats
+from hcs_devices.config.yaml_file import load_yaml_model, read_yaml_file
 
 
 def load_config(path: str | Path) -> MicroscopeConfig:
@@ -45,5 +46,6 @@ __all__ = [
     "StageConfig",
     "UserFileError",
     "load_config",
+    "read_yaml_file",
     "standard_plate_formats",
 ]

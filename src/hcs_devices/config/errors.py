@@ -10,11 +10,11 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+import annotated_types
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -117,26 +117,86 @@ def describe_validation_error(model: type[BaseModel], error: ValidationError) ->
         message = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
         shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
-        problems.append(f"{path}: {message}{shown}")
+        allowed = _allowed_range(model, loc) if err["type"] in _NUMBER_ERRORS else None
+        hint = f"; allowed: {allowed}" if allowed else ""
+        problems.append(f"{path}: {message}{shown}{hint}")
     return problems
 
 
-def load_yaml_model(model: type[M], path: str | Path) -> M:
-    """Read a YAML file into a model; every error names the file and the field.
+#: Error types about a number, after which the field's allowed range is stated.
+_NUMBER_ERRORS = frozenset(
+    {
+        "finite_number",
+        "float_parsing",
+        "float_type",
+        "greater_than",
+        "greater_than_equal",
+        "int_from_float",
+        "int_parsing",
+        "int_parsing_size",
+        "int_type",
+        "less_than",
+        "less_than_equal",
+    }
+)
 
-    Raises:
-        UserFileError: the file is missing, is not YAML, or does not validate.
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserFileError(source, [f"cannot read: {exc.strerror}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserFileError(source, [f"not valid YAML: {exc}"]) from exc
-    return validate_model(model, data if data is not None else {}, source)
+
+def _allowed_range(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    """The range a numeric field (or item) allows, e.g. ``(0, 100]``, if it can be found."""
+    index = 1 if loc and isinstance(loc[-1], int) else 0  # an item of a tuple field
+    field_loc = loc[: len(loc) - index]
+    owner = _model_at(model, field_loc)
+    name = field_loc[-1] if field_loc else None
+    field = owner.model_fields.get(name) if owner and isinstance(name, str) else None
+    if field is None:
+        return None
+    metadata: list[Any] = list(field.metadata)
+    if index:
+        items = typing.get_args(field.annotation)
+        metadata = _annotated_metadata(items[0]) if items else []
+    elif not metadata:
+        metadata = _annotated_metadata(field.annotation)  # e.g. ``Coordinate | None``
+    low: tuple[str, Any] | None = None
+    high: tuple[str, Any] | None = None
+    for bound in _flatten(metadata):
+        if isinstance(bound, annotated_types.Gt):
+            low = ("(", bound.gt)
+        elif isinstance(bound, annotated_types.Ge):
+            low = ("[", bound.ge)
+        elif isinstance(bound, annotated_types.Lt):
+            high = (")", bound.lt)
+        elif isinstance(bound, annotated_types.Le):
+            high = ("]", bound.le)
+    if low and high:
+        return f"{low[0]}{_number(low[1])}, {_number(high[1])}{high[0]}"
+    if low:
+        return f"{'>' if low[0] == '(' else '>='} {_number(low[1])}"
+    if high:
+        return f"{'<' if high[0] == ')' else '<='} {_number(high[1])}"
+    return "a finite number"
+
+
+def _annotated_metadata(annotation: Any) -> list[Any]:
+    """The metadata of an ``Annotated`` type, or of the one ``Annotated`` in a union."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return list(typing.get_args(annotation)[1:])
+    if origin in (typing.Union, types.UnionType):
+        found = [m for a in typing.get_args(annotation) for m in _annotated_metadata(a)]
+        return found
+    return []
+
+
+def _flatten(metadata: list[Any]) -> list[Any]:
+    """Constraints, with those inside a ``Field(...)`` of an ``Annotated`` type taken out."""
+    out: list[Any] = []
+    for item in metadata:
+        out.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+    return out
+
+
+def _number(value: Any) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def validate_model(model: type[M], data: Any, source: str) -> M:
@@ -152,6 +212,5 @@ __all__ = [
     "UserFileError",
     "describe_validation_error",
     "field_path",
-    "load_yaml_model",
     "validate_model",
 ]

@@ -2,6 +2,9 @@
 
 Every model forbids unknown keys, so a misspelt key is an error, not a silent default.
 Units are in the field names (``_um``, ``_ms``, ``_nm``, ``_um_s``) and nowhere else.
+Every number is finite and bounded by what an instrument can do (a stage velocity of
+1e-9 um/s or a filter-wheel move of 1e9 s would hang a run rather than fail it), and
+names are unique within their section.
 """
 
 from __future__ import annotations
@@ -19,11 +22,29 @@ from hcs_devices.squid.config import SquidConfig
 class Model(BaseModel):
     """Base of every configuration model: unknown keys are refused, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+
+#: Largest stage coordinate or travel, um (1 m: beyond any microscope stage).
+MAX_TRAVEL_UM = 1_000_000.0
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
+StageCoordinate = Annotated[float, Field(ge=-MAX_TRAVEL_UM, le=MAX_TRAVEL_UM)]
+Binning = Annotated[int, Field(ge=1, le=8)]
+
+
+def _unique_names(section: str, names: list[str]) -> None:
+    """Refuse a name given twice in a section, naming the second one.
+
+    Raises:
+        FieldError: at ``(index, "name")`` of the repeated name.
+    """
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise FieldError((i, "name"), f"two {section} named {name!r}; names must be unique")
+        seen.add(name)
 
 
 class SimulationBackend(Model):
@@ -47,17 +68,25 @@ class CameraConfig(Model):
     model: str = Field("simulated sCMOS", description="Free text, recorded in the documents.")
     sensor_width_px: int = Field(2048, ge=16, le=16384)
     sensor_height_px: int = Field(2048, ge=16, le=16384)
-    pixel_size_um: PositiveFloat = Field(6.5, description="Physical pixel pitch on the sensor.")
+    pixel_size_um: float = Field(
+        6.5, gt=0.0, le=100.0, description="Physical pixel pitch on the sensor."
+    )
     bit_depth: Literal[8, 10, 12, 14, 16] = 16
-    read_noise_e: float = Field(1.6, ge=0.0, description="Read noise, electrons rms.")
-    gain_e_per_adu: PositiveFloat = Field(0.46, description="Conversion gain, electrons/ADU.")
-    offset_adu: int = Field(100, ge=0, description="Black level added to every pixel.")
-    full_well_e: PositiveFloat = Field(30000.0)
+    read_noise_e: float = Field(1.6, ge=0.0, le=1000.0, description="Read noise, electrons rms.")
+    gain_e_per_adu: float = Field(
+        0.46, gt=0.0, le=1000.0, description="Conversion gain, electrons/ADU."
+    )
+    offset_adu: int = Field(
+        100, ge=0, le=65535, description="Black level added to every pixel (below saturation)."
+    )
+    full_well_e: float = Field(30000.0, gt=0.0, le=10_000_000.0)
     quantum_efficiency: float = Field(0.8, gt=0.0, le=1.0)
-    max_fps: PositiveFloat = Field(100.0, description="Frame rate at full sensor.")
-    min_exposure_ms: PositiveFloat = 0.1
-    max_exposure_ms: PositiveFloat = 10000.0
-    binning_allowed: tuple[int, ...] = (1, 2, 4)
+    max_fps: float = Field(100.0, ge=0.1, le=100_000.0, description="Frame rate at full sensor.")
+    min_exposure_ms: float = Field(0.1, gt=0.0, le=3_600_000.0)
+    max_exposure_ms: float = Field(10000.0, gt=0.0, le=3_600_000.0, description="At most 1 h.")
+    binning_allowed: tuple[Binning, ...] = Field(
+        (1, 2, 4), min_length=1, description="Binnings the camera can do, each 1..8."
+    )
     simulation: Literal["realistic", "fast"] = Field(
         "realistic",
         description="realistic renders every frame; fast reuses a bank of pre-rendered "
@@ -73,6 +102,17 @@ class CameraConfig(Model):
                 f"min_exposure_ms ({self.min_exposure_ms}) must not exceed "
                 f"max_exposure_ms ({self.max_exposure_ms})",
             )
+        if len(set(self.binning_allowed)) != len(self.binning_allowed):
+            raise FieldError(
+                ("binning_allowed",),
+                f"binning_allowed {list(self.binning_allowed)} gives a binning twice",
+            )
+        if self.offset_adu >= self.max_value:
+            raise FieldError(
+                ("offset_adu",),
+                f"offset_adu ({self.offset_adu}) must be below the {self.bit_depth}-bit "
+                f"saturation value ({self.max_value})",
+            )
         return self
 
     @property
@@ -85,12 +125,16 @@ class ObjectiveConfig(Model):
     """One objective; the pixel size at the sample follows from it and the camera."""
 
     name: str
-    magnification: PositiveFloat
+    magnification: float = Field(gt=0.0, le=250.0)
     numerical_aperture: float = Field(gt=0.0, le=1.7)
-    tube_lens_mm: PositiveFloat = Field(180.0, description="Tube lens the objective is made for.")
-    system_tube_lens_mm: PositiveFloat = Field(180.0, description="Tube lens fitted here.")
+    tube_lens_mm: float = Field(
+        180.0, gt=0.0, le=1000.0, description="Tube lens the objective is made for."
+    )
+    system_tube_lens_mm: float = Field(
+        180.0, gt=0.0, le=1000.0, description="Tube lens fitted here."
+    )
     immersion_index: float = Field(1.0, ge=1.0, le=1.6)
-    working_distance_um: PositiveFloat = 1000.0
+    working_distance_um: float = Field(1000.0, gt=0.0, le=100_000.0)
 
     @property
     def effective_magnification(self) -> float:
@@ -117,7 +161,7 @@ class IlluminationSourceConfig(Model):
     wavelength_nm: float | None = Field(
         None, ge=250.0, le=1100.0, description="Peak wavelength; None for white light."
     )
-    power_mw: PositiveFloat = Field(100.0, description="Power at 100 % intensity.")
+    power_mw: float = Field(100.0, gt=0.0, le=100_000.0, description="Power at 100 % intensity.")
 
     @model_validator(mode="after")
     def _wavelength(self) -> IlluminationSourceConfig:
@@ -131,8 +175,16 @@ class IlluminationSourceConfig(Model):
 class IlluminationConfig(Model):
     """The light sources and the backend that drives them."""
 
-    sources: tuple[IlluminationSourceConfig, ...]
+    sources: tuple[IlluminationSourceConfig, ...] = Field(min_length=1)
     backend: Backend = SimulationBackend()
+
+    @model_validator(mode="after")
+    def _unique(self) -> IlluminationConfig:
+        try:
+            _unique_names("sources", [s.name for s in self.sources])
+        except FieldError as exc:
+            raise FieldError(("sources", *exc.loc), str(exc)) from None
+        return self
 
 
 class FilterConfig(Model):
@@ -141,7 +193,7 @@ class FilterConfig(Model):
     position: int = Field(ge=1, le=32)
     name: str
     center_nm: float | None = Field(None, ge=250.0, le=1100.0, description="None: empty slot.")
-    bandwidth_nm: PositiveFloat = 40.0
+    bandwidth_nm: float = Field(40.0, gt=0.0, le=1000.0)
 
 
 class FilterWheelConfig(Model):
@@ -149,7 +201,9 @@ class FilterWheelConfig(Model):
 
     positions: int = Field(8, ge=1, le=32)
     filters: tuple[FilterConfig, ...]
-    move_time_per_position_s: float = Field(0.05, ge=0.0)
+    move_time_per_position_s: float = Field(
+        0.05, ge=0.0, le=10.0, description="Time to move by one position."
+    )
     backend: Backend = SimulationBackend()
 
     @model_validator(mode="after")
@@ -190,11 +244,17 @@ class ChannelConfig(Model):
 class AxisConfig(Model):
     """One stage axis: soft limits and motion limits."""
 
-    low_limit_um: float
-    high_limit_um: float
-    max_velocity_um_s: PositiveFloat
-    max_acceleration_um_s2: PositiveFloat
-    home_um: float | None = Field(None, description="Where the axis starts (default: middle).")
+    low_limit_um: StageCoordinate
+    high_limit_um: StageCoordinate
+    max_velocity_um_s: float = Field(
+        ge=10.0, le=1_000_000.0, description="Top speed, 10 um/s .. 1 m/s."
+    )
+    max_acceleration_um_s2: float = Field(
+        ge=100.0, le=100_000_000.0, description="Acceleration, 100 um/s^2 .. 100 m/s^2."
+    )
+    home_um: StageCoordinate | None = Field(
+        None, description="Where the axis starts (default: middle)."
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> AxisConfig:
@@ -244,22 +304,40 @@ class LaserAutofocusConfig(Model):
     sensor_width_px: int = Field(256, ge=16, le=4096)
     sensor_height_px: int = Field(64, ge=8, le=4096)
     spot_shift_px_per_um: float = Field(
-        2.0, description="Spot displacement per um of defocus (sign included)."
+        2.0,
+        ge=-1000.0,
+        le=1000.0,
+        description="Spot displacement per um of defocus (sign included; not zero).",
     )
-    spot_sigma_px: PositiveFloat = 3.0
-    noise_px: float = Field(0.05, ge=0.0, description="Spot-position jitter, rms.")
-    range_um: PositiveFloat = Field(50.0, description="Defocus beyond which the spot is lost.")
+    spot_sigma_px: float = Field(3.0, gt=0.0, le=1000.0)
+    noise_px: float = Field(0.05, ge=0.0, le=1000.0, description="Spot-position jitter, rms.")
+    range_um: float = Field(
+        50.0, gt=0.0, le=10_000.0, description="Defocus beyond which the spot is lost."
+    )
     backend: Backend = SimulationBackend()
+
+    @model_validator(mode="after")
+    def _spot_moves(self) -> LaserAutofocusConfig:
+        if abs(self.spot_shift_px_per_um) < 0.001:
+            raise FieldError(
+                ("spot_shift_px_per_um",),
+                f"spot_shift_px_per_um ({self.spot_shift_px_per_um}) must be at least "
+                "0.001 px/um either way (at most 1000): a spot that does not move with "
+                "defocus cannot measure it",
+            )
+        return self
 
 
 class SpecimenConfig(Model):
     """The synthetic specimen behind the simulated camera."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed, 0..2**32-1.")
     plate_format: str = "96"
-    cells_per_mm2: PositiveFloat = 400.0
+    cells_per_mm2: float = Field(400.0, gt=0.0, le=10_000.0)
     spots_per_cell: int = Field(12, ge=0, le=200)
-    surface_z_um: float = Field(3000.0, description="Sample surface z at the plate centre.")
+    surface_z_um: StageCoordinate = Field(
+        3000.0, description="Sample surface z at the plate centre."
+    )
     tilt_x_um_per_mm: float = Field(2.0, ge=-100.0, le=100.0)
     tilt_y_um_per_mm: float = Field(-1.5, ge=-100.0, le=100.0)
     curvature_um_per_mm2: float = Field(0.01, ge=-10.0, le=10.0)
@@ -330,6 +408,10 @@ class MicroscopeConfig(Model):
     @model_validator(mode="after")
     def _cross_references(self) -> MicroscopeConfig:
         names = [o.name for o in self.objectives]
+        try:
+            _unique_names("objectives", names)
+        except FieldError as exc:
+            raise FieldError(("objectives", *exc.loc), str(exc)) from None
         if self.objective not in names:
             raise FieldError(("objective",), f"objective {self.objective!r} is not one of {names}")
         sources = {s.name for s in self.illumination.sources}

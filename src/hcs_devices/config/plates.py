@@ -12,21 +12,32 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: Largest plate dimension, um (a plate is 128 x 85 mm; this allows slide holders too).
+MAX_PLATE_UM = 500_000.0
+
 
 class PlateFormat(BaseModel):
     """One plate format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     rows: int = Field(ge=1, le=32)
     columns: int = Field(ge=1, le=48)
-    well_spacing_um: float = Field(gt=0.0, description="Centre-to-centre distance.")
-    well_size_um: float = Field(gt=0.0, description="Diameter (round) or side (square).")
+    well_spacing_um: float = Field(
+        gt=0.0, le=MAX_PLATE_UM, description="Centre-to-centre distance."
+    )
+    well_size_um: float = Field(
+        gt=0.0, le=MAX_PLATE_UM, description="Diameter (round) or side (square)."
+    )
     well_shape: Literal["round", "square"] = "round"
-    a1_x_um: float = Field(ge=0.0, description="Centre of A1 from the plate's left edge.")
-    a1_y_um: float = Field(ge=0.0, description="Centre of A1 from the plate's top edge.")
-    width_um: float = 127760.0
-    height_um: float = 85480.0
+    a1_x_um: float = Field(
+        ge=0.0, le=MAX_PLATE_UM, description="Centre of A1 from the plate's left edge."
+    )
+    a1_y_um: float = Field(
+        ge=0.0, le=MAX_PLATE_UM, description="Centre of A1 from the plate's top edge."
+    )
+    width_um: float = Field(default=127760.0, gt=0.0, le=MAX_PLATE_UM)
+    height_um: float = Field(default=85480.0, gt=0.0, le=MAX_PLATE_UM)
 
     @model_validator(mode="after")
     def _fits(self) -> PlateFormat:

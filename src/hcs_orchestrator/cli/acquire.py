@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from hcs_orchestrator.paths import DEFAULT_CONFIG, DEMO_SPEC
+from hcs_orchestrator.paths import DEMO_SPEC
 
 
 def register(commands: Any) -> None:
@@ -51,50 +51,47 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _acquire(args: argparse.Namespace) -> int:
-    if not args.dry_run:
-        return _run_spec(args.sequence, args.config, args.data_dir, args.overview)
-    from hcs_devices.config import UserFileError, load_config
-    from hcs_orchestrator.acquisition import dry_run
-    from hcs_plans.specs import load_spec
-    from hcs_plans.table import AcquisitionError
-
-    try:
-        config = load_config(args.config or DEFAULT_CONFIG)
-        print(dry_run(config, load_spec(args.sequence), args.data_dir))
-    except (UserFileError, AcquisitionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _run_spec(args.sequence, args.config, args.data_dir, args.overview, dry_run=args.dry_run)
 
 
 def _run_spec(
-    spec_path: Path, config_path: Path | None, data_dir: Path, overview: Path | None
+    spec_path: Path,
+    config_path: Path | None,
+    data_dir: Path,
+    overview: Path | None,
+    *,
+    dry_run: bool = False,
 ) -> int:
-    from hcs_devices.config import UserFileError, load_config
-    from hcs_orchestrator.acquisition import run_acquisition
-    from hcs_orchestrator.session import open_session
-    from hcs_plans.specs import load_spec
+    # Everything is checked (as --dry-run does) before the data directory is created or
+    # the acquisition stack is imported, so a refused input leaves nothing behind.
+    from hcs_devices.config import UserFileError
+    from hcs_orchestrator.preflight import check_acquisition, describe_plan
     from hcs_plans.table import AcquisitionError
 
     try:
-        spec = load_spec(spec_path)
-        config = load_config(config_path or DEFAULT_CONFIG)
-    except UserFileError as exc:
+        checked = check_acquisition(spec_path, config_path, data_dir)
+    except (UserFileError, AcquisitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if dry_run:
+        print(describe_plan(checked.table))
+        return 0
+
+    from hcs_orchestrator.acquisition import run_acquisition
+    from hcs_orchestrator.session import open_session
     from hcs_storage.catalog import EventTablesBusyError
     from hcs_storage.owner import DataDirInUseError
 
     print(f"opening the catalog in {data_dir.resolve()} ...", flush=True)
     try:
-        session = open_session(config, data_dir)
+        session = open_session(checked.config, data_dir)
     except (DataDirInUseError, EventTablesBusyError) as exc:  # refused before anything moved
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for uid in session.closed_crashed_runs:
         print(f"run {uid[:8]} had been left open by a crash: closed with exit status 'fail'")
     try:
-        summary = run_acquisition(session, spec, overview_path=overview)
+        summary = run_acquisition(session, checked.spec, overview_path=overview)
     except AcquisitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,10 +25,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hcs_devices.autofocus.measures import FocusMeasureName
+from hcs_devices.config.errors import FieldError
+
+#: Most planes a coarse sweep may take (half range / step on each side of the start).
+MAX_SWEEP_PLANES = 1001
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ContrastAutofocusSettings(_Model):
@@ -52,14 +56,14 @@ class ContrastAutofocusSettings(_Model):
     """
 
     channel: str = "DAPI"
-    exposure_ms: float | None = Field(default=None, gt=0.0)
+    exposure_ms: float | None = Field(default=None, gt=0.0, le=3_600_000.0)
     measure: FocusMeasureName = "normalized_variance"
     half_range_um: float = Field(default=12.0, gt=0.0, le=500.0)
-    coarse_step_um: float = Field(default=3.0, gt=0.0)
-    fine_step_um: float = Field(default=1.0, gt=0.0)
+    coarse_step_um: float = Field(default=3.0, gt=0.0, le=500.0)
+    fine_step_um: float = Field(default=1.0, gt=0.0, le=500.0)
     crop_px: int = Field(default=256, ge=16, le=4096)
-    min_peak_contrast: float = Field(default=0.25, gt=0.0)
-    overshoot_um: float = Field(default=5.0, ge=0.0)
+    min_peak_contrast: float = Field(default=0.25, gt=0.0, le=1000.0)
+    overshoot_um: float = Field(default=5.0, ge=0.0, le=1000.0)
     max_extensions: int = Field(default=1, ge=0, le=5)
 
     @model_validator(mode="after")
@@ -69,7 +73,20 @@ class ContrastAutofocusSettings(_Model):
                 f"coarse_step_um ({self.coarse_step_um}) must not exceed half_range_um "
                 f"({self.half_range_um}): the sweep needs at least 3 planes"
             )
+        _check_sweep("coarse_step_um", self.half_range_um, self.coarse_step_um)
         return self
+
+
+def _check_sweep(step_name: str, half_range_um: float, step_um: float) -> None:
+    """Refuse a sweep step so small that the sweep would take too many planes."""
+    planes = 2 * round(half_range_um / step_um) + 1
+    if planes > MAX_SWEEP_PLANES:
+        smallest = 2 * half_range_um / (MAX_SWEEP_PLANES - 1)
+        raise FieldError(
+            (step_name,),
+            f"{step_name} ({step_um}) is {planes:,} planes over the sweep; the most allowed "
+            f"is {MAX_SWEEP_PLANES:,} (a step of at least {smallest:g} um)",
+        )
 
 
 class LaserAutofocusSettings(_Model):
@@ -92,10 +109,10 @@ class LaserAutofocusSettings(_Model):
     """
 
     actuator: Literal["auto", "piezo", "stage"] = "auto"
-    tolerance_um: float = Field(default=0.5, gt=0.0)
+    tolerance_um: float = Field(default=0.5, gt=0.0, le=1000.0)
     min_correlation: float = Field(default=0.8, ge=-1.0, le=1.0)
     max_moves: int = Field(default=2, ge=1, le=5)
-    calibration_half_range_um: float = Field(default=20.0, gt=0.0)
+    calibration_half_range_um: float = Field(default=20.0, gt=0.0, le=500.0)
     calibration_points: int = Field(default=5, ge=2, le=41)
     calibrate: Literal["if_needed", "never"] = "if_needed"
 
@@ -124,12 +141,17 @@ class FocusMapSettings(_Model):
     scope: Literal["plate", "well"] = "plate"
     grid_points: int = Field(default=3, ge=2, le=16)
     points_per_well: int = Field(default=3, ge=1, le=25)
-    point_radius_um: float = Field(default=500.0, ge=0.0)
+    point_radius_um: float = Field(default=500.0, ge=0.0, le=100_000.0)
     measure_with: Literal["contrast", "laser"] = "contrast"
     search_half_range_um: float = Field(default=40.0, gt=0.0, le=1000.0)
-    search_step_um: float = Field(default=5.0, gt=0.0)
-    smoothing: float = Field(default=0.0, ge=0.0)
-    points_um: tuple[tuple[float, float, float], ...] = ()
+    search_step_um: float = Field(default=5.0, gt=0.0, le=1000.0)
+    smoothing: float = Field(default=0.0, ge=0.0, le=1e6)
+    points_um: tuple[tuple[float, float, float], ...] = Field((), max_length=10_000)
+
+    @model_validator(mode="after")
+    def _search(self) -> FocusMapSettings:
+        _check_sweep("search_step_um", self.search_half_range_um, self.search_step_um)
+        return self
 
 
 class AutofocusPolicy(_Model):
@@ -147,11 +169,11 @@ class AutofocusPolicy(_Model):
 
     method: Literal["none", "focus_map", "contrast", "laser"] = "none"
     every: Literal["fov", "nth", "first_per_well"] = "fov"
-    every_n: int = Field(default=1, ge=1)
+    every_n: int = Field(default=1, ge=1, le=1_000_000)
     focus_map: FocusMapSettings | None = None
     contrast: ContrastAutofocusSettings = ContrastAutofocusSettings()
     laser: LaserAutofocusSettings = LaserAutofocusSettings()
-    max_consecutive_warnings: int = Field(default=3, ge=1)
+    max_consecutive_warnings: int = Field(default=3, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _needs_map(self) -> AutofocusPolicy:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import useq
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,7 +26,9 @@ from pydantic import (
 )
 
 from hcs_devices.config.errors import UserFileError, describe_validation_error
+from hcs_devices.config.yaml_file import read_yaml_file
 from hcs_plans.autofocus.policy import AutofocusPolicy
+from hcs_plans.specs.limits import check_sequence_data
 from hcs_plans.specs.strict import dropped_keys, understood_form
 
 
@@ -54,7 +55,9 @@ class AcquisitionSpec(BaseModel):
             :class:`~hcs_plans.autofocus.policy.AutofocusPolicy`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
     sequence: useq.MDASequence
     experiment_id: str = Field("", max_length=200)
@@ -83,6 +86,8 @@ class AcquisitionSpec(BaseModel):
                         for e in exc.errors(include_url=False)
                     )
                     raise ValueError(f"stage_positions: {problems}") from None
+            # Counted before useq expands the positions, z planes and time points.
+            check_sequence_data(value)
             parsed = useq.MDASequence.model_validate(value)
             unknown = dropped_keys(value, understood_form(parsed))
             if unknown:
@@ -124,14 +129,10 @@ def spec_from_data(data: Any, source: str = "acquisition spec") -> AcquisitionSp
 def load_spec(path: str | Path) -> AcquisitionSpec:
     """Read a spec (or a bare useq sequence) from a YAML or JSON file.
 
+    The file is read strictly (:func:`~hcs_devices.config.yaml_file.read_yaml_file`):
+    a repeated key, a file that is not UTF-8 or one that is too large is refused.
+
     Raises:
         UserFileError: naming the file, the field and what is wrong.
     """
-    source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserFileError(source, [f"cannot read: {exc.strerror}"]) from exc
-    except yaml.YAMLError as exc:
-        raise UserFileError(source, [f"not valid YAML/JSON: {exc}"]) from exc
-    return spec_from_data(data or {}, source)
+    return spec_from_data(read_yaml_file(path) or {}, str(path))
