@@ -169,6 +169,8 @@ def acquire_plate(
                 yield from bps.sleep(wait)
             for index, fov in enumerate(table.fields):
                 yield from one_field(t_index, index, fov)
+        # Anything a pause inside the last collect left unannounced (nothing, usually).
+        yield from _record(camera)
         yield from bps.wait(group=PREMOVE)
         if focus is not None:
             yield from bps.checkpoint()  # where a pause asked for by the last field happens

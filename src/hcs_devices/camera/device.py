@@ -94,6 +94,11 @@ class Camera(StandardDetector):
         self.sequencer = sequencer
         self._owner = owner
         self._progress: _FieldProgress | None = None
+        #: Tasks waiting for frames (trigger, complete), and those a pause released.
+        self._waiting: set[asyncio.Task[Any]] = set()
+        self._released: set[asyncio.Task[Any]] = set()
+        #: The run is paused: nothing starts acquiring until it resumes.
+        self._paused = False
         #: Images of the current frame set announced (collected) so far.
         self._announced = 0
         #: Every image's row, collected as the ``frames`` stream.
@@ -120,6 +125,7 @@ class Camera(StandardDetector):
             owner,
             self._device_name,
             set_acquiring,
+            held=lambda: self._paused,
         )
         self.data = TiffSequenceDataLogic(
             path_provider, self._frame_shape, writer_capacity=writer_capacity, fsync=fsync
@@ -165,14 +171,19 @@ class Camera(StandardDetector):
 
         Without this, a failed write (a full disk) or a failed exposure would leave
         ``trigger``/``complete`` waiting for frames that never come until the exposure
-        timeout, and then report a ``TimeoutError`` instead of the cause.
+        timeout, and then report a ``TimeoutError`` instead of the cause. A pause ends
+        the wait instead (:meth:`pause`): the replayed messages wait for the rest.
         """
         updates = cast(
             AsyncGenerator[WatcherUpdate[int], None], super()._wait_for_index(*args, **kwargs)
         )
         # The failure watch interrupts the waiting task only when something fails, so
         # waiting costs nothing per frame.
+        if self._paused:
+            return  # a status started as the run paused: its frames are taken on resume
         waiting = asyncio.current_task()
+        assert waiting is not None
+        self._waiting.add(waiting)
         failed: list[BaseException] = []
 
         def interrupt(watch: asyncio.Future[None]) -> None:
@@ -189,8 +200,13 @@ class Camera(StandardDetector):
         except asyncio.CancelledError:
             if failed:
                 raise failed[0] from None  # the write or acquisition error
+            if waiting in self._released:
+                waiting.uncancel()  # a pause ended the wait: not an error
+                return
             raise
         finally:
+            self._waiting.discard(waiting)
+            self._released.discard(waiting)
             failure.remove_done_callback(interrupt)
             failure.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -273,13 +289,20 @@ class Camera(StandardDetector):
     async def pause(self) -> None:
         """The RunEngine pauses: stop, keeping every frame taken and its row.
 
-        When the run resumes, the RunEngine replays the field's messages; preparing the
-        camera again for the same field goes on from the first frame not on disk.
+        A ``trigger`` or ``complete`` still waiting for frames ends (it is not an error:
+        those frames will not come). When the run resumes, the RunEngine replays the
+        field's messages; preparing the camera again for the same field goes on from
+        the first frame not on disk.
         """
+        self._paused = True
+        for task in self._waiting:
+            self._released.add(task)
+            task.cancel()
         await self.settle()
 
     async def resume(self) -> None:
-        """Nothing to do: the replayed ``prepare`` picks the field up again."""
+        """Acquire again: the replayed ``prepare`` picks the field up where it stopped."""
+        self._paused = False
 
     @AsyncStatus.wrap
     async def stage(self) -> None:
@@ -287,6 +310,7 @@ class Camera(StandardDetector):
         self._progress = None
         self._plan.step = self._plan.end = None
         self._announced = 0
+        self._paused = False
         self.rows.clear()
         await super().stage()
 

@@ -99,8 +99,10 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         owner: HardwareOwner,
         name: Callable[[], str],
         set_acquiring: Callable[[bool], None],
+        held: Callable[[], bool] = lambda: False,
     ) -> None:
         self._source = source
+        self._held = held
         self._plan = plan
         self._settings = settings
         self._sink = sink
@@ -110,9 +112,11 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         self._task: asyncio.Task[None] | None = None
 
     async def start_acquiring(self) -> None:
-        """Start the loop for the prepared number of frames."""
+        """Start the loop for the prepared number of frames (not while the run is paused)."""
         self._owner.check(self._name(), "start")
         await self.ensure_stopped()
+        if self._held():
+            return
         settings = await self._settings()
         if self._plan.exposure_ms is not None:
             settings = ExposureSettings(
