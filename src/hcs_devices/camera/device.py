@@ -188,7 +188,7 @@ class Camera(StandardDetector):
 
         def interrupt(watch: asyncio.Future[None]) -> None:
             error = None if watch.cancelled() else watch.exception()
-            if error is not None and waiting is not None:
+            if error is not None:
                 failed.append(error)
                 waiting.cancel()
 
