@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.preprocessors import finalize_wrapper, run_wrapper
-from bluesky.utils import Msg
+from bluesky.utils import MsgGenerator
 
 from hcs_devices.autofocus.contrast import ContrastFocusProbe, focus_probe_for
 from hcs_devices.factory import Microscope
-from hcs_plans.autofocus.policy import ContrastAutofocusSettings
 from hcs_plans.autofocus.result import FOCUS_CURVE_STREAM, AutofocusError, AutofocusResult
+from hcs_plans.specs.autofocus import ContrastAutofocusSettings
 from hcs_plans.stubs.channel import configure_channel
 from hcs_plans.table import ChannelSetting
-
-MsgGenerator = Generator[Msg, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ def contrast_autofocus_stub(
     *,
     start_z_um: float | None = None,
     stream: str = FOCUS_CURVE_STREAM,
-) -> Generator[Msg, Any, AutofocusResult]:
+) -> MsgGenerator[AutofocusResult]:
     """Find focus by image contrast, inside an open run (no run of its own).
 
     Sets the focus channel up, sweeps, fits and leaves the stage at the focus (or, on
@@ -284,7 +281,7 @@ def contrast_autofocus(
     settings: ContrastAutofocusSettings | None = None,
     start_z_um: float | None = None,
     metadata: dict[str, Any] | None = None,
-) -> Generator[Msg, Any, AutofocusResult]:
+) -> MsgGenerator[AutofocusResult]:
     """Find focus by image contrast, in a run of its own (focus curve in ``focus_curve``).
 
     Args:

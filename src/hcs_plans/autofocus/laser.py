@@ -17,27 +17,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.preprocessors import run_wrapper
-from bluesky.utils import Msg
+from bluesky.utils import MsgGenerator
 
 from hcs_devices.autofocus.calibration import LaserAutofocusCalibration, fit_calibration
 from hcs_devices.autofocus.sensor import LaserAutofocusSensor
 from hcs_devices.factory import Microscope
 from hcs_devices.stage.axis import Axis
-from hcs_plans.autofocus.policy import LaserAutofocusSettings
 from hcs_plans.autofocus.result import (
     LASER_CALIBRATION_STREAM,
     LASER_STREAM,
     AutofocusError,
     AutofocusResult,
 )
-
-MsgGenerator = Generator[Msg, Any, Any]
+from hcs_plans.specs.autofocus import LaserAutofocusSettings
 
 
 def require_sensor(microscope: Microscope) -> LaserAutofocusSensor:
@@ -76,7 +73,7 @@ def is_calibrated(microscope: Microscope) -> MsgGenerator:
 
 def calibrate_laser_stub(
     microscope: Microscope, settings: LaserAutofocusSettings | None = None
-) -> Generator[Msg, Any, LaserAutofocusCalibration]:
+) -> MsgGenerator[LaserAutofocusCalibration]:
     """Calibrate the laser autofocus from the current (in-focus) z, inside an open run.
 
     Readings go to the ``laser_calibration`` stream; z ends where it started.
@@ -127,7 +124,7 @@ def calibrate_laser_autofocus(
     microscope: Microscope,
     settings: LaserAutofocusSettings | None = None,
     metadata: dict[str, Any] | None = None,
-) -> Generator[Msg, Any, LaserAutofocusCalibration]:
+) -> MsgGenerator[LaserAutofocusCalibration]:
     """Calibrate the laser autofocus, in a run of its own; focus the sample first.
 
     Args:
@@ -165,7 +162,7 @@ def laser_autofocus_stub(
     target_offset_um: float = 0.0,
     actuator: str | None = None,
     stream: str = LASER_STREAM,
-) -> Generator[Msg, Any, AutofocusResult]:
+) -> MsgGenerator[AutofocusResult]:
     """Move to the calibrated focus (``move_to_target``), inside an open run.
 
     Measures the displacement, refuses one outside the calibrated range (nothing
@@ -278,7 +275,7 @@ def laser_autofocus(
     settings: LaserAutofocusSettings | None = None,
     channel: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> Generator[Msg, Any, AutofocusResult]:
+) -> MsgGenerator[AutofocusResult]:
     """Laser autofocus in a run of its own, then the channel's z offset.
 
     Args:

@@ -23,18 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
 
 import bluesky.plan_stubs as bps
 import numpy as np
-from bluesky.utils import Msg
+from bluesky.utils import MsgGenerator
 
 from hcs_devices.factory import Microscope
 from hcs_plans.autofocus.contrast import contrast_autofocus_stub, move_z_ending_up
 from hcs_plans.autofocus.laser import calibrate_laser_stub, is_calibrated, laser_autofocus_stub
-from hcs_plans.autofocus.policy import AutofocusPolicy, ContrastAutofocusSettings
 from hcs_plans.autofocus.result import (
     AUTOFOCUS_STREAM,
     FOCUS_MAP_STREAM,
@@ -51,8 +48,8 @@ from hcs_plans.patterns.focus_map import (
     fit_surface,
 )
 from hcs_plans.patterns.plate import FieldOfView
+from hcs_plans.specs.autofocus import AutofocusPolicy, ContrastAutofocusSettings
 
-MsgGenerator = Generator[Msg, Any, Any]
 log = logging.getLogger(__name__)
 #: Neighbouring wells tried when a plate focus map point fails (e.g. an empty well).
 MAP_POINT_RETRIES = 2
@@ -291,7 +288,7 @@ class PlateFocus:
 
     def _contrast(
         self, reference_z: float, settings: ContrastAutofocusSettings | None = None
-    ) -> Generator[Msg, Any, AutofocusResult]:
+    ) -> MsgGenerator[AutofocusResult]:
         """Contrast autofocus around a reference z; the result's z is a reference z."""
         offset = self._af_channel_offset_um
         result = yield from contrast_autofocus_stub(

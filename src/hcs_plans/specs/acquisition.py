@@ -27,7 +27,7 @@ from pydantic import (
 
 from hcs_devices.config.errors import UserFileError, describe_validation_error
 from hcs_devices.config.yaml_file import read_yaml_file
-from hcs_plans.autofocus.policy import AutofocusPolicy
+from hcs_plans.specs.autofocus import AutofocusPolicy
 from hcs_plans.specs.limits import check_sequence_data
 from hcs_plans.specs.strict import dropped_keys, understood_form
 
@@ -52,7 +52,7 @@ class AcquisitionSpec(BaseModel):
             microscope's current (or predicted) focus.
         autofocus: how each field of view's focus is found (none, focus map,
             contrast or laser autofocus, and how often); see
-            :class:`~hcs_plans.autofocus.policy.AutofocusPolicy`.
+            :class:`~hcs_plans.specs.autofocus.AutofocusPolicy`.
     """
 
     model_config = ConfigDict(

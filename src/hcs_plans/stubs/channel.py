@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import bluesky.plan_stubs as bps
-from bluesky.utils import Msg
+from bluesky.utils import MsgGenerator
 
 from hcs_devices.factory import Microscope
 from hcs_plans.table import ChannelSetting
 
 
-def configure_channel(microscope: Microscope, channel: ChannelSetting) -> Generator[Msg, Any, None]:
+def configure_channel(microscope: Microscope, channel: ChannelSetting) -> MsgGenerator[None]:
     """Move the filter wheel and set source, intensity and exposure, all in parallel.
 
     The light stays as it was (off, between frames); the caller switches it on.

@@ -13,13 +13,12 @@ import json
 import logging
 import math
 import time
-from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import FailedStatus, IllegalMessageSequence, Msg, MsgGenerator
+from bluesky.utils import FailedStatus, IllegalMessageSequence, MsgGenerator
 from event_model import DataKey
 
 from hcs_devices.fluidics import (
@@ -159,7 +158,7 @@ def _pump_stopped_on_exit(plan: MsgGenerator[T], pump: Pump) -> MsgGenerator[T]:
         finished = True
         return result
 
-    def stop_pump() -> Generator[Msg, Any, None]:
+    def stop_pump() -> MsgGenerator[None]:
         try:
             yield from bps.stop(pump)
         except Exception as err:
