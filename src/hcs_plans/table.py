@@ -18,7 +18,7 @@ from pathlib import Path
 import useq
 
 from hcs_devices.config.models import ChannelConfig, MicroscopeConfig, frame_bytes
-from hcs_devices.sim.axis import trapezoid
+from hcs_devices.stage.kinematics import move_duration_s
 from hcs_plans.patterns.plate import FieldOfView, plate_fields, plate_for, position_fields
 from hcs_plans.specs.acquisition import AcquisitionSpec
 
@@ -294,7 +294,7 @@ def resolve(
     exposure_s = sum(c.exposure_ms for c in channels) / 1000.0 * max(1, len(z_offsets))
     readout_s = stack_len / config.camera.max_fps
     spacing = _typical_step_um(fields)
-    ta, tc, _ = trapezoid(spacing, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2)
+    move_s = move_duration_s(spacing, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2)
     table = AcquisitionTable(
         fields=fields,
         channels=channels,
@@ -304,7 +304,7 @@ def resolve(
         z_outer=z_outer,
         plate_format=plate,
         frame_bytes=per_frame,
-        seconds_per_field_s=exposure_s + readout_s + 2 * ta + tc,
+        seconds_per_field_s=exposure_s + readout_s + move_s,
     )
     if data_dir is not None:
         check_disk_space(data_dir, table.total_bytes)

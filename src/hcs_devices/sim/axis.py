@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from hcs_devices.config.models import AxisConfig
+from hcs_devices.stage.kinematics import MoveProfile, move_duration_s, plan_move
 from hcs_devices.timing import LOOP_TIMER_RESOLUTION_S, sleep_precisely
 
 
@@ -16,52 +17,18 @@ class _Motion:
     start_um: float
     target_um: float
     t0: float
-    accel_time_s: float
-    cruise_time_s: float
-    peak_velocity_um_s: float
-    acceleration_um_s2: float
+    profile: MoveProfile
 
     @property
     def duration_s(self) -> float:
-        return 2 * self.accel_time_s + self.cruise_time_s
+        return self.profile.duration_s
 
     def position(self, t: float) -> float:
         """Position at absolute monotonic time ``t``."""
-        dt = t - self.t0
-        sign = 1.0 if self.target_um >= self.start_um else -1.0
-        a, ta, tc, vp = (
-            self.acceleration_um_s2,
-            self.accel_time_s,
-            self.cruise_time_s,
-            self.peak_velocity_um_s,
-        )
-        if dt <= 0:
-            return self.start_um
-        if dt >= self.duration_s:
-            return self.target_um
-        if dt < ta:
-            travelled = 0.5 * a * dt**2
-        elif dt < ta + tc:
-            travelled = 0.5 * a * ta**2 + vp * (dt - ta)
-        else:
-            left = self.duration_s - dt
-            total = abs(self.target_um - self.start_um)
-            travelled = total - 0.5 * a * left**2
-        return self.start_um + sign * travelled
-
-
-def trapezoid(
-    distance_um: float, velocity_um_s: float, acceleration_um_s2: float
-) -> tuple[float, float, float]:
-    """(acceleration time, cruise time, peak velocity) for a move of ``distance_um``."""
-    d = abs(distance_um)
-    if d == 0:
-        return 0.0, 0.0, 0.0
-    ta = velocity_um_s / acceleration_um_s2
-    if acceleration_um_s2 * ta**2 >= d:  # triangular profile: never reaches full speed
-        ta = math.sqrt(d / acceleration_um_s2)
-        return ta, 0.0, acceleration_um_s2 * ta
-    return ta, (d - acceleration_um_s2 * ta**2) / velocity_um_s, velocity_um_s
+        if t - self.t0 >= self.duration_s:
+            return self.target_um  # exactly, not start + distance
+        travelled = self.profile.distance_at(t - self.t0)
+        return self.start_um + math.copysign(travelled, self.target_um - self.start_um)
 
 
 class SimAxisBackend:
@@ -85,10 +52,9 @@ class SimAxisBackend:
 
     def move_time_s(self, distance_um: float) -> float:
         """Time a move of this length takes."""
-        ta, tc, _ = trapezoid(
+        return move_duration_s(
             distance_um, self.config.max_velocity_um_s, self.config.max_acceleration_um_s2
         )
-        return 2 * ta + tc
 
     def position_now(self) -> float:
         """The position now, computed from the motion in progress (without waiting)."""
@@ -108,14 +74,12 @@ class SimAxisBackend:
         """
         start = self.position_now()
         target = min(max(target_um, self.config.low_limit_um), self.config.high_limit_um)
-        ta, tc, vp = trapezoid(
+        profile = plan_move(
             target - start, self.config.max_velocity_um_s, self.config.max_acceleration_um_s2
         )
         self.moves.append(target)
         self._stopped = asyncio.Event()
-        motion = _Motion(
-            start, target, time.monotonic(), ta, tc, vp, self.config.max_acceleration_um_s2
-        )
+        motion = _Motion(start, target, time.monotonic(), profile)
         duration = math.inf if self.stalled else motion.duration_s
         if not self.stalled:
             self._motion = motion

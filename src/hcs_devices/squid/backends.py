@@ -26,10 +26,10 @@ from hcs_devices.squid.config import (
     PiezoConfig,
     SquidConfig,
     TriggerConfig,
-    trapezoid_time_s,
 )
 from hcs_devices.squid.driver import STAGE_AXES, SquidDriver
 from hcs_devices.squid.protocol import Axis, Opcode, percent_to_uint16, uint8, uint16, uint32
+from hcs_devices.stage.kinematics import move_duration_s
 
 _TOLERANCE_UM = 1e-6
 
@@ -117,7 +117,7 @@ class SquidStageAxis:
     def move_time_s(self, distance_um: float) -> float:
         """Expected duration of a move of this distance, s."""
         v, a = self.limits.max_velocity_um_s, self.limits.max_acceleration_um_s2
-        return trapezoid_time_s(distance_um, v, a)
+        return move_duration_s(distance_um, v, a)
 
 
 def _left(deadline: float | None) -> float | None:

@@ -325,21 +325,3 @@ class AxisLimits:
     def contains(self, position_um: float) -> bool:
         """Whether ``position_um`` is within the limits (ends included)."""
         return self.low_um <= position_um <= self.high_um
-
-
-def trapezoid_time_s(distance: float, max_velocity: float, max_acceleration: float) -> float:
-    """Duration of a rest-to-rest move with a trapezoidal (or triangular) speed profile.
-
-    Args:
-        distance: length of the move (any unit; the sign is ignored).
-        max_velocity: top speed in that unit per second (> 0).
-        max_acceleration: acceleration in that unit per second squared (> 0).
-
-    Returns:
-        The time in seconds.
-    """
-    d = abs(distance)
-    ramp = max_velocity * max_velocity / max_acceleration  # distance to reach vmax and stop
-    if d >= ramp:
-        return d / max_velocity + max_velocity / max_acceleration
-    return 2.0 * math.sqrt(d / max_acceleration)

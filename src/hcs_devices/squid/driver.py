@@ -41,7 +41,6 @@ from hcs_devices.squid.config import (
     AxisLimits,
     SquidConfig,
     StageAxisConfig,
-    trapezoid_time_s,
 )
 from hcs_devices.squid.errors import (
     SquidCommandError,
@@ -67,6 +66,7 @@ from hcs_devices.squid.protocol import (
     uint32,
 )
 from hcs_devices.squid.transport import SerialTransport
+from hcs_devices.stage.kinematics import move_duration_s
 
 _log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class SquidDriver:
     def move_timeout_s(self, axis: Axis, distance_usteps: float) -> float:
         """Time allowed for a move: max(min_move_timeout_s, factor x expected time)."""
         v, a = self.speed_usteps(axis)
-        expected = trapezoid_time_s(distance_usteps, v, a)
+        expected = move_duration_s(distance_usteps, v, a)
         return max(self.config.min_move_timeout_s, self.config.move_timeout_factor * expected)
 
     def soft_limits_usteps(self, axis: Axis) -> tuple[int, int] | None:

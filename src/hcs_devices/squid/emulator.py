@@ -56,6 +56,7 @@ from hcs_devices.squid.protocol import (
     read_uint16,
     read_uint32,
 )
+from hcs_devices.stage.kinematics import move_duration_s, plan_move
 
 _INT32_MAX = 2**31 - 1
 _DEFAULT_LIMIT = 2**30
@@ -123,42 +124,11 @@ class _EmuAxis:
         if motion is None or self.stalled:
             return self.position
         elapsed = (now - motion.t0) * speed_factor
-        return motion.start + math.copysign(
-            _profile_distance(elapsed, abs(motion.end - motion.start), motion.vmax, motion.amax),
-            motion.end - motion.start,
-        )
+        profile = plan_move(motion.end - motion.start, motion.vmax, motion.amax)
+        return motion.start + math.copysign(profile.distance_at(elapsed), motion.end - motion.start)
 
     def moving(self) -> bool:
         return self.motion is not None
-
-
-def _profile_time(distance: float, vmax: float, amax: float) -> float:
-    if distance >= vmax * vmax / amax:
-        return distance / vmax + vmax / amax
-    return 2.0 * math.sqrt(distance / amax)
-
-
-def _profile_distance(t: float, distance: float, vmax: float, amax: float) -> float:
-    """Distance covered ``t`` seconds into a trapezoidal move of ``distance``."""
-    if t <= 0.0:
-        return 0.0
-    total = _profile_time(distance, vmax, amax)
-    if t >= total:
-        return distance
-    if distance >= vmax * vmax / amax:
-        t_ramp = vmax / amax
-        d_ramp = 0.5 * vmax * t_ramp
-        if t < t_ramp:
-            return 0.5 * amax * t * t
-        if t < total - t_ramp:
-            return d_ramp + vmax * (t - t_ramp)
-        rest = total - t
-        return distance - 0.5 * amax * rest * rest
-    half = total / 2.0
-    if t < half:
-        return 0.5 * amax * t * t
-    rest = total - t
-    return distance - 0.5 * amax * rest * rest
 
 
 @dataclass(frozen=True)
@@ -581,7 +551,7 @@ class SquidEmulator:
             a.position = target
             a.motion = None
             return
-        duration = math.inf if a.stalled else _profile_time(distance, vmax, amax)
+        duration = math.inf if a.stalled else move_duration_s(distance, vmax, amax)
         a.motion = _Motion(start, target, now, duration, vmax, amax, never_completes, homing)
 
     def _move_to(self, axis: Axis, target: int, now: float, *, clamp: bool) -> tuple[int, int]:
@@ -686,7 +656,7 @@ class SquidEmulator:
         amax = a.amax_mm_s2 * a.usteps_per_mm
         a.position = 0.0
         a.motion = _Motion(
-            0.0, 0.0, now, _profile_time(one_rev, vmax, amax), vmax, amax, False, True
+            0.0, 0.0, now, move_duration_s(one_rev, vmax, amax), vmax, amax, False, True
         )
         self._wheels[axis].initialised = True
         self._command_axes = (axis,)

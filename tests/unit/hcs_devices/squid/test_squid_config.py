@@ -7,7 +7,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from hcs_devices.squid.config import AxisLimits, SquidConfig, StageAxisConfig, trapezoid_time_s
+from hcs_devices.squid.config import AxisLimits, SquidConfig, StageAxisConfig
 
 
 def test_config_builds_hcs_defaults_when_only_port_given() -> None:
@@ -68,11 +68,6 @@ def test_axis_limits_refuses_when_low_above_high() -> None:
         AxisLimits(10.0, 5.0, 1000.0, 1000.0)
     with pytest.raises(ValueError, match="max_velocity_um_s"):
         AxisLimits(0.0, 5.0, 0.0, 1000.0)
-
-
-def test_trapezoid_time_gives_triangle_when_too_short_for_top_speed() -> None:
-    assert trapezoid_time_s(100.0, 30.0, 500.0) == pytest.approx(100 / 30 + 30 / 500)
-    assert trapezoid_time_s(0.5, 30.0, 500.0) == pytest.approx(2 * (0.5 / 500) ** 0.5)
 
 
 DOC = Path(__file__).parents[4] / "docs" / "how-to" / "connect-a-real-squid.md"
