@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hcs_devices.fluidics.mvp.protocol import ALLOWED_PORT_COUNTS, MAX_VALVES
-from hcs_devices.fluidics.pump.kinds import PUMP_KINDS
+from hcs_devices.fluidics.pump.ratings import PUMP_RATINGS
 
 #: The ``port`` value that selects the simulated backend.
 SIM = "sim"
@@ -138,7 +138,7 @@ class PumpConfig(BaseModel):
     model_config = _FROZEN
 
     kind: Literal["gilson_minipuls3"] = Field(
-        default="gilson_minipuls3", description=f"pump model, one of {sorted(PUMP_KINDS)}"
+        default="gilson_minipuls3", description=f"pump model, one of {sorted(PUMP_RATINGS)}"
     )
     port: str = Field(default=SIM, description="serial device path of the pump, or 'sim'")
     unit_id: UnitId = Field(default=30, description="GSIOC unit id set on the pump, 0..63")
@@ -159,10 +159,10 @@ class PumpConfig(BaseModel):
     @classmethod
     def _check_max_rpm(cls, value: float, info: ValidationInfo) -> float:
         kind = info.data.get("kind")
-        if kind in PUMP_KINDS and value > PUMP_KINDS[kind].max_rpm:
+        if kind in PUMP_RATINGS and value > PUMP_RATINGS[kind].max_rpm:
             raise ValueError(
-                f"must be at most {PUMP_KINDS[kind].max_rpm:g} rpm for a "
-                f"{PUMP_KINDS[kind].description}, got {value:g}"
+                f"must be at most {PUMP_RATINGS[kind].max_rpm:g} rpm for a "
+                f"{PUMP_RATINGS[kind].description}, got {value:g}"
             )
         return value
 

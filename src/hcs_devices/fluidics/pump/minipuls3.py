@@ -17,9 +17,10 @@ import re
 from hcs_devices.fluidics.errors import FluidicsValueError, ProtocolError
 from hcs_devices.fluidics.pump.base import FlowDirection, PumpStatus
 from hcs_devices.fluidics.pump.gsioc import GsiocLink
+from hcs_devices.fluidics.pump.ratings import GILSON_MINIPULS3
 from hcs_devices.fluidics.transport import SerialSettings, SerialTransport
 
-MAX_RPM = 48.0
+MAX_RPM = GILSON_MINIPULS3.max_rpm
 DEFAULT_UNIT_ID = 30
 
 _DISPLAY = re.compile(r"^([ +\-])(.*)([KR])$")
