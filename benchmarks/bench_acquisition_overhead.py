@@ -53,7 +53,7 @@ from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = ROOT / "profile" / "microscope.yaml"
+PROFILE = ROOT / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
 DATA_DIR = ROOT / "hcs-data"
 SENSOR_PX = 16
 EXPOSURE_MS = 0.1

@@ -35,7 +35,9 @@ from hcs_devices.sim.specimen import DAPI
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
-PROFILE = Path(__file__).resolve().parents[1] / "profile" / "microscope.yaml"
+PROFILE = (
+    Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+)
 A1_XY_UM = (14380.0, 11240.0)
 CONTRAST = {"half_range_um": 9.0, "coarse_step_um": 3.0, "crop_px": 256}
 FOCUS_MAP = {"method": "thin_plate_spline", "search_half_range_um": 30.0, "search_step_um": 5.0}

@@ -36,7 +36,7 @@ from ophyd_async.core import TriggerInfo
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_orchestrator.session import open_session
 
-PROFILE = Path(__file__).resolve().parents[1] / "profile" / "microscope.yaml"
+PROFILE = Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
 EXPOSURE_S = 0.001
 
 

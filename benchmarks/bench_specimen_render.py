@@ -1,6 +1,6 @@
 """How fast the simulated camera makes 2048 x 2048 frames on one core.
 
-Prints, for each channel of the default microscope (``profile/microscope.yaml``):
+Prints, for each channel of the default microscope (``src/hcs_orchestrator/data/microscope.yaml``):
 
 - realistic rendering: every frame rendered from the specimen (blobs, optics, defocus)
   and digitised with noise, stepping through a 3 x 3 grid of fields in one well, as a
@@ -35,7 +35,7 @@ from hcs_devices.config import ChannelConfig, MicroscopeConfig, load_config  # n
 from hcs_devices.factory import build_microscope  # noqa: E402
 from hcs_devices.sim.camera import SimFrameSource  # noqa: E402
 
-PROFILE = Path(__file__).resolve().parents[1] / "profile" / "microscope.yaml"
+PROFILE = Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
 REALISTIC_TARGET_FPS = 10.0
 FAST_TARGET_FPS = 100.0
 WELL = "B2"

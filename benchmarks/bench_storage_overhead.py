@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    profile = load_config(ROOT / "profile" / "microscope.yaml")
+    profile = load_config(ROOT / "src" / "hcs_orchestrator" / "data" / "microscope.yaml")
     plate = spec_from_data({"sequence": SEQUENCE, "hardware_sequencing": False})
     bursts = spec_from_data({"sequence": INSTANT_SEQUENCE, "hardware_sequencing": True})
     for lab in (False, True):

@@ -1,6 +1,7 @@
 """Shared fixtures: configurations, a real RunEngine, and a simulated microscope on it.
 
-- ``profile_config_path`` / ``profile_config``: the shipped ``profile/microscope.yaml``.
+- ``profile_config_path`` / ``profile_config``: the shipped microscope
+  (``src/hcs_orchestrator/data/microscope.yaml``).
 - ``small_config``: the same microscope with a 512 x 512 sensor, so frames render fast.
 - ``RE``: a real RunEngine on its own event loop (``call_returns_result=True``), torn
   down with its loop, its thread and its default executor; a task left running on its
@@ -36,7 +37,7 @@ from run_engine_teardown import shut_down_run_engine
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILE_CONFIG_PATH = REPO_ROOT / "profile" / "microscope.yaml"
+PROFILE_CONFIG_PATH = REPO_ROOT / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
 #: Sensor size of ``small_config``: a 166 um field of view with the 20x objective.
 SMALL_SENSOR_PX = 512
 #: Threads the simulated microscope starts (render pool, frame writers).

@@ -44,14 +44,14 @@ with status 2. `hcs demo` and `hcs acquire` exit with 0 when the run ended with
 Paths: `--data-dir` is the data directory (default `hcs-data` in the current
 directory): it holds the catalog (`catalog.db`, `tables.duckdb`, `tiled/`) and the
 camera's frames (`frames/`). `--config` is a microscope configuration file (default:
-the simulated microscope, `profile/microscope.yaml`; see
+the simulated microscope, `src/hcs_orchestrator/data/microscope.yaml`; see
 [the configuration reference](configuration.md)).
 """
 
 #: A sentence or two before each command's help text.
 NOTES: dict[str, str] = {
     "demo": (
-        "Acquires `profile/sequences/demo-96.yaml` on the simulated microscope (three "
+        "Acquires `src/hcs_orchestrator/data/sequences/demo-96.yaml` on the simulated microscope (three "
         "wells of a 96-well plate, a 2 x 2 grid of fields of view per well, three "
         "channels, three z planes), then writes `<data dir>/demo-overview.png`. It "
         "prints the run's uid, exit status, number of images and time taken."

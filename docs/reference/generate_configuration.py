@@ -59,7 +59,7 @@ INTRO = """\
      hcs_devices.config; do not edit by hand. -->
 
 A microscope configuration is one YAML file (the shipped one is
-`profile/microscope.yaml`). It is read by `hcs_devices.config.load_config(path)`,
+`src/hcs_orchestrator/data/microscope.yaml`). It is read by `hcs_devices.config.load_config(path)`,
 which returns a `MicroscopeConfig` or raises a `UserFileError` naming the file, the
 field (as written in the file, e.g. `channels[2].exposure_ms`) and what is allowed.
 Every section refuses keys it does not know, so a misspelt key is an error, never a

@@ -6,7 +6,7 @@ HCS_DATA_DIR (default: ./hcs-data).
 
 import os
 
-from hcs_orchestrator.session import open_session
+from hcs_orchestrator import open_session
 
 session = open_session(
     os.environ.get("HCS_CONFIG") or None, os.environ.get("HCS_DATA_DIR", "hcs-data")

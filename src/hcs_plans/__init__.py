@@ -1,1 +1,35 @@
-"""Bluesky plans: what the microscope does (plate acquisition, autofocus, MERFISH)."""
+"""Bluesky plans: what the microscope does (plate acquisition, autofocus, MERFISH).
+
+The public API is re-exported here::
+
+    from hcs_plans import acquire_plate, load_spec
+"""
+
+from hcs_plans.acquire import acquire_plate
+from hcs_plans.autofocus import (
+    AutofocusPolicy,
+    calibrate_laser_autofocus,
+    contrast_autofocus,
+    laser_autofocus,
+)
+from hcs_plans.specs import AcquisitionSpec, load_spec, spec_from_data
+from hcs_plans.stubs import flow_for_time, flow_volume, incubate, select_reagent
+from hcs_plans.table import AcquisitionError, AcquisitionTable, resolve
+
+__all__ = [
+    "AcquisitionError",
+    "AcquisitionSpec",
+    "AcquisitionTable",
+    "AutofocusPolicy",
+    "acquire_plate",
+    "calibrate_laser_autofocus",
+    "contrast_autofocus",
+    "flow_for_time",
+    "flow_volume",
+    "incubate",
+    "laser_autofocus",
+    "load_spec",
+    "resolve",
+    "select_reagent",
+    "spec_from_data",
+]

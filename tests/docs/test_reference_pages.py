@@ -34,7 +34,7 @@ def test_reference_page_is_up_to_date_when_committed(generator: str, page: str) 
 
 def test_configuration_reference_lists_every_key_of_the_shipped_profile() -> None:
     page = (REFERENCE / "configuration.md").read_text(encoding="utf-8")
-    profile = REFERENCE.parents[1] / "profile" / "microscope.yaml"
+    profile = REFERENCE.parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
     data = yaml.safe_load(profile.read_text(encoding="utf-8"))
 
     def keys(value: object) -> set[str]:
@@ -45,4 +45,6 @@ def test_configuration_reference_lists_every_key_of_the_shipped_profile() -> Non
         return set()
 
     missing = sorted(k for k in keys(data) if f"| `{k}` |" not in page)
-    assert not missing, f"keys of profile/microscope.yaml missing from the reference: {missing}"
+    assert not missing, (
+        f"keys of src/hcs_orchestrator/data/microscope.yaml missing from the reference: {missing}"
+    )

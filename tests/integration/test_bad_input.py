@@ -1,7 +1,8 @@
 """Bad configurations and sequences are refused at once, by name, and leave nothing behind.
 
 Every case is a configuration file and a sequence file as a user would write them
-(the shipped ``profile/microscope.yaml`` and ``profile/sequences/demo-96.yaml`` with
+(the shipped ``hcs_orchestrator/data/microscope.yaml`` and
+``hcs_orchestrator/data/sequences/demo-96.yaml`` with
 one thing wrong). Each must be refused by :func:`check_acquisition`, the function
 ``hcs acquire`` calls before it creates anything, with an error naming the field and
 what is allowed, in under :data:`MAX_SECONDS` (timed in this process, so interpreter

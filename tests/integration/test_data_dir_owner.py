@@ -207,7 +207,9 @@ def test_acquisition_with_hcs_serve_reading_tables_is_refused_at_once_naming_the
 def killed_child(data: Path, kill_after: int) -> str:
     """Run the crash tests' acquisition child until it kills itself; the run's uid."""
     payload = {
-        "config": str(Path(__file__).parents[2] / "profile" / "microscope.yaml"),
+        "config": str(
+            Path(__file__).parents[2] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+        ),
         "data_dir": str(data),
         "sequence": plate_sequence([[1, 1, 2, 2], [1, 2, 1, 2]]),
         "forwarder": True,

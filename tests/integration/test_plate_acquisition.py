@@ -50,7 +50,7 @@ from hcs_storage.query import frame_table, well_fields
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_SPEC = REPO / "profile" / "sequences" / "demo-96.yaml"
+DEMO_SPEC = REPO / "src" / "hcs_orchestrator" / "data" / "sequences" / "demo-96.yaml"
 
 #: Plate calibration used throughout: the stage position of A1's centre (um).
 A1_XY_UM = (14380.0, 11240.0)

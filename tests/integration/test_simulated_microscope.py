@@ -33,7 +33,9 @@ from hcs_devices.config import ChannelConfig, MicroscopeConfig
 from hcs_devices.factory import Microscope, build_microscope
 from hcs_devices.sim.specimen import CYTOPLASM, NUCLEI, SPOTS_A, SPOTS_B, Specimen
 
-PROFILE = Path(__file__).resolve().parents[2] / "profile" / "microscope.yaml"
+PROFILE = (
+    Path(__file__).resolve().parents[2] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+)
 CHANNEL_NAMES = [c["name"] for c in yaml.safe_load(PROFILE.read_text())["channels"]]
 Documents = list[tuple[str, dict[str, Any]]]
 T = TypeVar("T")

@@ -152,7 +152,9 @@ def test_acquisition_runs_at_full_speed_while_tiled_is_down_and_catalog_catches_
 
 def child(data_dir: Path, **args: Any) -> subprocess.Popen[str]:
     payload = {
-        "config": str(Path(__file__).parents[2] / "profile" / "microscope.yaml"),
+        "config": str(
+            Path(__file__).parents[2] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+        ),
         "data_dir": str(data_dir),
         "sequence": SEQUENCE,
         "forwarder": True,

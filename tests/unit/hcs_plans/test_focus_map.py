@@ -17,7 +17,9 @@ from hcs_plans.patterns.focus_map import (
     fit_surface,
 )
 
-PROFILE_CONFIG_PATH = Path(__file__).resolve().parents[3] / "profile" / "microscope.yaml"
+PROFILE_CONFIG_PATH = (
+    Path(__file__).resolve().parents[3] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+)
 
 
 def plane(x: float, y: float) -> float:
