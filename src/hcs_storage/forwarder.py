@@ -590,7 +590,8 @@ def forwarder_api_key(key_file: Path | None) -> str:
     Raises:
         ServerError: neither gives a key, or the file cannot be read.
     """
-    from hcs_storage.server import API_KEY_ENV, ServerError, read_api_key_file
+    from hcs_storage.api_key import API_KEY_ENV, read_api_key_file
+    from hcs_storage.server_error import ServerError
 
     if key_file is not None:
         return read_api_key_file(key_file)
@@ -642,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
             "every user of this machine (ps) and stays in shell history; treat that key "
             "as exposed. Set $HCS_TILED_API_KEY or use --api-key-file PATH."
         )
-    from hcs_storage.server import ServerError, redact_secrets_in_logs
+    from hcs_storage.redact import redact_secrets_in_logs
+    from hcs_storage.server_error import ServerError
 
     try:
         api_key = forwarder_api_key(args.api_key_file)

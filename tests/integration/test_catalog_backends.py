@@ -27,7 +27,7 @@ from hcs_storage.query import (
     well_fields,
 )
 from hcs_storage.sample import SampleSpec, sample_frame, write_sample_run
-from hcs_storage.server import TiledServer
+from hcs_storage.tiled_server import TiledServer
 
 # A system test (real RunEngine, real Tiled catalog): part of the full suite only.
 pytestmark = pytest.mark.slow

@@ -29,29 +29,24 @@ import tifffile
 from tiled.client.utils import ClientError
 
 from hcs_orchestrator.cli import build_parser
+from hcs_storage.api_key import (
+    API_KEY_ENV,
+    GENERATED_KEY_FILE,
+    check_api_key,
+    read_api_key_file,
+    resolve_api_key,
+    write_api_key_file,
+)
 from hcs_storage.catalog import redact_uri
 from hcs_storage.forwarder import forwarder_api_key
 from hcs_storage.forwarder import main as forwarder_main
 from hcs_storage.query import find_runs, run_images
+from hcs_storage.redact import SecretRedactor, redact_secrets_in_logs
 from hcs_storage.sample import SampleSpec, sample_frame, write_sample_run
-from hcs_storage.server import (
-    API_KEY_ENV,
-    GENERATED_KEY_FILE,
-    AssetLocationError,
-    SecretRedactor,
-    ServerAddress,
-    ServerError,
-    TiledServer,
-    check_api_key,
-    check_asset_location,
-    connection_help,
-    free_port,
-    is_loopback,
-    read_api_key_file,
-    redact_secrets_in_logs,
-    resolve_api_key,
-    write_api_key_file,
-)
+from hcs_storage.server import ServerAddress, connection_help, free_port, is_loopback
+from hcs_storage.server_error import ServerError
+from hcs_storage.storage_guard import AssetLocationError, check_asset_location
+from hcs_storage.tiled_server import TiledServer
 
 # A system test (real RunEngine, real Tiled catalog): part of the full suite only.
 pytestmark = pytest.mark.slow

@@ -80,16 +80,10 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from hcs_storage.api_key import GENERATED_KEY_FILE, resolve_api_key
     from hcs_storage.catalog import redact_uri
-    from hcs_storage.server import (
-        GENERATED_KEY_FILE,
-        ServerAddress,
-        ServerError,
-        connection_help,
-        is_loopback,
-        resolve_api_key,
-        serve,
-    )
+    from hcs_storage.server import ServerAddress, connection_help, is_loopback, serve
+    from hcs_storage.server_error import ServerError
 
     try:
         api_key, origin = resolve_api_key(
