@@ -6,9 +6,16 @@ import datetime
 from collections.abc import Iterator
 from typing import Any
 
+from hcs_storage.recovery import UNRECORDED_FILE, describe_unrecorded
+
 
 def describe_runs(catalog: Any) -> Iterator[str]:
-    """One line per run: start time, uid, plan, experiment, images, exit status."""
+    """One line per run: start time, uid, plan, experiment, images, exit status.
+
+    A run closed after a crash with frame files on disk that no document records (its
+    stop document's ``unrecorded_frames``) gets a second line naming how many and the
+    first few (the full list, with reasons, is ``unrecorded.json`` in its frame set).
+    """
     yield f"{'start (UTC)':19}  {'uid':8}  {'plan':14}  {'experiment':12}  {'images':>6}  status"
     for uid, run in catalog.items():
         start = run.metadata.get("start") or {}
@@ -19,3 +26,9 @@ def describe_runs(catalog: Any) -> Iterator[str]:
             f"{start.get('experiment_id', ''):12}  {start.get('num_images', ''):>6}  "
             f"{stop.get('exit_status', 'open')}"
         )
+        unrecorded = stop.get("unrecorded_frames") or []
+        if unrecorded:
+            yield (
+                f"  run {uid[:8]}: closed as failed; {describe_unrecorded(unrecorded)} "
+                f"(reasons: {UNRECORDED_FILE} next to them)"
+            )

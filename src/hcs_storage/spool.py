@@ -156,6 +156,7 @@ class _Run:
             os.close(self.fd)
             raise
         self.seq = 0
+        self.held = b""  # stream datum lines waiting for the next document
         self.unsynced = 0
         self.last_sync = time.monotonic()
 
@@ -256,7 +257,14 @@ class SpoolWriter:
                 log.warning("a %s document belongs to no open run; not journaled", name)
                 return
             data = encode_line(run.seq, name, doc)
-            os.write(run.fd, data)  # whole line in one call: O_APPEND keeps it contiguous
+            if name == "stream_datum":
+                # Written with the next document (a field's rows follow its images), so
+                # that a kill never leaves images announced without their rows.
+                run.held += data
+                run.seq += 1
+                return
+            os.write(run.fd, run.held + data)  # one call: O_APPEND keeps it contiguous
+            run.held = b""
             self.written[run.uid] = run.seq
             run.seq += 1
             run.unsynced += 1
@@ -298,6 +306,10 @@ class SpoolWriter:
     def _close_run(self, run: _Run, *, sync: bool) -> None:
         start = time.perf_counter()
         try:
+            if run.held:
+                os.write(run.fd, run.held)
+                self.written[run.uid] = run.seq - 1
+                run.held = b""
             if sync:
                 os.fdatasync(run.fd)
         finally:
@@ -380,6 +392,12 @@ def is_abandoned(path: Path) -> bool:
 def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
     """End a journal whose writer died: drop a torn last line, append a failed stop.
 
+    The stop document lists the run's frame files that no document announces (taken
+    after the last announcement, or being written, when the process died) under
+    ``unrecorded_frames`` (``[{"file": ..., "reason": ...}]``, paths relative to the data
+    directory) and counts them in its reason; the same list is written to
+    ``unrecorded.json`` in the frame set (:func:`hcs_storage.recovery.unrecorded_frames`).
+
     Args:
         path: the journal.
         reason: the stop document's reason (a default explains what happened).
@@ -395,7 +413,9 @@ def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
         if state.has_stop or state.last_seq < 0:
             return None
         os.ftruncate(fd, state.valid_bytes)  # a torn line from the crash, if any
-        start = read_journal(path, 0, limit=1)[0].doc
+        entries = read_journal(path)
+        start = entries[0].doc
+        unrecorded = _unrecorded_frames(path, entries)
         stop: Document = {
             "run_start": start["uid"],
             "time": time.time(),
@@ -408,11 +428,37 @@ def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
                 "next process to open the data directory"
             ),
             "num_events": state.events,
+            "unrecorded_frames": unrecorded,
         }
+        if unrecorded:
+            stop["reason"] += f"; {_describe_unrecorded(unrecorded)}"
         os.lseek(fd, 0, os.SEEK_END)
         os.write(fd, encode_line(state.last_seq + 1, "stop", stop))
         os.fsync(fd)
         return stop
+
+
+def _unrecorded_frames(path: Path, entries: list[SpooledDocument]) -> list[dict[str, str]]:
+    """The crashed run's frame files that no document announces, also written to disk.
+
+    Listed in ``unrecorded.json`` next to the frames (before the stop document is
+    appended, so a crash here leaves the run to be closed again, listing the same files).
+    """
+    from hcs_storage import recovery  # recovery imports this module
+
+    try:
+        unrecorded = recovery.unrecorded_frames(path, entries)
+        recovery.record_unrecorded(path.resolve().parent.parent, entries[0].doc["uid"], unrecorded)
+    except OSError:
+        log.exception("cannot list the unrecorded frame files of journal %s", path)
+        return []
+    return unrecorded
+
+
+def _describe_unrecorded(unrecorded: list[dict[str, str]]) -> str:
+    from hcs_storage import recovery
+
+    return recovery.describe_unrecorded(unrecorded)
 
 
 def close_crashed_runs(data_dir: str | Path, reason: str | None = None) -> list[str]:
