@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from bluesky.utils import RunEngineInterrupted
 
 from hcs_devices.config import MicroscopeConfig
+from hcs_orchestrator.engine import CtrlCEndsRun
 from hcs_orchestrator.preflight import describe_plan
 from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
 from hcs_orchestrator.session import Session
@@ -15,10 +19,24 @@ from hcs_plans.specs import AcquisitionSpec
 from hcs_plans.table import AcquisitionTable, resolve
 from hcs_storage.overview import plate_overview
 
+#: The reason recorded in the stop document of a run ended by Ctrl-C.
+CTRL_C_REASON = "aborted by Ctrl-C"
+
 
 @dataclass(frozen=True)
 class AcquisitionSummary:
-    """What a finished acquisition did."""
+    """What a finished acquisition did.
+
+    Attributes:
+        uid: the run's uid.
+        images: images recorded in the run (rows of its frames stream).
+        seconds: how long the run took.
+        exit_status: the stop document's exit status (``success``, ``abort``, ``fail``).
+        data_dir: the data directory.
+        overview: the plate overview written, if any.
+        reason: the stop document's reason (why the run ended early; empty otherwise).
+        ctrl_c: whether Ctrl-C ended the run.
+    """
 
     uid: str
     images: int
@@ -26,6 +44,8 @@ class AcquisitionSummary:
     exit_status: str
     data_dir: Path
     overview: Path | None
+    reason: str = ""
+    ctrl_c: bool = False
 
 
 def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | None) -> str:
@@ -43,8 +63,29 @@ def run_acquisition(
     progress: bool = True,
     overview_path: Path | None = None,
 ) -> AcquisitionSummary:
-    """Acquire a spec, wait for storage, and optionally write the plate overview."""
+    """Acquire a spec, wait for storage, and optionally write the plate overview.
+
+    Ctrl-C ends the run (nobody could resume it): the first press at the end of the
+    current field of view, a second one at once. Either way the run is aborted with
+    reason :data:`CTRL_C_REASON`, and every image on disk is recorded with its row. A
+    run that fails (a full disk, a device error) is summarised too: its stop
+    document's exit status and reason say why.
+
+    Args:
+        session: the session to acquire in.
+        spec: what to acquire.
+        progress: show a progress bar.
+        overview_path: where to write a plate overview PNG (none by default).
+
+    Returns:
+        The summary, read back from the catalog once storage has caught up.
+
+    Raises:
+        Exception: whatever ended the plan before its run started (e.g. a spec the
+            microscope cannot do).
+    """
     updates: list[ProgressUpdate] = []
+    starts: list[str] = []
     bar = ProgressBar() if progress else None
 
     def report(update: ProgressUpdate) -> None:
@@ -52,15 +93,32 @@ def run_acquisition(
         if bar is not None:
             bar(update)
 
-    token = session.RE.subscribe(RunProgress(report))
+    def note_start(name: str, doc: dict[str, Any]) -> None:
+        if name == "start":
+            starts.append(doc["uid"])
+
+    RE = session.RE
+    ctrl_c = CtrlCEndsRun()
+    saved_managers = RE.context_managers
+    RE.context_managers = [ctrl_c.manage]
+    tokens = [RE.subscribe(RunProgress(report)), RE.subscribe(note_start)]
     start = time.monotonic()
     try:
-        result = session.RE(acquire_plate(session.microscope, spec))
+        try:
+            RE(acquire_plate(session.microscope, spec))
+        except RunEngineInterrupted:
+            # Paused by Ctrl-C, in a process nobody can resume it from: end the run.
+            RE.abort(reason=CTRL_C_REASON)
+        except Exception:
+            if not starts:
+                raise  # refused before its run opened: nothing to summarise
     finally:
-        session.RE.unsubscribe(token)
+        RE.context_managers = saved_managers
+        for token in tokens:
+            RE.unsubscribe(token)
     seconds = time.monotonic() - start
     session.flush()
-    uid = result[0] if isinstance(result, tuple) else str(result)
+    uid = starts[-1]
     run = session.catalog[uid]
     stop = run.metadata["stop"] or {}
     overview = plate_overview(run, overview_path) if overview_path is not None else None
@@ -71,4 +129,6 @@ def run_acquisition(
         exit_status=str(stop.get("exit_status", "unknown")),
         data_dir=session.data_dir,
         overview=overview,
+        reason=str(stop.get("reason", "")),
+        ctrl_c=ctrl_c.presses > 0,
     )

@@ -125,6 +125,7 @@ class TiffSequenceWriter:
         self._space = threading.Semaphore(capacity)
         self._error: BaseException | None = None
         self._cause = ""
+        self._disk_full = False
         self._closed = False
         self.frames_queued = 0
         self.frames_written = 0
@@ -159,22 +160,28 @@ class TiffSequenceWriter:
 
     def write_error(self) -> FrameWriteError:
         """The error to report for the failed write (``error`` must be set)."""
+        written = self.frames_written
+        if self._disk_full:
+            return FrameWriteError(
+                f"the disk holding {self.directory} is full: writing frames failed after "
+                f"{written} frames (all {written} are complete on disk); {self._cause}"
+            )
         return FrameWriteError(
-            f"writing frames to {self.directory} failed after {self.frames_written} "
-            f"frames (all {self.frames_written} are complete on disk): {self._cause}"
+            f"writing frames to {self.directory} failed after {written} "
+            f"frames (all {written} are complete on disk): {self._cause}"
         )
 
-    def _diagnose(self, exc: BaseException, frame_bytes: int) -> str:
-        """Say "the disk is full" when it is: libraries word a short write differently."""
+    def _diagnose(self, exc: BaseException, frame_bytes: int) -> tuple[bool, str]:
+        """Whether the disk is full, and the cause: libraries word a short write differently."""
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return f"the disk is full ({exc})"
+            return True, str(exc)
         try:
             free = shutil.disk_usage(self.directory).free
         except OSError:
-            return str(exc)
+            return False, str(exc)
         if free < frame_bytes:
-            return f"the disk is full: No space left on device ({free} bytes free; {exc})"
-        return str(exc)
+            return True, f"No space left on device ({free} bytes free; {exc})"
+        return False, str(exc)
 
     def _run(self) -> None:
         while True:
@@ -187,7 +194,7 @@ class TiffSequenceWriter:
                     self._write(frame)
             except BaseException as exc:
                 self._error = exc
-                self._cause = self._diagnose(exc, frame.nbytes)
+                self._disk_full, self._cause = self._diagnose(exc, frame.nbytes)
                 if self._on_error is not None:
                     self._on_error(self.write_error())
             finally:

@@ -13,6 +13,11 @@ from typing import Any, cast
 
 from hcs_orchestrator.paths import DEMO_SPEC
 
+#: Exit code of a run ended by Ctrl-C (128 + SIGINT, as shells report it).
+CTRL_C_EXIT = 130
+#: What the command line prints when Ctrl-C ended a run (as the stop document says).
+CTRL_C_REASON = "aborted by Ctrl-C"
+
 
 def register(commands: Any) -> None:
     """Add the acquisition commands to the ``hcs`` parser."""
@@ -88,6 +93,9 @@ def _run_spec(
     except (DataDirInUseError, EventTablesBusyError) as exc:  # refused before anything moved
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted by Ctrl-C before the run started", file=sys.stderr)
+        return CTRL_C_EXIT
     for uid in session.closed_crashed_runs:
         print(f"run {uid[:8]} had been left open by a crash: closed with exit status 'fail'")
     try:
@@ -95,6 +103,13 @@ def _run_spec(
     except AcquisitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the run opened, or while storage caught up
+        print(
+            "interrupted by Ctrl-C; documents not yet in the catalog are in the spool "
+            "(the next session on this directory forwards them)",
+            file=sys.stderr,
+        )
+        return CTRL_C_EXIT
     finally:
         session.close()
     rate = summary.images / summary.seconds if summary.seconds else 0.0
@@ -105,7 +120,13 @@ def _run_spec(
     if summary.overview is not None:
         print(f"overview:    {summary.overview.resolve()}")
     print(f"browse:      hcs runs --data-dir {data_dir}")
-    return 0 if summary.exit_status == "success" else 1
+    if summary.ctrl_c and summary.exit_status != "success":
+        print(f"{CTRL_C_REASON}: the {summary.images} images taken are recorded")
+        return CTRL_C_EXIT
+    if summary.exit_status != "success":
+        print(f"error: {summary.reason or 'the run ended early'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _runs(args: argparse.Namespace) -> int:
