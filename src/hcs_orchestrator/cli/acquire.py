@@ -124,7 +124,8 @@ def _run_spec(
         print(f"{CTRL_C_REASON}: the {summary.images} images taken are recorded")
         return CTRL_C_EXIT
     if summary.exit_status != "success":
-        print(f"error: {summary.reason or 'the run ended early'}", file=sys.stderr)
+        # (On a line of its own: the progress bar leaves the cursor after itself.)
+        print(f"\nerror: {summary.reason or 'the run ended early'}", file=sys.stderr)
         return 1
     return 0
 
