@@ -22,7 +22,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -30,14 +29,14 @@ from bluesky.run_engine import RunEngine, call_in_bluesky_event_loop
 
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_devices.factory import build_microscope
+from hcs_devices.sim import specimen_of
 from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
 from hcs_devices.sim.specimen import DAPI
+from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
-PROFILE = (
-    Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
-)
+PROFILE = DEFAULT_CONFIG
 A1_XY_UM = (14380.0, 11240.0)
 CONTRAST = {"half_range_um": 9.0, "coarse_step_um": 3.0, "crop_px": 256}
 FOCUS_MAP = {"method": "thin_plate_spline", "search_half_range_um": 30.0, "search_step_um": 5.0}
@@ -98,11 +97,10 @@ def run_policy(config: MicroscopeConfig, wells: int, name: str) -> dict[str, flo
     with tempfile.TemporaryDirectory() as tmp:
         m = build_microscope(config, data_dir=tmp)
         call_in_bluesky_event_loop(m.connect())
-        assert m.specimen is not None
         spec = spec_from_data(spec_data(wells, POLICIES[name]))
         x, y = A1_XY_UM
-        start_z = m.specimen.surface_z_um(x, y) + 2.0
-        RE(bps.mv(m.stage.x, x, m.stage.y, y, m.stage.z, start_z))
+        start_z = specimen_of(m).surface_z_um(x, y) + 2.0
+        RE(bps.mv(m.stage_.x, x, m.stage_.y, y, m.stage_.z, start_z))
         started = time.perf_counter()
         RE(acquire_plate(m, spec))
         elapsed = time.perf_counter() - started
@@ -115,9 +113,8 @@ def run_policy(config: MicroscopeConfig, wells: int, name: str) -> dict[str, flo
     attempted = [r for r in fields if r["af-attempted"]]
     images = [e for s, e in events if s == "primary"]
     shift = FOCAL_SHIFT_UM_PER_NM * (DAPI.emission_nm - 500.0)
-    assert m.specimen is not None
     errors = [
-        abs(e["frame-z_um"] - m.specimen.surface_z_um(e["frame-x_um"], e["frame-y_um"]) - shift)
+        abs(e["frame-z_um"] - specimen_of(m).surface_z_um(e["frame-x_um"], e["frame-y_um"]) - shift)
         for e in images
     ]
     return {

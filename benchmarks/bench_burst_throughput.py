@@ -34,9 +34,10 @@ import tifffile
 from ophyd_async.core import TriggerInfo
 
 from hcs_devices.config import MicroscopeConfig, load_config
+from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_orchestrator.session import open_session
 
-PROFILE = Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+PROFILE = DEFAULT_CONFIG
 EXPOSURE_S = 0.001
 
 

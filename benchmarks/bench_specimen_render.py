@@ -34,8 +34,9 @@ from hcs_devices.camera.settings import ExposureSettings, Roi  # noqa: E402
 from hcs_devices.config import ChannelConfig, MicroscopeConfig, load_config  # noqa: E402
 from hcs_devices.factory import build_microscope  # noqa: E402
 from hcs_devices.sim.camera import SimFrameSource  # noqa: E402
+from hcs_orchestrator.paths import DEFAULT_CONFIG  # noqa: E402
 
-PROFILE = Path(__file__).resolve().parents[1] / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
+PROFILE = DEFAULT_CONFIG
 REALISTIC_TARGET_FPS = 10.0
 FAST_TARGET_FPS = 100.0
 WELL = "B2"

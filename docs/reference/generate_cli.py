@@ -51,7 +51,8 @@ the simulated microscope, `src/hcs_orchestrator/data/microscope.yaml`; see
 #: A sentence or two before each command's help text.
 NOTES: dict[str, str] = {
     "demo": (
-        "Acquires `src/hcs_orchestrator/data/sequences/demo-96.yaml` on the simulated microscope (three "
+        "Acquires `src/hcs_orchestrator/data/sequences/demo-96.yaml` on the simulated "
+        "microscope (three "
         "wells of a 96-well plate, a 2 x 2 grid of fields of view per well, three "
         "channels, three z planes), then writes `<data dir>/demo-overview.png`. It "
         "prints the run's uid, exit status, number of images and time taken."

@@ -1,23 +1,30 @@
-"""Build a whole microscope from its configuration: ``build_microscope(config)``."""
+"""Build a whole microscope from its configuration: ``build_microscope(config)``.
+
+One factory per role (stage, illumination, filter wheel, camera, laser autofocus), as
+an instrument file builds each device: the configuration's backend kind picks what
+drives it. A Squid board drives the stage, the light and the filter wheel together; a
+simulated microscope's optics (:class:`~hcs_devices.sim.camera.SimOptics`) are built
+only where they drive something, and the synthetic specimen only where a simulated
+camera or sensor looks at it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
-from bluesky.run_engine import call_in_bluesky_event_loop
-from ophyd_async.core import Device, StaticPathProvider, UUIDFilenameProvider
+from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
 from hcs_devices.autofocus import LaserAutofocusSensor
 from hcs_devices.camera.device import Camera
 from hcs_devices.config.models import AxisConfig, MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel, FilterWheelBackend
-from hcs_devices.fluidics import Fluidics, build_fluidics
+from hcs_devices.fluidics import build_fluidics
 from hcs_devices.illumination import Illumination, IlluminationBackend
+from hcs_devices.microscope import Closeable, Microscope
 from hcs_devices.ownership import HardwareOwner
-from hcs_devices.sequencer import FrameSequencer
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.camera import Scene, SimFrameSource, SimOptics
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
@@ -29,85 +36,15 @@ from hcs_devices.squid import AxisLimits, SquidBackends, build_squid_backends
 from hcs_devices.stage import Axis, AxisBackend, Stage
 from hcs_schema import FRAMES_DIR
 
-
-class Closeable(Protocol):
-    """Something holding threads or ports."""
-
-    def close(self) -> object:
-        """Release them (may return an awaitable)."""
-        ...
-
-
-@dataclass
-class Microscope:
-    """Every device of one microscope, its configuration and its hardware owner.
-
-    Attributes:
-        config: what the microscope was built from.
-        owner: who may command the hardware now (a run, or anyone).
-        stage: the XYZ stage (and piezo).
-        illumination: the light sources.
-        filter_wheel: the emission filter wheel.
-        camera: the main camera.
-        laser_autofocus: the laser reflection autofocus sensor, if fitted.
-        specimen: the synthetic specimen, for a simulated microscope.
-        sim: the simulated hardware, for a simulated microscope.
-        sequencer: steps z and channels during a camera burst, where the hardware can.
-        fluidics: valves and pump, on a MERFISH rig.
-    """
-
-    config: MicroscopeConfig
-    owner: HardwareOwner
-    stage: Stage
-    illumination: Illumination
-    filter_wheel: FilterWheel
-    camera: Camera
-    laser_autofocus: LaserAutofocusSensor | None = None
-    specimen: Specimen | None = None
-    sim: SimOptics | None = None
-    sequencer: FrameSequencer | None = None
-    fluidics: Fluidics | None = None
-    _closers: list[Closeable] = field(default_factory=list, repr=False)
-
-    def devices(self) -> dict[str, Device]:
-        """The top-level devices by name."""
-        found: dict[str, Device] = {
-            "stage": self.stage,
-            "illumination": self.illumination,
-            "filter_wheel": self.filter_wheel,
-            "camera": self.camera,
-        }
-        if self.laser_autofocus is not None:
-            found["laser_autofocus"] = self.laser_autofocus
-        if self.fluidics is not None:
-            found["fluidics"] = self.fluidics
-        return found
-
-    async def connect(self) -> None:
-        """Connect every device (opens the backends); call on the RunEngine's loop."""
-        for device in self.devices().values():
-            await device.connect()
-
-    async def safe_state(self) -> None:
-        """Camera not acquiring, writers closed, light off, stage and pump stopped."""
-        await self.camera.unstage()
-        await self.illumination.all_off()
-        await self.stage.stop()
-        if self.fluidics is not None:
-            await self.fluidics.stop()
-
-    def close(self) -> None:
-        """Release what the backends hold (threads, ports), from outside the event loop."""
-        call_in_bluesky_event_loop(self.aclose())
-
-    async def aclose(self) -> None:
-        """Release what the backends hold (threads, ports), on the RunEngine's loop."""
-        if self.fluidics is not None:
-            await self.fluidics.close()
-        for closer in self._closers:
-            result = closer.close()
-            if asyncio.iscoroutine(result):
-                await result
+__all__ = [
+    "Microscope",
+    "build_camera",
+    "build_filter_wheel",
+    "build_illumination",
+    "build_laser_autofocus",
+    "build_microscope",
+    "build_stage",
+]
 
 
 def build_microscope(
@@ -128,24 +65,82 @@ def build_microscope(
         fsync_frames: make every frame durable before it counts as written.
 
     Returns:
-        The microscope; ``await microscope.connect()`` on the RunEngine's loop.
+        The microscope (an ophyd-async Device); ``await microscope.connect()`` on the
+        RunEngine's loop.
     """
     owner = owner or HardwareOwner()
-    specimen = Specimen(config.specimen, config.plate())
-    stage_cfg = config.stage
-    optics = SimOptics(
-        x=SimAxisBackend(stage_cfg.x),
-        y=SimAxisBackend(stage_cfg.y),
-        z=SimAxisBackend(stage_cfg.z),
-        piezo=SimAxisBackend(stage_cfg.piezo) if stage_cfg.piezo else None,
-        illumination=SimIlluminationBackend([s.name for s in config.illumination.sources]),
-        filter_wheel=SimFilterWheelBackend(config.filter_wheel),
+    hardware = _Hardware(config)
+    stage = build_stage(config, hardware, owner)
+    camera, source = build_camera(
+        config,
+        hardware,
+        owner,
+        data_dir=data_dir,
+        writer_capacity=writer_capacity,
+        fsync_frames=fsync_frames,
+        after_burst=stage.z.refresh_position,
     )
-    hardware = _HardwareBackends.simulated(optics)
-    squid = None
-    if stage_cfg.backend.kind == "squid" and config.squid is not None:
-        squid = _squid_backends(config)
-        hardware = _HardwareBackends.squid(squid)
+    closers: list[Closeable] = [source]
+    if hardware.squid is not None:
+        closers.append(hardware.squid)
+    return Microscope(
+        config,
+        owner,
+        stage=stage,
+        illumination=build_illumination(config, hardware, owner),
+        filter_wheel=build_filter_wheel(config, hardware, owner),
+        camera=camera,
+        laser_autofocus=build_laser_autofocus(config, hardware, owner),
+        fluidics=build_fluidics(config.fluidics, owner) if config.fluidics else None,
+        closers=closers,
+    )
+
+
+class _Hardware:
+    """What drives a microscope's devices, each part built the first time a role asks."""
+
+    def __init__(self, config: MicroscopeConfig) -> None:
+        self.config = config
+        self.squid: SquidBackends | None = (
+            _squid_backends(config) if config.stage.backend.kind == "squid" else None
+        )
+
+    @cached_property
+    def optics(self) -> SimOptics:
+        """The simulated stage, light and filter wheel (never built for a Squid board)."""
+        assert self.squid is None, "a Squid board drives this microscope"
+        cfg = self.config
+        return SimOptics(
+            x=SimAxisBackend(cfg.stage.x),
+            y=SimAxisBackend(cfg.stage.y),
+            z=SimAxisBackend(cfg.stage.z),
+            piezo=SimAxisBackend(cfg.stage.piezo) if cfg.stage.piezo else None,
+            illumination=SimIlluminationBackend([s.name for s in cfg.illumination.sources]),
+            filter_wheel=SimFilterWheelBackend(cfg.filter_wheel),
+        )
+
+    @cached_property
+    def backends(self) -> _Backends:
+        """The backends behind the stage, light and filter wheel."""
+        if self.squid is not None:
+            return _Backends.squid(self.squid)
+        return _Backends.simulated(self.optics)
+
+    @cached_property
+    def scene(self) -> Scene:
+        """What a simulated camera or sensor sees the hardware do."""
+        return self.optics if self.squid is None else SquidScene(self.squid)
+
+    @cached_property
+    def specimen(self) -> Specimen:
+        """The synthetic specimen (only for simulated cameras and sensors)."""
+        return Specimen(self.config.specimen, self.config.plate())
+
+
+def build_stage(config: MicroscopeConfig, hardware: _Hardware, owner: HardwareOwner) -> Stage:
+    """The XYZ stage (and piezo) with the configuration's soft limits."""
+    stage_cfg = config.stage
+    backends = hardware.backends
     overshoot = (
         stage_cfg.z_backlash_overshoot_um if stage_cfg.z_backlash == "end_moving_up" else 0.0
     )
@@ -161,35 +156,63 @@ def build_microscope(
         )
 
     piezo = (
-        axis(hardware.piezo, stage_cfg.piezo)
-        if hardware.piezo is not None and stage_cfg.piezo is not None
+        axis(backends.piezo, stage_cfg.piezo)
+        if backends.piezo is not None and stage_cfg.piezo is not None
         else None
     )
-    stage = Stage(
-        axis(hardware.x, stage_cfg.x),
-        axis(hardware.y, stage_cfg.y),
-        axis(hardware.z, stage_cfg.z, overshoot),
+    return Stage(
+        axis(backends.x, stage_cfg.x),
+        axis(backends.y, stage_cfg.y),
+        axis(backends.z, stage_cfg.z, overshoot),
         piezo=piezo,
         name="stage",
     )
-    illumination = Illumination(
-        hardware.illumination,
+
+
+def build_illumination(
+    config: MicroscopeConfig, hardware: _Hardware, owner: HardwareOwner
+) -> Illumination:
+    """The light sources."""
+    return Illumination(
+        hardware.backends.illumination,
         sources=[s.name for s in config.illumination.sources],
         owner=owner,
         name="illumination",
     )
-    filter_wheel = FilterWheel(
-        hardware.filter_wheel,
+
+
+def build_filter_wheel(
+    config: MicroscopeConfig, hardware: _Hardware, owner: HardwareOwner
+) -> FilterWheel:
+    """The emission filter wheel."""
+    return FilterWheel(
+        hardware.backends.filter_wheel,
         positions=config.filter_wheel.positions,
         filter_names={f.position: f.name for f in config.filter_wheel.filters},
         owner=owner,
         name="filter_wheel",
     )
-    scene: Scene = optics if squid is None else SquidScene(squid)
-    source = SimFrameSource(config, scene, specimen)
-    # The board cannot step z and channels by itself: bursts need the simulation.
+
+
+def build_camera(
+    config: MicroscopeConfig,
+    hardware: _Hardware,
+    owner: HardwareOwner,
+    *,
+    data_dir: str | Path,
+    writer_capacity: int,
+    fsync_frames: bool,
+    after_burst: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[Camera, SimFrameSource]:
+    """The main camera (simulated until a camera driver is configured) and its source.
+
+    On a simulated microscope the camera steps focus and channels through a burst
+    itself (a hardware sequencer); a Squid board cannot, so its camera is triggered
+    frame by frame.
+    """
+    source = SimFrameSource(config, hardware.scene, hardware.specimen)
     sequencer = (
-        SimSequencer(optics, after_burst=stage.z.refresh_position) if squid is None else None
+        SimSequencer(hardware.optics, after_burst=after_burst) if hardware.squid is None else None
     )
     frames_dir = Path(data_dir).resolve() / FRAMES_DIR
     frames_dir.mkdir(parents=True, exist_ok=True)
@@ -203,31 +226,23 @@ def build_microscope(
         fsync=fsync_frames,
         name="camera",
     )
-    laser_af = None
-    if config.laser_autofocus is not None:
-        laser_af = LaserAutofocusSensor(
-            SimLaserAutofocusBackend(config.laser_autofocus, scene, specimen, config.specimen.seed),
-            owner=owner,
-            name="laser_autofocus",
-        )
-    return Microscope(
-        config=config,
-        owner=owner,
-        stage=stage,
-        illumination=illumination,
-        filter_wheel=filter_wheel,
-        camera=camera,
-        laser_autofocus=laser_af,
-        specimen=specimen,
-        sim=optics if squid is None else None,
-        sequencer=sequencer,
-        fluidics=build_fluidics(config.fluidics, owner) if config.fluidics else None,
-        _closers=[source, *([squid] if squid is not None else [])],
+    return camera, source
+
+
+def build_laser_autofocus(
+    config: MicroscopeConfig, hardware: _Hardware, owner: HardwareOwner
+) -> LaserAutofocusSensor | None:
+    """The laser reflection autofocus sensor, where the configuration has one."""
+    if config.laser_autofocus is None:
+        return None
+    backend = SimLaserAutofocusBackend(
+        config.laser_autofocus, hardware.scene, hardware.specimen, config.specimen.seed
     )
+    return LaserAutofocusSensor(backend, owner=owner, name="laser_autofocus")
 
 
 @dataclass(frozen=True)
-class _HardwareBackends:
+class _Backends:
     """The backends behind the stage, light and filter wheel devices."""
 
     x: AxisBackend
@@ -238,16 +253,16 @@ class _HardwareBackends:
     filter_wheel: FilterWheelBackend
 
     @staticmethod
-    def simulated(optics: SimOptics) -> _HardwareBackends:
-        return _HardwareBackends(
+    def simulated(optics: SimOptics) -> _Backends:
+        return _Backends(
             optics.x, optics.y, optics.z, optics.piezo, optics.illumination, optics.filter_wheel
         )
 
     @staticmethod
-    def squid(backends: SquidBackends) -> _HardwareBackends:
+    def squid(backends: SquidBackends) -> _Backends:
         if backends.filter_wheel is None:
             raise ValueError("squid.filter_wheel.enabled is false but the microscope has a wheel")
-        return _HardwareBackends(
+        return _Backends(
             backends.x,
             backends.y,
             backends.z,
@@ -259,7 +274,10 @@ class _HardwareBackends:
 
 def _squid_backends(config: MicroscopeConfig) -> SquidBackends:
     """The Squid board's backends, with the stage section's limits and speeds."""
-    assert config.squid is not None
+    if config.squid is None:
+        raise ValueError(
+            "stage.backend.kind is 'squid' but the configuration has no squid: section"
+        )
     limits = {
         name: AxisLimits(
             low_um=axis.low_limit_um,

@@ -17,8 +17,7 @@ hardware-timed camera burst, and the stage already travels to the next field of 
 while the burst's frames are still being written.
 """
 
-from __future__ import annotations
-
+# No postponed annotations: the queue server reads these plans' signatures as objects.
 import importlib.metadata
 import json
 import time
@@ -36,7 +35,7 @@ from hcs_devices.factory import Microscope
 from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
 from hcs_plans.patterns.plate import FieldOfView
-from hcs_plans.specs.acquisition import AcquisitionSpec
+from hcs_plans.specs.acquisition import AcquisitionSpec, as_spec
 from hcs_plans.stubs.channel import configure_channel
 from hcs_plans.table import (
     AcquisitionError,
@@ -68,14 +67,14 @@ def plan_acquisition(microscope: Microscope, spec: AcquisitionSpec) -> MsgGenera
     Returns:
         The :class:`AcquisitionTable` of every image.
     """
-    z_now = yield from bps.rd(microscope.stage.z)
+    z_now = yield from bps.rd(microscope.stage_.z)
     data_dir = microscope.camera.data.frames_root
     return resolve(microscope.config, spec, focus_z_um=float(z_now), data_dir=data_dir)
 
 
 def acquire_plate(
     microscope: Microscope,
-    spec: AcquisitionSpec,
+    spec: AcquisitionSpec | dict[str, Any] | str,
     metadata: dict[str, Any] | None = None,
 ) -> MsgGenerator:
     """Acquire every image a spec describes, into one run.
@@ -91,18 +90,22 @@ def acquire_plate(
     field of view.
 
     Args:
-        microscope: the microscope (from ``build_microscope``).
-        spec: what to acquire.
+        microscope: the microscope (from ``build_microscope``; by name through the
+            queue server).
+        spec: what to acquire: a spec, its plain data (a spec, or a bare useq
+            ``MDASequence``, as JSON from a remote client), or the path of a YAML or
+            JSON file of either.
         metadata: extra start-document metadata.
 
     Returns:
         The run's uid.
     """
+    spec = as_spec(spec)
     table: AcquisitionTable = yield from plan_acquisition(microscope, spec)
     experiment_id = spec.experiment_id or f"exp-{uuid.uuid4().hex[:8]}"
     md = _start_metadata(microscope, spec, table, experiment_id) | (metadata or {})
     hardware_timed = spec.hardware_sequencing and microscope.camera.sequencer is not None
-    base_z = float((yield from bps.rd(microscope.stage.z)))
+    base_z = float((yield from bps.rd(microscope.stage_.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
     camera = microscope.camera
@@ -175,16 +178,15 @@ def acquire_plate(
         if focus is not None:
             yield from bps.checkpoint()  # where a pause asked for by the last field happens
         # Leave the focus where the run found it.
-        yield from bps.mv(microscope.stage.z, base_z)
+        yield from bps.mv(microscope.stage_.z, base_z)
 
     def safe_state() -> MsgGenerator:
         yield from bps.mv(microscope.illumination.on, False)
 
+    # Every run starts dark; staging the microscope makes its camera ready.
+    yield from bps.mv(microscope.illumination.on, False)
     uid = yield from finalize_wrapper(
-        stage_wrapper(
-            run_wrapper(body(), md=md),
-            [camera, microscope.illumination],
-        ),
+        stage_wrapper(run_wrapper(body(), md=md), [microscope]),
         safe_state(),
     )
     return uid
@@ -237,15 +239,15 @@ def _plate_focus(
 
 def _move_xy(microscope: Microscope, fov: FieldOfView) -> MsgGenerator:
     """Move to a field of view (a move to where an axis arrived commands nothing)."""
-    yield Msg("set", microscope.stage.x, fov.x_um, group=MOVE)
-    yield Msg("set", microscope.stage.y, fov.y_um, group=MOVE)
+    yield Msg("set", microscope.stage_.x, fov.x_um, group=MOVE)
+    yield Msg("set", microscope.stage_.y, fov.y_um, group=MOVE)
     yield Msg("wait", None, group=MOVE)
 
 
 def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
     """Start travelling to the next field of view (waited for at the next field)."""
-    yield Msg("set", microscope.stage.x, nxt.x_um, group=PREMOVE)
-    yield Msg("set", microscope.stage.y, nxt.y_um, group=PREMOVE)
+    yield Msg("set", microscope.stage_.x, nxt.x_um, group=PREMOVE)
+    yield Msg("set", microscope.stage_.y, nxt.y_um, group=PREMOVE)
 
 
 def _record(camera: Camera) -> MsgGenerator:
@@ -291,7 +293,7 @@ def _software(
         if sf.channel != current:
             yield from configure_channel(microscope, sf.channel)
             current = sf.channel
-        yield from bps.mv(microscope.stage.z, recipe.settings.z_um)
+        yield from bps.mv(microscope.stage_.z, recipe.settings.z_um)
         yield from bps.mv(microscope.illumination.on, True)
         yield from bps.trigger(microscope.camera, wait=True)
         yield from bps.mv(microscope.illumination.on, False)

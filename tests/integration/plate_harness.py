@@ -28,7 +28,7 @@ import numpy as np
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
-from hcs_devices.sim.camera import SimOptics
+from hcs_devices.sim import SimOptics, optics_of
 from hcs_orchestrator.session import Session, open_session
 
 T = TypeVar("T")
@@ -83,8 +83,7 @@ class SessionHarness:
 
     @property
     def sim(self) -> SimOptics:
-        assert self.microscope.sim is not None
-        return self.microscope.sim
+        return optics_of(self.microscope)
 
     def on_loop(self, work: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
         """Run ``work()`` on the RunEngine's loop from this thread, as any client would."""

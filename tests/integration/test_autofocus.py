@@ -25,6 +25,7 @@ from PIL import Image
 from frame_rows import frame_rows
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
+from hcs_devices.sim import optics_of, specimen_of
 from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
 from hcs_devices.sim.specimen import DAPI
 from hcs_plans.acquire import acquire_plate
@@ -112,8 +113,7 @@ def af_config(
 
 def dapi_focus_z(microscope: Microscope, x_um: float, y_um: float) -> float:
     """Where the DAPI image is sharpest: the surface plus DAPI's chromatic focal shift."""
-    assert microscope.specimen is not None
-    surface = microscope.specimen.surface_z_um(x_um, y_um)
+    surface = specimen_of(microscope).surface_z_um(x_um, y_um)
     return surface + FOCAL_SHIFT_UM_PER_NM * (DAPI.emission_nm - 500.0)
 
 
@@ -147,11 +147,11 @@ def stream_events(
 
 
 def go_to(RE: RunEngine, m: Microscope, x_um: float, y_um: float, z_um: float) -> None:
-    RE(bps.mv(m.stage.x, x_um, m.stage.y, y_um, m.stage.z, z_um))
+    RE(bps.mv(m.stage_.x, x_um, m.stage_.y, y_um, m.stage_.z, z_um))
 
 
 def z_now(RE: RunEngine, m: Microscope) -> float:
-    return float(RE(bps.rd(m.stage.z)).plan_result)
+    return float(RE(bps.rd(m.stage_.z)).plan_result)
 
 
 def plate_spec(
@@ -231,19 +231,18 @@ def test_contrast_autofocus_lands_within_the_depth_of_field_when_started_off_foc
     assert result.z_um == pytest.approx(z_now(RE, m), abs=0.02)
     assert result.frames == 12  # 9 coarse planes + 3 fine
     assert len(stream_events(documents, "focus_curve")) == result.frames
-    assert m.sim is not None and not m.sim.illumination.is_on
+    assert not optics_of(m).illumination.is_on
 
 
 def test_contrast_autofocus_ends_moving_up_when_the_focus_is_below_the_last_plane(
     RE: RunEngine, af_microscope: Microscope
 ) -> None:
     m = af_microscope
-    assert m.sim is not None
     x, y = well_xy("C3")
     go_to(RE, m, x, y, dapi_focus_z(m, x, y) + 5.0)
-    moves_before = len(m.sim.z.moves)
+    moves_before = len(optics_of(m).z.moves)
     RE(contrast_autofocus(m, SEARCH))
-    final_moves = m.sim.z.moves[moves_before:]
+    final_moves = optics_of(m).z.moves[moves_before:]
     # The last plane sampled is above the focus: the last move overshoots down, then up.
     assert final_moves[-1] > final_moves[-2]
 
@@ -261,7 +260,7 @@ def test_contrast_autofocus_fails_cleanly_and_returns_to_the_start_z_when_the_we
     stops = [d for n, d in documents if n == "stop"]
     assert stops[-1]["exit_status"] == "fail"
     assert "no focus peak" in stops[-1]["reason"]
-    assert m.sim is not None and not m.sim.illumination.is_on
+    assert not optics_of(m).illumination.is_on
 
 
 def test_contrast_autofocus_fails_when_the_focus_is_outside_the_search_range(
@@ -302,7 +301,7 @@ def test_contrast_autofocus_focus_curve_plot_is_written_when_drawn_from_the_docu
 
 def calibrate_at(RE: RunEngine, m: Microscope, well: str) -> Any:
     x, y = well_xy(well)
-    go_to(RE, m, x, y, m.specimen.surface_z_um(x, y) if m.specimen else 0.0)
+    go_to(RE, m, x, y, specimen_of(m).surface_z_um(x, y))
     return RE(calibrate_laser_autofocus(m)).plan_result
 
 
@@ -310,7 +309,7 @@ def test_laser_autofocus_returns_to_the_surface_within_the_depth_of_field_after_
     RE: RunEngine, af_microscope: Microscope
 ) -> None:
     m = af_microscope
-    assert m.specimen is not None and m.laser_autofocus is not None
+    assert m.laser_autofocus is not None
     calibration = calibrate_at(RE, m, "D5")
     shift = m.config.laser_autofocus.spot_shift_px_per_um  # type: ignore[union-attr]
     assert calibration.um_per_px == pytest.approx(1 / shift, rel=0.01)
@@ -319,7 +318,7 @@ def test_laser_autofocus_returns_to_the_surface_within_the_depth_of_field_after_
     errors = []
     for well, dz in (("B2", 6.0), ("G11", -9.0), ("E7", 14.0)):
         x, y = well_xy(well)
-        surface = m.specimen.surface_z_um(x, y)
+        surface = specimen_of(m).surface_z_um(x, y)
         go_to(RE, m, x, y, surface + dz)
         result = RE(laser_autofocus(m, LaserAutofocusSettings(actuator="stage"))).plan_result
         assert result.success
@@ -332,14 +331,14 @@ def test_laser_autofocus_moves_the_piezo_when_one_is_fitted(
     RE: RunEngine, af_microscope: Microscope
 ) -> None:
     m = af_microscope
-    assert m.specimen is not None and m.stage.has_piezo
+    assert m.stage_.has_piezo
     calibrate_at(RE, m, "D5")
     x, y = well_xy("C6")
-    surface = m.specimen.surface_z_um(x, y)
+    surface = specimen_of(m).surface_z_um(x, y)
     go_to(RE, m, x, y, surface + 4.0)
     result = RE(laser_autofocus(m)).plan_result
     assert z_now(RE, m) == pytest.approx(surface + 4.0, abs=0.01)  # the stage stayed
-    piezo = float(RE(bps.rd(m.stage.piezo)).plan_result)
+    piezo = float(RE(bps.rd(m.stage_.piezo)).plan_result)
     assert piezo == pytest.approx(150.0 - 4.0, abs=0.5)
     assert result.z_um == pytest.approx(surface, abs=0.5)
 
@@ -348,16 +347,14 @@ def test_laser_autofocus_refuses_a_displacement_outside_the_calibrated_range(
     RE: RunEngine, af_microscope: Microscope
 ) -> None:
     m = af_microscope
-    assert m.specimen is not None
     calibrate_at(RE, m, "D5")  # calibrated over +/- 20 um
     x, y = well_xy("C6")
-    start = m.specimen.surface_z_um(x, y) + 30.0  # the spot is still on the sensor
+    start = specimen_of(m).surface_z_um(x, y) + 30.0  # the spot is still on the sensor
     go_to(RE, m, x, y, start)
-    assert m.sim is not None
-    moves_before = len(m.sim.z.moves)
+    moves_before = len(optics_of(m).z.moves)
     with pytest.raises(AutofocusError, match="outside the calibrated range"):
         RE(laser_autofocus(m, LaserAutofocusSettings(actuator="stage")))
-    assert len(m.sim.z.moves) == moves_before
+    assert len(optics_of(m).z.moves) == moves_before
     assert z_now(RE, m) == pytest.approx(start, abs=1e-6)
 
 
@@ -365,7 +362,7 @@ def test_laser_autofocus_undoes_the_move_when_the_reference_is_corrupted(
     RE: RunEngine, af_microscope: Microscope, run_on_re_loop: Callable[..., Any]
 ) -> None:
     m = af_microscope
-    assert m.specimen is not None and m.laser_autofocus is not None
+    assert m.laser_autofocus is not None
     calibration = calibrate_at(RE, m, "D5")
     # The stored reference crop no longer looks like the spot (e.g. a stale file).
     corrupted = calibration.model_copy(
@@ -373,13 +370,12 @@ def test_laser_autofocus_undoes_the_move_when_the_reference_is_corrupted(
     )
     run_on_re_loop(m.laser_autofocus.set_calibration(corrupted))
     x, y = well_xy("C6")
-    start = m.specimen.surface_z_um(x, y) + 5.0
+    start = specimen_of(m).surface_z_um(x, y) + 5.0
     go_to(RE, m, x, y, start)
-    assert m.sim is not None
-    moves_before = len(m.sim.z.moves)
+    moves_before = len(optics_of(m).z.moves)
     with pytest.raises(AutofocusError, match=r"verification failed.*move undone"):
         RE(laser_autofocus(m, LaserAutofocusSettings(actuator="stage")))
-    assert len(m.sim.z.moves) > moves_before  # it moved...
+    assert len(optics_of(m).z.moves) > moves_before  # it moved...
     assert z_now(RE, m) == pytest.approx(start, abs=0.01)  # ...and came back
 
 
@@ -443,7 +439,6 @@ def test_acquire_plate_records_a_warning_and_falls_back_when_contrast_autofocus_
             hardware_sequencing=False,
         )
     )
-    assert m.specimen is not None
     x3, y3 = well_xy("B3")
     go_to(RE, m, x3, y3, dapi_focus_z(m, x3, y3) + 4.0)
     RE(acquire_plate(m, spec))
@@ -479,8 +474,9 @@ def test_acquire_plate_pauses_after_k_failures_in_a_row_and_resumes_without_dupl
     with pytest.raises(RunEngineInterrupted):
         RE(acquire_plate(m, spec))
     assert RE.state == "paused"
-    # Paused at the checkpoint after the second failure (B5): B3, B4, B5 imaged, not B6.
-    assert [w for w, *_ in image_z(documents)] == ["B3", "B4", "B5"]
+    # Paused at the checkpoint that follows the second failure (B5's focus decision),
+    # before B5 is imaged: B3 and B4 imaged.
+    assert [w for w, *_ in image_z(documents)] == ["B3", "B4"]
     RE.resume()
     assert RE.state == "idle"
     assert [w for w, *_ in image_z(documents)] == wells

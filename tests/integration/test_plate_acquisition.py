@@ -495,7 +495,7 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
     harness: SessionHarness, hardware: bool, what: str
 ) -> None:
     microscope = harness.microscope
-    stage, camera = microscope.stage, microscope.camera
+    stage, camera = microscope.stage_, microscope.camera
     target = 41234.5  # a position the plan never visits
     attempt = {"stage": lambda: stage.x.set(target), "camera": lambda: camera.trigger()}[what]
     outcome: dict[str, Any] = {}
@@ -816,7 +816,8 @@ def test_run_engine_times_messages_and_names_slow_callbacks_when_a_run_ends(
     assert len(expected) == 12 and len(fields) == 2
     timing = harness.RE.timer.by_run[uid]
     # Each field of view is collected once: its images, then their rows.
-    assert timing["collect"]["count"] == 2 * len(fields)
+    # Images and rows once per field, and once more as the run ends (nothing left).
+    assert timing["collect"]["count"] == 2 * len(fields) + 2
     assert {"open_run", "collect", "wait"} <= set(timing)
     assert all(entry["seconds"] >= 0 for entry in timing.values())
     assert sum(entry["seconds"] for entry in timing.values()) > 0.05  # 12 x 5 ms exposures

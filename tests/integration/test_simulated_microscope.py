@@ -31,6 +31,7 @@ from ophyd_async.core import TriggerInfo
 
 from hcs_devices.config import ChannelConfig, MicroscopeConfig
 from hcs_devices.factory import Microscope, build_microscope
+from hcs_devices.sim import optics_of, specimen_of
 from hcs_devices.sim.specimen import CYTOPLASM, NUCLEI, SPOTS_A, SPOTS_B, Specimen
 
 PROFILE = (
@@ -60,9 +61,9 @@ def use_channel(m: Microscope, channel: ChannelConfig) -> MsgGenerator[None]:
 def focus_on_surface(m: Microscope, dz_um: float = 0.0) -> MsgGenerator[None]:
     """Move Z so the focal plane is ``dz_um`` above the sample surface under the objective."""
     specimen = _specimen(m)
-    x = yield from bps.rd(m.stage.x)
-    y = yield from bps.rd(m.stage.y)
-    yield from bps.mv(m.stage.z, specimen.surface_z_um(x, y) + dz_um)
+    x = yield from bps.rd(m.stage_.x)
+    y = yield from bps.rd(m.stage_.y)
+    yield from bps.mv(m.stage_.z, specimen.surface_z_um(x, y) + dz_um)
 
 
 def z_series(m: Microscope, detector: Readable, z_um: list[float]) -> MsgGenerator[None]:
@@ -71,8 +72,8 @@ def z_series(m: Microscope, detector: Readable, z_um: list[float]) -> MsgGenerat
     @bpp.run_decorator()
     def inner() -> MsgGenerator[None]:
         for z in z_um:
-            yield from bps.mv(m.stage.z, z)
-            yield from bps.trigger_and_read([detector, m.stage.z])
+            yield from bps.mv(m.stage_.z, z)
+            yield from bps.trigger_and_read([detector, m.stage_.z])
 
     yield from inner()
 
@@ -110,8 +111,7 @@ def snap(RE: RunEngine, documents: Documents, m: Microscope) -> np.ndarray:
 
 
 def _specimen(m: Microscope) -> Specimen:
-    assert m.specimen is not None, "a simulated microscope has a specimen"
-    return m.specimen
+    return specimen_of(m)
 
 
 def _offset_free(frame: np.ndarray, m: Microscope) -> np.ndarray:
@@ -154,9 +154,8 @@ def signal_at(m: Microscope, frame: np.ndarray, object_class: str) -> float:
     cfg = m.config
     pixel = cfg.pixel_size_um()
     height, width = frame.shape
-    assert m.sim is not None
-    x0 = m.sim.x.position_now() - width / 2 * pixel
-    y0 = m.sim.y.position_now() - height / 2 * pixel
+    x0 = optics_of(m).x.position_now() - width / 2 * pixel
+    y0 = optics_of(m).y.position_now() - height / 2 * pixel
     blobs = _specimen(m).blobs_in(object_class, x0, x0 + width * pixel, y0, y0 + height * pixel)
     assert blobs.x_um.size >= 20, f"too few {object_class} in view to measure"
     cols = np.clip(np.round((blobs.x_um - x0) / pixel).astype(int), 0, width - 1)
@@ -185,9 +184,8 @@ def test_camera_snap_writes_a_readable_tiff_frame_when_a_channel_is_configured(
     assert frame.shape == (cam.sensor_height_px, cam.sensor_width_px)
     assert frame.dtype == np.uint16
     # The settings a plan made are what the hardware has, and the run records them.
-    assert m.sim is not None
-    assert m.sim.filter_wheel.current == channel.filter_position
-    assert m.sim.illumination.selected == channel.source
+    assert optics_of(m).filter_wheel.current == channel.filter_position
+    assert optics_of(m).illumination.selected == channel.source
     descriptor = next(d for n, d in documents[first:] if n == "descriptor")
     camera_settings = descriptor["configuration"]["camera"]["data"]
     assert camera_settings["camera-exposure_ms"] == channel.exposure_ms
@@ -265,7 +263,7 @@ def test_camera_frames_agree_on_their_overlap_when_the_stage_moves_half_a_field(
     m = microscope
     RE(focus_on_surface(m))
     RE(use_channel(m, m.config.channel("DAPI")))
-    motor = getattr(m.stage, axis)
+    motor = getattr(m.stage_, axis)
     start = run(RE, bps.rd(motor))
     before = snap(RE, documents, m).astype(np.float64)
     fov_x_um, fov_y_um = m.config.field_of_view_um()
@@ -519,7 +517,7 @@ def test_laser_autofocus_spot_moves_linearly_with_defocus_when_within_range(
     af = m.laser_autofocus
     cfg = m.config.laser_autofocus
     assert af is not None and cfg is not None
-    surface = _specimen(m).surface_z_um(run(RE, bps.rd(m.stage.x)), run(RE, bps.rd(m.stage.y)))
+    surface = _specimen(m).surface_z_um(run(RE, bps.rd(m.stage_.x)), run(RE, bps.rd(m.stage_.y)))
     defocus = np.array([-30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0])
     RE(z_series(m, af, list(surface + defocus)))
     events = [d["data"] for n, d in documents if n == "event"]
@@ -542,7 +540,7 @@ def test_laser_autofocus_reports_no_spot_when_defocus_is_beyond_range(
     af = m.laser_autofocus
     cfg = m.config.laser_autofocus
     assert af is not None and cfg is not None
-    surface = _specimen(m).surface_z_um(run(RE, bps.rd(m.stage.x)), run(RE, bps.rd(m.stage.y)))
+    surface = _specimen(m).surface_z_um(run(RE, bps.rd(m.stage_.x)), run(RE, bps.rd(m.stage_.y)))
     positions = [surface + cfg.range_um + beyond_um, surface - cfg.range_um - beyond_um]
     RE(z_series(m, af, positions))
     events = [d["data"] for n, d in documents if n == "event"]
@@ -566,10 +564,10 @@ def test_microscope_builds_and_connects_when_given_the_shipped_profile(
         "camera",
         "laser_autofocus",
     }
-    assert m.stage.has_piezo
+    assert m.stage_.has_piezo
     for name, device in m.devices().items():
         assert device.name == name
-    reading = run_on_re_loop(m.stage.read())
+    reading = run_on_re_loop(m.stage_.read())
     assert reading["stage-x"]["value"] == profile_config.stage.x.home_um
     assert run_on_re_loop(m.filter_wheel.position.get_value()) == 1
     settings = run_on_re_loop(m.camera.exposure_settings())
@@ -586,7 +584,7 @@ def test_microscope_devices_connect_in_mock_mode_when_built_from_the_profile(
         async def connect_mocked() -> float:
             for device in m.devices().values():
                 await device.connect(mock=True)
-            return await m.stage.z.user_readback.get_value()
+            return await m.stage_.z.user_readback.get_value()
 
         assert run_on_re_loop(connect_mocked) == profile_config.stage.z.home_um
     finally:

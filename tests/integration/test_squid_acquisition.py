@@ -61,8 +61,8 @@ def test_acquire_plate_on_squid_emulator_ends_on_target_positions_when_run_in_so
     session: Session, board: EmulatedSquid
 ) -> None:
     mic = session.microscope
-    assert mic.sequencer is None  # the board cannot step z x channel by itself
-    session.RE(bps.mv(mic.stage.z, 3000.0))
+    assert mic.camera.sequencer is None  # the board cannot step z x channel by itself
+    session.RE(bps.mv(mic.stage_.z, 3000.0))
     spec = spec_from_data(
         {
             "experiment_id": "squid-emulated",
@@ -87,7 +87,7 @@ def test_acquire_plate_on_squid_emulator_ends_on_target_positions_when_run_in_so
 
     # The last field of view's position, as the board reports it, within one microstep.
     last_x, last_y = float(table["x_um"][-1]), float(table["y_um"][-1])
-    x_axis, y_axis = mic.stage.x.backend, mic.stage.y.backend
+    x_axis, y_axis = mic.stage_.x.backend, mic.stage_.y.backend
     assert abs(x_axis.position_now() - last_x) <= x_axis.um_per_ustep
     assert abs(y_axis.position_now() - last_y) <= y_axis.um_per_ustep
 

@@ -34,6 +34,11 @@ from hcs_devices.connector import BackendConnector
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.sequencer import FrameSequencer
 
+#: Time allowed, beyond the exposures themselves, for a field's frames to reach disk
+#: before the camera counts as not answering (a simulated camera's first view of a
+#: well builds that well's cells; a slow disk or a busy machine adds to it).
+FIRST_FRAME_ALLOWANCE_S = 60.0
+
 
 class _FieldProgress:
     """Where the camera is in the field of view it was last prepared for."""
@@ -346,7 +351,13 @@ class Camera(StandardDetector):
         self._plan.step = self._step if burst else None
         self._plan.end = self._end_burst if burst else None
         events = progress.remaining if burst else 1
-        await super().prepare(TriggerInfo(number_of_events=events))
+        exposures_s = sum(f.settings.exposure_ms for f in value.frames[progress.done :]) / 1e3
+        await super().prepare(
+            TriggerInfo(
+                number_of_events=events,
+                exposure_timeout=exposures_s + FIRST_FRAME_ALLOWANCE_S,
+            )
+        )
 
     async def _step(self, i: int) -> float:
         """Set frame ``i`` of the burst up and record its image's row."""

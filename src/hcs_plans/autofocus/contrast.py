@@ -14,8 +14,7 @@ outside the range) the autofocus fails: the stage goes back to the start z and t
 caller gets a result saying why (the plan :func:`contrast_autofocus` raises it).
 """
 
-from __future__ import annotations
-
+# No postponed annotations: the queue server reads these plans' signatures as objects.
 import math
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from hcs_devices.autofocus.contrast import ContrastFocusProbe, focus_probe_for
 from hcs_devices.factory import Microscope
 from hcs_plans.autofocus.result import FOCUS_CURVE_STREAM, AutofocusError, AutofocusResult
 from hcs_plans.specs.autofocus import ContrastAutofocusSettings
+from hcs_plans.specs.settings import as_settings
 from hcs_plans.stubs.channel import configure_channel
 from hcs_plans.table import ChannelSetting
 
@@ -158,7 +158,7 @@ def move_z_ending_up(microscope: Microscope, z_um: float, overshoot_um: float) -
     A stage configured with ``z_backlash: end_moving_up`` does this itself; otherwise a
     downward move first goes ``overshoot_um`` below the target.
     """
-    axis = microscope.stage.z
+    axis = microscope.stage_.z
     if microscope.config.stage.z_backlash != "end_moving_up" and overshoot_um > 0:
         now = float((yield from bps.rd(axis)))
         if z_um < now - 1e-3:
@@ -168,7 +168,7 @@ def move_z_ending_up(microscope: Microscope, z_um: float, overshoot_um: float) -
 
 
 def _probe(microscope: Microscope) -> ContrastFocusProbe:
-    return focus_probe_for(microscope.camera, microscope.stage.z, microscope.owner)
+    return focus_probe_for(microscope.camera, microscope.stage_.z, microscope.owner)
 
 
 def contrast_autofocus_stub(
@@ -195,7 +195,7 @@ def contrast_autofocus_stub(
     """
     s = settings or ContrastAutofocusSettings()
     started = time.monotonic()
-    axis = microscope.stage.z
+    axis = microscope.stage_.z
     z0 = float((yield from bps.rd(axis)))
     centre = z0 if start_z_um is None else float(start_z_um)
     limits = microscope.config.stage.z
@@ -278,7 +278,7 @@ def contrast_autofocus_stub(
 
 def contrast_autofocus(
     microscope: Microscope,
-    settings: ContrastAutofocusSettings | None = None,
+    settings: ContrastAutofocusSettings | dict[str, Any] | None = None,
     start_z_um: float | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> MsgGenerator[AutofocusResult]:
@@ -286,7 +286,8 @@ def contrast_autofocus(
 
     Args:
         microscope: the microscope.
-        settings: how to search (channel, measure, range, steps, crop).
+        settings: how to search (channel, measure, range, steps, crop), as settings
+            or their plain data.
         start_z_um: centre of the search, um (the current z by default).
         metadata: extra start-document metadata.
 
@@ -296,7 +297,7 @@ def contrast_autofocus(
     Raises:
         AutofocusError: no focus peak in range; the stage is back at the start z.
     """
-    s = settings or ContrastAutofocusSettings()
+    s = as_settings(ContrastAutofocusSettings, settings, "contrast_autofocus settings")
     md = {
         "plan_name": "contrast_autofocus",
         "plan_args": {"settings": s.model_dump(), "start_z_um": start_z_um},

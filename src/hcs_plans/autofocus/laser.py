@@ -13,8 +13,7 @@ be back at the reference within a tolerance and its profile must correlate with 
 reference crop. When verification fails the move is undone.
 """
 
-from __future__ import annotations
-
+# No postponed annotations: the queue server reads these plans' signatures as objects.
 import math
 import time
 from typing import Any
@@ -35,6 +34,7 @@ from hcs_plans.autofocus.result import (
     AutofocusResult,
 )
 from hcs_plans.specs.autofocus import LaserAutofocusSettings
+from hcs_plans.specs.settings import as_settings
 
 
 def require_sensor(microscope: Microscope) -> LaserAutofocusSensor:
@@ -53,7 +53,7 @@ def require_sensor(microscope: Microscope) -> LaserAutofocusSensor:
 
 def focal_plane_z(microscope: Microscope) -> MsgGenerator:
     """Focal plane z: stage z plus the piezo's travel from its centre (if fitted)."""
-    stage = microscope.stage
+    stage = microscope.stage_
     z = float((yield from bps.rd(stage.z)))
     piezo_cfg = microscope.config.stage.piezo
     if stage.has_piezo and piezo_cfg is not None:
@@ -83,7 +83,7 @@ def calibrate_laser_stub(
     """
     s = settings or LaserAutofocusSettings()
     sensor = require_sensor(microscope)
-    axis = microscope.stage.z
+    axis = microscope.stage_.z
     z0 = float((yield from bps.rd(axis)))
     half = s.calibration_half_range_um
     limits = microscope.config.stage.z
@@ -122,7 +122,7 @@ def calibrate_laser_stub(
 
 def calibrate_laser_autofocus(
     microscope: Microscope,
-    settings: LaserAutofocusSettings | None = None,
+    settings: LaserAutofocusSettings | dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> MsgGenerator[LaserAutofocusCalibration]:
     """Calibrate the laser autofocus, in a run of its own; focus the sample first.
@@ -135,7 +135,7 @@ def calibrate_laser_autofocus(
     Returns:
         The calibration (also installed in the sensor).
     """
-    s = settings or LaserAutofocusSettings()
+    s = as_settings(LaserAutofocusSettings, settings, "calibrate_laser_autofocus settings")
     md = {"plan_name": "calibrate_laser_autofocus", "plan_args": {"settings": s.model_dump()}}
     found: list[LaserAutofocusCalibration] = []
 
@@ -147,7 +147,7 @@ def calibrate_laser_autofocus(
 
 
 def _actuator(microscope: Microscope, choice: str) -> Axis:
-    stage = microscope.stage
+    stage = microscope.stage_
     if choice == "piezo" and not stage.has_piezo:
         raise AutofocusError("actuator piezo: this microscope has no piezo")
     if choice in ("auto", "piezo") and stage.has_piezo:
@@ -272,7 +272,7 @@ def laser_autofocus_stub(
 
 def laser_autofocus(
     microscope: Microscope,
-    settings: LaserAutofocusSettings | None = None,
+    settings: LaserAutofocusSettings | dict[str, Any] | None = None,
     channel: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> MsgGenerator[AutofocusResult]:
@@ -291,7 +291,7 @@ def laser_autofocus(
     Raises:
         AutofocusError: refused or failed; the focus is where it started.
     """
-    s = settings or LaserAutofocusSettings()
+    s = as_settings(LaserAutofocusSettings, settings, "laser_autofocus settings")
     md = {
         "plan_name": "laser_autofocus",
         "plan_args": {"settings": s.model_dump(), "channel": channel},

@@ -12,7 +12,8 @@ plan apply on top). It follows the spec's :class:`AutofocusPolicy`:
   starting from that z;
 - on failure, the start z (focus map / previous time point / last good z): a warning
   recorded in the ``autofocus`` stream; after ``max_consecutive_warnings`` failures in
-  a row, a deferred pause (the run pauses at the next field's checkpoint).
+  a row, a deferred pause (the run pauses at the checkpoint that follows the field's
+  focus decision, before the field is imaged).
 
 Every decision is an event in the ``autofocus`` stream; the focus map's fit report
 is an event in the ``focus_map`` stream.
@@ -148,7 +149,7 @@ class PlateFocus:
                 "calibrated: run calibrate_laser_autofocus first"
             )
         first = self.fields[0]
-        stage = self.microscope.stage
+        stage = self.microscope.stage_
         yield from bps.mv(stage.x, first.x_um, stage.y, first.y_um)
         result = yield from self._contrast(self._base_z(first))
         yield from self._record_point(first.well, "laser_calibration", result, result.z_um)
@@ -236,7 +237,7 @@ class PlateFocus:
         """Measure one focus map point; the point, or None when the autofocus failed."""
         settings = self.policy.focus_map
         assert settings is not None
-        stage = self.microscope.stage
+        stage = self.microscope.stage_
         yield from bps.mv(stage.x, x, stage.y, y)
         guess = _extrapolate(points, x, y, self.start_z_um)
         if settings.measure_with == "laser":

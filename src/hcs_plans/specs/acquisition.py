@@ -136,3 +136,20 @@ def load_spec(path: str | Path) -> AcquisitionSpec:
         UserFileError: naming the file, the field and what is wrong.
     """
     return spec_from_data(read_yaml_file(path) or {}, str(path))
+
+
+def as_spec(spec: AcquisitionSpec | dict[str, Any] | str | Path) -> AcquisitionSpec:
+    """A spec from what a client sends: a spec, its plain data, or a file's path.
+
+    This is how plans take specs from the queue server and other remote clients,
+    whose parameters are JSON: plain data (a spec, or a bare useq sequence) or the
+    path of a YAML/JSON file on the acquisition machine.
+
+    Raises:
+        UserFileError: naming the source, the field and what is wrong.
+    """
+    if isinstance(spec, AcquisitionSpec):
+        return spec
+    if isinstance(spec, str | Path):
+        return load_spec(spec)
+    return spec_from_data(spec)
