@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from hcs_schema import IMAGES_STREAM
+
 
 @dataclass(frozen=True)
 class ProgressUpdate:
@@ -43,7 +45,9 @@ class RunProgress:
             self._done = 0
             self._start = time.monotonic()
             self._descriptors = set()
-        elif name == "descriptor" and doc["run_start"] == self._uid and doc["name"] == "primary":
+        elif (
+            name == "descriptor" and doc["run_start"] == self._uid and doc["name"] == IMAGES_STREAM
+        ):
             self._descriptors.add(doc["uid"])
         elif name == "stream_datum" and doc["descriptor"] in self._descriptors:
             self._done += doc["indices"]["stop"] - doc["indices"]["start"]

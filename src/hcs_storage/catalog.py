@@ -34,10 +34,11 @@ from tiled.client import Context, from_context
 from tiled.server.app import build_app
 from tiled.storage import parse_storage
 
+from hcs_schema import FRAMES_DIR
+
 CATALOG_FILE = "catalog.db"
 TABLES_FILE = "tables.duckdb"
 TILED_DIR = "tiled"
-FRAMES_DIR = "frames"
 
 #: Longest wait for a catalog database to be created (a PostgreSQL server may be slow).
 INIT_TIMEOUT_S = 120.0

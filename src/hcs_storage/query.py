@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-#: The stream of a plate run's images, and their data key.
-IMAGES_STREAM = "primary"
-IMAGE_KEY = "camera"
-#: The stream of a plate run's per-image metadata (row ``i`` describes image ``i``).
-FRAMES_STREAM = "frames"
-FRAME_PREFIX = "frame-"
+from hcs_schema import CAMERA as IMAGE_KEY
+from hcs_schema import FRAME_KEY_PREFIX, FRAMES_STREAM, IMAGES_STREAM
+
+#: Prefix of the frame-row data keys (``frame-well``...).
+FRAME_PREFIX = f"{FRAME_KEY_PREFIX}-"
 #: Largest read of consecutive frames in one request (bytes).
 READ_BATCH_BYTES = 64 * 2**20
 

@@ -22,7 +22,11 @@ def _generator(name: str) -> ModuleType:
 
 @pytest.mark.parametrize(
     ("generator", "page"),
-    [("generate_configuration", "configuration.md"), ("generate_cli", "cli.md")],
+    [
+        ("generate_configuration", "configuration.md"),
+        ("generate_cli", "cli.md"),
+        ("generate_run_schema", "run-schema.md"),
+    ],
 )
 def test_reference_page_is_up_to_date_when_committed(generator: str, page: str) -> None:
     rendered = _generator(generator).render()
