@@ -31,7 +31,7 @@ from ophyd_async.core import TriggerInfo
 
 from hcs_devices.camera.device import Camera
 from hcs_devices.camera.field import FieldSequence, FrameRecipe
-from hcs_devices.factory import Microscope
+from hcs_devices.microscope import Microscope
 from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
 from hcs_plans.patterns.plate import FieldOfView

@@ -26,7 +26,7 @@ from bluesky.preprocessors import finalize_wrapper, run_wrapper
 from bluesky.utils import MsgGenerator
 
 from hcs_devices.autofocus.contrast import ContrastFocusProbe, focus_probe_for
-from hcs_devices.factory import Microscope
+from hcs_devices.microscope import Microscope
 from hcs_plans.autofocus.result import FOCUS_CURVE_STREAM, AutofocusError, AutofocusResult
 from hcs_plans.specs.autofocus import ContrastAutofocusSettings
 from hcs_plans.specs.settings import as_settings

@@ -25,7 +25,7 @@ from bluesky.utils import MsgGenerator
 
 from hcs_devices.autofocus.calibration import LaserAutofocusCalibration, fit_calibration
 from hcs_devices.autofocus.sensor import LaserAutofocusSensor
-from hcs_devices.factory import Microscope
+from hcs_devices.microscope import Microscope
 from hcs_devices.stage.axis import Axis
 from hcs_plans.autofocus.result import (
     LASER_CALIBRATION_STREAM,

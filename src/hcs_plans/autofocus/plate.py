@@ -30,7 +30,7 @@ import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.utils import MsgGenerator
 
-from hcs_devices.factory import Microscope
+from hcs_devices.microscope import Microscope
 from hcs_plans.autofocus.contrast import contrast_autofocus_stub, move_z_ending_up
 from hcs_plans.autofocus.laser import calibrate_laser_stub, is_calibrated, laser_autofocus_stub
 from hcs_plans.autofocus.result import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bluesky.plan_stubs as bps
 from bluesky.utils import MsgGenerator
 
-from hcs_devices.factory import Microscope
+from hcs_devices.microscope import Microscope
 from hcs_plans.table import ChannelSetting
 
 
