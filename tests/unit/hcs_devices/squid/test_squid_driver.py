@@ -307,7 +307,7 @@ async def test_driver_wraps_ids_when_more_than_255_commands(
     driver = await connected(make_driver)
     ids = [(await driver.execute(Opcode.HEARTBEAT)).command_id for _ in range(20)]
     assert all(1 <= i <= 255 for i in ids)
-    driver._next_id = 250  # jump close to the wrap instead of sending 200 commands
+    driver.link.next_id = 250  # jump close to the wrap instead of sending 200 commands
     ids = [(await driver.execute(Opcode.HEARTBEAT)).command_id for _ in range(10)]
     assert ids == [250, 251, 252, 253, 254, 255, 1, 2, 3, 4]
 
