@@ -7,7 +7,7 @@ repeatedly and alternating:
 - null: the storage callback replaced by one that does nothing (the peer figure);
 - on: every document journaled, a forwarder feeding Tiled: a thread of the acquisition
   process (embedded mode), or its own process (lab mode,
-  ``python -m hcs_storage.forwarder``);
+  ``hcs forward``);
 - Tiled up / down: the same, with the Tiled server stopped for the "down" runs (the
   spool grows, the forwarder retries with backoff).
 
@@ -67,7 +67,7 @@ def measure(config: MicroscopeConfig, spec: Any, repeats: int, *, lab: bool) -> 
         forwarder = None
         if lab:
             forwarder = subprocess.Popen(
-                [sys.executable, "-m", "hcs_storage.forwarder", "--data-dir", str(data_dir),
+                [str(Path(sys.executable).with_name("hcs")), "forward", "--data-dir", str(data_dir),
                  "--tiled-uri", server.uri, "--log-level", "ERROR"],
                 env={**os.environ, "HCS_TILED_API_KEY": API_KEY},  # never on the command line
             )  # fmt: skip

@@ -28,7 +28,7 @@ from hcs_devices.factory import Microscope, build_microscope
 from hcs_orchestrator.engine import MicroscopeRunEngine
 from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_storage.catalog import close_catalog, hold_event_tables, open_catalog
-from hcs_storage.forwarder import DurableStorage
+from hcs_storage.durable_storage import DurableStorage
 from hcs_storage.owner import DataDirOwner
 from hcs_storage.spool import close_crashed_runs
 
@@ -180,8 +180,8 @@ def open_session(
             embedded catalog (e.g. a Tiled server's); the caller closes it.
         writer_capacity: frames that may wait in memory for the disk.
         forwarder: run the forwarder in this process (embedded mode); False when a
-            forwarder process drains the spool (lab mode: ``python -m
-            hcs_storage.forwarder``), and then ``flush`` waits on its progress.
+            forwarder process drains the spool (lab mode: ``hcs
+            forward``), and then ``flush`` waits on its progress.
         command: how the owner lock describes this session to a second one (this
             process's command line by default).
 

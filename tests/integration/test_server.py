@@ -29,6 +29,8 @@ import tifffile
 from tiled.client.utils import ClientError
 
 from hcs_orchestrator.cli import build_parser
+from hcs_orchestrator.cli import main as hcs_main
+from hcs_orchestrator.cli.forward import forwarder_api_key
 from hcs_storage.api_key import (
     API_KEY_ENV,
     GENERATED_KEY_FILE,
@@ -38,8 +40,6 @@ from hcs_storage.api_key import (
     write_api_key_file,
 )
 from hcs_storage.catalog import redact_uri
-from hcs_storage.forwarder import forwarder_api_key
-from hcs_storage.forwarder import main as forwarder_main
 from hcs_storage.query import find_runs, run_images
 from hcs_storage.redact import SecretRedactor, redact_secrets_in_logs
 from hcs_storage.sample import SampleSpec, sample_frame, write_sample_run
@@ -642,7 +642,9 @@ def test_forwarder_refuses_a_key_on_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        forwarder_main(["--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9", *argv])
+        hcs_main(
+            ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9", *argv]
+        )
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "--api-key is not accepted" in error and API_KEY_ENV in error
@@ -654,11 +656,11 @@ def test_forwarder_refuses_to_start_without_a_key(
 ) -> None:
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     with pytest.raises(SystemExit):
-        forwarder_main(["--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9"])
+        hcs_main(["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9"])
     assert f"no API key: set {API_KEY_ENV} or pass --api-key-file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        forwarder_main(
-            ["--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9",
+        hcs_main(
+            ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9",
              "--api-key-file", str(tmp_path / "missing")]
         )  # fmt: skip
     assert "cannot read the API key file" in capsys.readouterr().err
@@ -682,7 +684,7 @@ def test_forwarder_connects_with_a_key_file_and_logs_no_key(
     write_api_key_file(key_file, KEY)
     log_file = tmp_path / "forwarder.log"
     command = [
-        sys.executable, "-m", "hcs_storage.forwarder", "--data-dir", str(tmp_path),
+        str(Path(sys.executable).with_name("hcs")), "forward", "--data-dir", str(tmp_path),
         "--tiled-uri", server.address.url, "--api-key-file", str(key_file),
         "--log-level", "DEBUG",
     ]  # fmt: skip

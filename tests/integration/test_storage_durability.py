@@ -195,7 +195,7 @@ def test_forwarder_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path: P
     server = TiledServer(tmp_path)
     server.start()
     forwarder_cmd = [
-        sys.executable, "-m", "hcs_storage.forwarder", "--data-dir", str(tmp_path),
+        str(Path(sys.executable).with_name("hcs")), "forward", "--data-dir", str(tmp_path),
         "--tiled-uri", server.uri, "--batch-docs", "6",
     ]  # fmt: skip
     forwarder_env = {**os.environ, "HCS_TILED_API_KEY": API_KEY}  # never on the command line

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import acquire, emulate, export, serve
+from hcs_orchestrator.cli import acquire, emulate, export, forward, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     acquire.register(commands)
     emulate.register(commands)
     serve.register(commands)
+    forward.register(commands)
     export.register(commands)
     return parser
 

@@ -20,7 +20,9 @@ import tifffile
 from event_model import compose_run
 
 from hcs_storage.catalog import frames_dir, open_catalog
-from hcs_storage.forwarder import DurableStorage, Forwarder, ResumableRunWriter
+from hcs_storage.durable_storage import DurableStorage
+from hcs_storage.forwarder import Forwarder
+from hcs_storage.run_writer import ResumableRunWriter
 from hcs_storage.spool import encode_line, read_ack, read_journal
 
 Docs = list[tuple[str, dict[str, Any]]]
