@@ -14,8 +14,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+from hcs_orchestrator.cli.key_options import (
+    REFUSED_KEY_MESSAGE,
+    add_key_options,
+    key_on_command_line,
+)
+
 #: The option that used to take the key on the command line (now refused).
-REFUSED_KEY_OPTION = "--api-key"
 
 
 def register(commands: Any) -> None:
@@ -37,17 +42,8 @@ def register(commands: Any) -> None:
     forward.add_argument(
         "--tiled-uri", required=True, help="the Tiled server, e.g. http://127.0.0.1:8000"
     )
-    forward.add_argument(
-        "--api-key-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="file holding a Tiled API key allowed to write (default: $HCS_TILED_API_KEY)",
-    )
-    # Refused, not absent: a key given here has already been exposed (ps, shell
-    # history), and the user must be told so.
-    forward.add_argument(
-        REFUSED_KEY_OPTION, dest="api_key", nargs="?", const="", help=argparse.SUPPRESS
+    add_key_options(
+        forward, "file holding a Tiled API key allowed to write (default: $HCS_TILED_API_KEY)"
     )
     forward.add_argument(
         "--batch-docs", type=int, default=None, help="documents per batch (default 500)"
@@ -80,12 +76,8 @@ def forwarder_api_key(key_file: Path | None) -> str:
 
 
 def _forward(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.api_key is not None:
-        parser.error(
-            f"{REFUSED_KEY_OPTION} is not accepted: a key on the command line can be read by "
-            "every user of this machine (ps) and stays in shell history; treat that key "
-            "as exposed. Set $HCS_TILED_API_KEY or use --api-key-file PATH."
-        )
+    if key_on_command_line(args):
+        parser.error(REFUSED_KEY_MESSAGE)
     from hcs_storage.redact import redact_secrets_in_logs
     from hcs_storage.server_error import ServerError
 

@@ -10,13 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+from hcs_orchestrator.cli.key_options import (
+    REFUSED_KEY_MESSAGE,
+    add_key_options,
+    key_on_command_line,
+)
+
 #: Mirrors ``hcs_storage.server`` (not imported here: it pulls in Tiled).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
 #: The option that used to take the key on the command line (now refused).
-REFUSED_KEY_OPTION = "--api-key"
 
 
 def register(commands: Any) -> None:
@@ -43,18 +48,7 @@ def register(commands: Any) -> None:
         help=f"interface to listen on (default {DEFAULT_HOST}: this machine only)",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8000)")
-    serve.add_argument(
-        "--api-key-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="file holding the API key (default: $HCS_TILED_API_KEY, else a new key)",
-    )
-    # Refused, not absent: a key given here has already been exposed (ps, shell
-    # history), and the user must be told so.
-    serve.add_argument(
-        REFUSED_KEY_OPTION, dest="api_key", nargs="?", const="", help=argparse.SUPPRESS
-    )
+    add_key_options(serve, "file holding the API key (default: $HCS_TILED_API_KEY, else a new key)")
     serve.add_argument(
         "--catalog-uri",
         default=None,
@@ -72,13 +66,8 @@ def register(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.api_key is not None:
-        print(
-            f"error: {REFUSED_KEY_OPTION} is not accepted: a key on the command line can be "
-            "read by every user of this machine (ps) and stays in your shell history; "
-            "treat that key as exposed. Set $HCS_TILED_API_KEY or use --api-key-file PATH.",
-            file=sys.stderr,
-        )
+    if key_on_command_line(args):
+        print(f"error: {REFUSED_KEY_MESSAGE}", file=sys.stderr)
         return 2
     from hcs_storage.api_key import GENERATED_KEY_FILE, resolve_api_key
     from hcs_storage.catalog import redact_uri
