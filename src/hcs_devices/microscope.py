@@ -88,16 +88,34 @@ class Microscope(Device):
         """Make the detectors ready for a run (the camera idle, with no frame set open).
 
         The light, the stage and the fluidics are left as they are: they are a plan's
-        to command (a snap after switching the light on is taken with the light on).
+        to command (a snap after switching the light on is taken with the light on). A
+        pause's hold on the light, left by a run aborted while paused, is released.
         """
+        await self.illumination.resume()
         for device in self._detectors():
             await _staged(device)
 
     @AsyncStatus.wrap
     async def unstage(self) -> None:
         """Stop the detectors and close their files, whatever way the run ended."""
+        await self.illumination.resume()
         for device in self._detectors():
             await _unstaged(device)
+
+    async def pause(self) -> None:
+        """A paused run leaves the microscope dark, the camera stopped first.
+
+        The camera stops before the light goes off, so no frame is exposed in the dark
+        and kept (the RunEngine may also pause the camera itself, before or after: a
+        second pause of the camera does nothing more).
+        """
+        await self.camera.pause()
+        await self.illumination.pause()
+
+    async def resume(self) -> None:
+        """Let the camera acquire and the light be switched on again."""
+        await self.camera.resume()
+        await self.illumination.resume()
 
     def _detectors(self) -> list[Device]:
         sensors = [self.laser_autofocus] if self.laser_autofocus is not None else []

@@ -40,6 +40,11 @@ from hcs_devices.sequencer import FrameSequencer
 FIRST_FRAME_ALLOWANCE_S = 60.0
 
 
+#: How often, and how far apart, a pause cancels the waits for frames left.
+RELEASE_ATTEMPTS = 100
+RELEASE_PERIOD_S = 0.01
+
+
 class _FieldProgress:
     """Where the camera is in the field of view it was last prepared for."""
 
@@ -206,7 +211,8 @@ class Camera(StandardDetector):
             if failed:
                 raise failed[0] from None  # the write or acquisition error
             if waiting in self._released:
-                waiting.uncancel()  # a pause ended the wait: not an error
+                while waiting.cancelling():  # a pause ended the wait: not an error
+                    waiting.uncancel()
                 return
             raise
         finally:
@@ -300,10 +306,24 @@ class Camera(StandardDetector):
         the first frame not on disk.
         """
         self._paused = True
-        for task in self._waiting:
-            self._released.add(task)
-            task.cancel()
         await self.settle()
+        await self._release_waiters()
+
+    async def _release_waiters(self) -> None:
+        """End every wait for frames, until none is left.
+
+        Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives as the
+        awaited value does (a frame counted at the moment of the pause): a wait that
+        survives one cancellation is cancelled again once no frame can arrive.
+        """
+        for _ in range(RELEASE_ATTEMPTS):
+            if not self._waiting:
+                return
+            for task in list(self._waiting):
+                self._released.add(task)
+                task.cancel()
+            await asyncio.sleep(RELEASE_PERIOD_S)
+        raise RuntimeError(f"{self._device_name()}: waits for frames did not end at the pause")
 
     async def resume(self) -> None:
         """Acquire again: the replayed ``prepare`` picks the field up where it stopped."""
@@ -328,6 +348,7 @@ class Camera(StandardDetector):
                 the field already in progress keeps its frames on disk and prepares
                 for the rest.
         """
+        self._paused = False  # only a running (or resumed) run prepares the camera
         if not isinstance(value, FieldSequence):
             self._progress = None
             self._plan.step = self._plan.end = None

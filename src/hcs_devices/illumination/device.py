@@ -39,6 +39,8 @@ class Illumination(StandardReadable):
         # What the backend was last told; source and intensity may be set together.
         self._selection: tuple[str, float] = (self.sources[0], 0.0)
         self._lock = asyncio.Lock()
+        #: A paused run holds the light off: a switch-on sent before the pause is ignored.
+        self._held = False
         with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
             self.source = soft_signal_rw(str, self.sources[0], setter=self._set_source)
             self.intensity_percent = soft_signal_rw(
@@ -73,6 +75,8 @@ class Illumination(StandardReadable):
         value = bool(value)
         if value:  # switching off is always allowed: it is the safe state
             self._check("on")
+        if value and self._held:
+            return  # sent before a pause; the resumed run switches the light on again
         await self.backend.set_on(value)
 
     async def all_off(self) -> None:
@@ -91,8 +95,14 @@ class Illumination(StandardReadable):
         await self.all_off()
 
     async def pause(self) -> None:
-        """A paused run is dark (the run switches the light on again when it resumes)."""
+        """A paused run is dark until it resumes (or its microscope is staged again).
+
+        A switch-on the run sent just before the pause, still on its way, is ignored:
+        the run switches the light on again where it needs it once it resumes.
+        """
+        self._held = True
         await self.all_off()
 
     async def resume(self) -> None:
-        """Nothing: the resumed run switches the light on where it needs it."""
+        """Let the light be switched on again."""
+        self._held = False
