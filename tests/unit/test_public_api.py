@@ -12,6 +12,9 @@ import sys
 
 import pytest
 
+# Each case starts a fresh interpreter (about 5 s): full suite only.
+pytestmark = pytest.mark.slow
+
 PACKAGES = ["hcs_schema", "hcs_devices", "hcs_plans", "hcs_storage", "hcs_orchestrator"]
 
 
