@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
+import yaml
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.factory import Microscope
@@ -239,3 +240,11 @@ class Watcher:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def spec_file(directory: Path, name: str, sequence: dict[str, Any]) -> Path:
+    """A software-triggered spec file (experiment id ``name``) for ``hcs acquire``."""
+    path = directory / f"{name}.yaml"
+    spec = {"experiment_id": name, "hardware_sequencing": False, "sequence": sequence}
+    path.write_text(yaml.safe_dump(spec))
+    return path

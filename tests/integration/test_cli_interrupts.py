@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from plate_harness import fast_config
+from plate_harness import spec_file
 from storage_support import A1_XY_UM
 
-from hcs_devices.config import MicroscopeConfig
 from hcs_storage.catalog import close_catalog, open_catalog
 from hcs_storage.query import frame_table, image_stack
 
@@ -53,21 +51,6 @@ def sequence(wells: list[list[int]], loops: int = 1, channels: int = 3) -> dict[
     if loops > 1:
         seq["time_plan"] = {"interval": 0.5, "loops": loops}
     return seq
-
-
-@pytest.fixture
-def config_file(profile_config: MicroscopeConfig, tmp_path: Path) -> Path:
-    path = tmp_path / "microscope.yaml"
-    path.write_text(yaml.safe_dump(fast_config(profile_config).model_dump(mode="json")))
-    return path
-
-
-def spec_file(directory: Path, name: str, seq: dict[str, Any]) -> Path:
-    path = directory / f"{name}.yaml"
-    path.write_text(
-        yaml.safe_dump({"experiment_id": name, "hardware_sequencing": False, "sequence": seq})
-    )
-    return path
 
 
 def hcs_acquire(spec: Path, config: Path, data: Path) -> subprocess.Popen[str]:

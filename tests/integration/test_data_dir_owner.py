@@ -22,8 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from plate_harness import fast_config
+from plate_harness import fast_config, spec_file
 from storage_support import plate_sequence
 
 from hcs_devices.config import MicroscopeConfig
@@ -45,20 +44,6 @@ SLOW_SEQUENCE = plate_sequence([[1, 1], [1, 2]], channels=1) | {
 }
 SLOW_IMAGES = 2 * 2 * 2 * 20
 QUICK_SEQUENCE = plate_sequence([[1], [1]], rows=1, columns=1, channels=1)
-
-
-@pytest.fixture
-def config_file(profile_config: MicroscopeConfig, tmp_path: Path) -> Path:
-    path = tmp_path / "microscope.yaml"
-    path.write_text(yaml.safe_dump(fast_config(profile_config).model_dump(mode="json")))
-    return path
-
-
-def spec_file(directory: Path, name: str, sequence: dict[str, Any]) -> Path:
-    path = directory / f"{name}.yaml"
-    spec = {"experiment_id": name, "hardware_sequencing": False, "sequence": sequence}
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def hcs(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
