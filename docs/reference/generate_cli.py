@@ -4,8 +4,8 @@ Every command's ``--help`` text is captured from the parser the ``hcs`` command 
 so the page lists exactly the commands and options there are. Run it after changing
 the command line::
 
-    .venv/bin/python docs/reference/generate_cli.py          # rewrite the page
-    .venv/bin/python docs/reference/generate_cli.py --check  # exit 1 if stale
+    .venv/bin/python docs/reference/generate.py          # rewrite the pages
+    .venv/bin/python docs/reference/generate.py --check  # exit 1 if one is stale
 
 ``tests/docs/test_reference_pages.py`` fails when the committed page is out of date.
 """
@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import io
 import os
-import sys
 from pathlib import Path
 
 from hcs_orchestrator.cli import build_parser, main
@@ -118,24 +117,3 @@ def render() -> str:
                 parts.append(f"### `hcs emulate {device}`\n")
                 parts.append(_block(["emulate", device]))
     return "\n".join(parts)
-
-
-def main_cli(argv: list[str] | None = None) -> int:
-    """Write the page, or with ``--check`` report whether it is up to date."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != text:
-            print(f"{PAGE} is out of date; run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_cli())

@@ -4,17 +4,15 @@ The reference is rendered from ``MicroscopeConfig``'s JSON schema, so it lists e
 key the loader accepts, with its type, default, allowed values and unit. Run it after
 changing ``hcs_devices.config`` (or the Squid or fluidics sections)::
 
-    .venv/bin/python docs/reference/generate_configuration.py          # rewrite the page
-    .venv/bin/python docs/reference/generate_configuration.py --check  # exit 1 if stale
+    .venv/bin/python docs/reference/generate.py          # rewrite the pages
+    .venv/bin/python docs/reference/generate.py --check  # exit 1 if one is stale
 
 ``tests/docs/test_reference_pages.py`` fails when the committed page is out of date.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -332,24 +330,3 @@ def render() -> str:
     renderer.discover("", schema, "MicroscopeConfig")
     sections = [renderer.section(path, sub, anchor) for path, sub, anchor in renderer.order]
     return "\n".join([INTRO, *sections, cross_checks()])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the page, or with ``--check`` report whether it is up to date."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != text:
-            print(f"{PAGE} is out of date; run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,11 @@
 """Render docs/reference/run-schema.md from hcs_schema (the run schema's one home).
 
-Run ``.venv/bin/python docs/reference/generate_run_schema.py`` after changing
+Run ``.venv/bin/python docs/reference/generate.py`` after changing
 ``src/hcs_schema``; the tests fail while the committed page differs.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import hcs_schema
@@ -53,24 +51,3 @@ def render() -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def main_cli(argv: list[str] | None = None) -> int:
-    """Write the page, or with ``--check`` report whether it is up to date."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != text:
-            print(f"{PAGE} is out of date; run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_cli())

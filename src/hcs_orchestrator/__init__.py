@@ -7,15 +7,14 @@ The public API is re-exported here::
 The ``hcs`` command is ``hcs_orchestrator.cli``, and importing it runs this file: so
 that ``hcs --help`` and a refused input answer at once, the names that need the
 devices, the RunEngine or Tiled are loaded on first use (lazy loading as in Scientific
-Python's SPEC 1), not to hide an import cycle: ``tests/unit/test_public_api.py``
-imports each of them in a fresh interpreter. Only the packaged file paths are imported
-here.
+Python's SPEC 1, with ``lazy_loader``), not to hide an import cycle:
+``tests/unit/test_public_api.py`` imports each of them in a fresh interpreter. Only the
+packaged file paths are imported here.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import lazy_loader
 
 from hcs_orchestrator.paths import DEFAULT_CONFIG, DEMO_SPEC
 
@@ -24,16 +23,14 @@ if TYPE_CHECKING:
     from hcs_orchestrator.preflight import CheckedAcquisition, check_acquisition, describe_plan
     from hcs_orchestrator.session import Session, open_session
 
-#: Names loaded on first use -> their module.
-_HEAVY = {
-    "CheckedAcquisition": "hcs_orchestrator.preflight",
-    "check_acquisition": "hcs_orchestrator.preflight",
-    "describe_plan": "hcs_orchestrator.preflight",
-    "AcquisitionSummary": "hcs_orchestrator.acquisition",
-    "run_acquisition": "hcs_orchestrator.acquisition",
-    "Session": "hcs_orchestrator.session",
-    "open_session": "hcs_orchestrator.session",
-}
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "acquisition": ["AcquisitionSummary", "run_acquisition"],
+        "preflight": ["CheckedAcquisition", "check_acquisition", "describe_plan"],
+        "session": ["Session", "open_session"],
+    },
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -46,15 +43,3 @@ __all__ = [
     "open_session",
     "run_acquisition",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HEAVY:
-        value = getattr(importlib.import_module(_HEAVY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

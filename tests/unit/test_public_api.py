@@ -71,3 +71,40 @@ def test_default_files_are_package_data_when_hcs_is_imported() -> None:
     for path in (hcs_orchestrator.DEFAULT_CONFIG, hcs_orchestrator.DEMO_SPEC):
         assert path.is_file()
         assert path.parent.is_relative_to(hcs_orchestrator.paths.DATA_DIR)
+
+
+def test_loading_a_squid_configuration_with_fluidics_imports_no_driver_when_checked(
+    tmp_path,
+) -> None:
+    """A configuration is data: checking one loads no driver, device or control code."""
+    import yaml
+
+    from hcs_orchestrator import DEFAULT_CONFIG
+
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    for section in ("stage", "illumination", "filter_wheel"):
+        data[section]["backend"] = {"kind": "squid"}
+    sources = [source["name"] for source in data["illumination"]["sources"]]
+    data["squid"] = {
+        "port": "/dev/ttyACM0",
+        "illumination_sources": {name: code for code, name in enumerate(sources, start=11)},
+    }
+    data["fluidics"] = {
+        "valves": {"port": "/dev/ttyUSB0", "n_valves": 1, "ports_per_valve": [8]},
+        "pump": {"port": "/dev/ttyUSB1", "tube_ul_per_rev": 50.0},
+        "reagents": {"wash": [[1, 8]]},
+    }
+    path = tmp_path / "squid.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = _run(
+        "import json, sys\n"
+        "from hcs_devices import load_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "assert config.squid is not None and config.fluidics is not None\n"
+        "heavy = ('serial', 'bluesky', 'ophyd_async', 'hcs_devices.factory',\n"
+        "         'hcs_devices.squid.driver', 'hcs_devices.squid.backends',\n"
+        "         'hcs_devices.fluidics.transport', 'hcs_devices.fluidics.mvp.driver',\n"
+        "         'hcs_devices.fluidics.pump.minipuls3')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))"
+    )
+    assert json.loads(out) == []

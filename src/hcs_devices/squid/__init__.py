@@ -11,17 +11,15 @@ Public API::
 
 The emulator (:mod:`hcs_devices.squid.emulator`) speaks the same protocol on a
 pseudo-terminal: ``hcs emulate squid``.
+
+Its configuration and errors import no driver; the driver and backends are loaded on
+first use, so loading a microscope configuration opens no serial code.
 """
 
-from hcs_devices.squid.backends import (
-    SquidBackends,
-    SquidCameraTrigger,
-    SquidFilterWheel,
-    SquidIllumination,
-    SquidPiezo,
-    SquidStageAxis,
-    build_squid_backends,
-)
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
 from hcs_devices.squid.config import (
     AxisLimits,
     FilterWheelConfig,
@@ -30,13 +28,40 @@ from hcs_devices.squid.config import (
     StageAxisConfig,
     TriggerConfig,
 )
-from hcs_devices.squid.driver import SquidDriver
 from hcs_devices.squid.errors import (
     SquidCommandError,
     SquidConnectionError,
     SquidError,
     SquidMoveStoppedError,
     SquidTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from hcs_devices.squid.backends import (
+        SquidBackends,
+        SquidCameraTrigger,
+        SquidFilterWheel,
+        SquidIllumination,
+        SquidPiezo,
+        SquidStageAxis,
+        build_squid_backends,
+    )
+    from hcs_devices.squid.driver import SquidDriver
+
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "backends": [
+            "SquidBackends",
+            "SquidCameraTrigger",
+            "SquidFilterWheel",
+            "SquidIllumination",
+            "SquidPiezo",
+            "SquidStageAxis",
+            "build_squid_backends",
+        ],
+        "driver": ["SquidDriver"],
+    },
 )
 
 __all__ = [
