@@ -24,6 +24,7 @@ async def wheel(profile_config: MicroscopeConfig) -> FilterWheel:
     return device
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(("target", "steps"), [(2, 1), (5, 4), (8, 1), (6, 3)])
 async def test_filter_wheel_takes_time_per_position_when_moving_the_shorter_way(
     wheel: FilterWheel, profile_config: MicroscopeConfig, target: int, steps: int

@@ -104,6 +104,7 @@ def test_emulator_never_completes_when_absolute_move_passes_soft_limit(host: Hos
     assert host.emulator.moving(Axis.Y)
 
 
+@pytest.mark.timing
 def test_emulator_move_takes_trapezoid_time_when_speed_set(host: Host) -> None:
     # Z: 0.3 mm pitch, 256 microsteps: 1 mm/s, 10 mm/s^2 -> 2 mm take 2.1 s (0.105 s at 20x)
     host.send(1, Opcode.SET_MAX_VELOCITY_ACCELERATION, uint8(Axis.Z) + uint16(100) + uint16(100))

@@ -104,6 +104,7 @@ async def test_axis_move_fails_when_stopped_without_success(stage: Stage) -> Non
     assert start < await axis.user_readback.get_value() < start + 50000.0
 
 
+@pytest.mark.timing
 async def test_axis_move_takes_the_trapezoid_time_when_moving_far(
     stage: Stage, profile_config: MicroscopeConfig
 ) -> None:
@@ -131,6 +132,7 @@ async def test_axis_move_takes_the_trapezoid_time_when_moving_far(
     assert await axis.user_readback.get_value() == start + distance
 
 
+@pytest.mark.timing
 async def test_axis_short_move_takes_the_triangle_time_when_full_speed_is_never_reached(
     stage: Stage, profile_config: MicroscopeConfig
 ) -> None:
