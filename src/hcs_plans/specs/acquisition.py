@@ -29,7 +29,12 @@ from hcs_devices.config.errors import UserFileError, describe_validation_error
 from hcs_devices.config.yaml_file import read_yaml_file
 from hcs_plans.specs.autofocus import AutofocusPolicy
 from hcs_plans.specs.limits import check_sequence_data
-from hcs_plans.specs.strict import dropped_keys, understood_form
+from hcs_plans.specs.strict import (
+    describe_dropped_keys,
+    dropped_keys,
+    dropped_keys_error,
+    understood_form,
+)
 
 
 class AcquisitionSpec(BaseModel):
@@ -91,10 +96,8 @@ class AcquisitionSpec(BaseModel):
             parsed = useq.MDASequence.model_validate(value)
             unknown = dropped_keys(value, understood_form(parsed))
             if unknown:
-                raise ValueError(
-                    f"unknown key(s) in the sequence: {', '.join(unknown)} "
-                    "(see useq-schema's MDASequence for the keys it takes)"
-                )
+                problems = describe_dropped_keys(useq.MDASequence, value, unknown)
+                raise dropped_keys_error("MDASequence", problems, value)
             return parsed
         return value
 
