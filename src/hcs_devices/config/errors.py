@@ -118,6 +118,7 @@ def describe_validation_error(model: type[BaseModel], error: ValidationError) ->
     """
     problems: list[str] = []
     errors = _collapse_unions(model, error.errors(include_url=False), problems)
+    errors = _drop_missing_keys_misspelt(errors)
     for err in errors:
         loc = tuple(err["loc"])
         cause = err.get("ctx", {}).get("error")
@@ -136,6 +137,24 @@ def describe_validation_error(model: type[BaseModel], error: ValidationError) ->
         hint = f"; allowed: {allowed}" if allowed else ""
         problems.append(f"{path}: {message}{shown}{hint}")
     return problems
+
+
+def _drop_missing_keys_misspelt(errors: list[Any]) -> list[Any]:
+    """Without "Field required" for a key written misspelt (its unknown key names it)."""
+    unknown: dict[tuple[Any, ...], list[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+    kept: list[Any] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc:
+            written = unknown.get(loc[:-1], [])
+            if any(difflib.get_close_matches(str(loc[-1]), [k], n=1) for k in written):
+                continue
+        kept.append(err)
+    return kept
 
 
 def _unknown_key(path: str, key: str, allowed: Iterable[str]) -> str:
@@ -239,7 +258,7 @@ def _collapse_unions(model: type[BaseModel], errors: list[Any], problems: list[s
         members = {n: _member_named(model, prefix, n) for n in branches}
         chosen = closest_model([m for m in members.values() if m is not None], data or {})
         if data is None or chosen is None:
-            forms = " | ".join(_form(n, members[n]) for n in branches)
+            forms = " or ".join(_form(n, members[n]) for n in branches)
             value = next((e.get("input") for errs in branches.values() for e in errs), None)
             shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
             keys = f"; it has keys {', '.join(map(str, data))}" if data else ""

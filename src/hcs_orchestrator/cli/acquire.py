@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+from hcs_orchestrator.cli.options import add_data_dir_option
 from hcs_orchestrator.paths import DEMO_SPEC
 
 #: Exit code of a run ended by Ctrl-C (128 + SIGINT, as shells report it).
@@ -27,7 +28,7 @@ def register(commands: Any) -> None:
             "demo", help="acquire a small simulated 96-well plate into the local catalog"
         ),
     )
-    demo.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(demo, must_exist=False)
     demo.set_defaults(run=_demo)
 
     acquire = cast(
@@ -38,7 +39,7 @@ def register(commands: Any) -> None:
     )
     acquire.add_argument("sequence", type=Path, help="sequence or spec file")
     acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
-    acquire.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(acquire, must_exist=False)
     acquire.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
     acquire.set_defaults(run=_acquire)
@@ -47,7 +48,7 @@ def register(commands: Any) -> None:
         argparse.ArgumentParser,
         commands.add_parser("runs", help="list the runs in a data directory's catalog"),
     )
-    runs.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(runs, must_exist=True)
     runs.set_defaults(run=_runs)
 
 
@@ -75,8 +76,11 @@ def _run_spec(
 
     try:
         checked = check_acquisition(spec_path, config_path, data_dir)
-    except (UserFileError, AcquisitionError) as exc:
+    except UserFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AcquisitionError as exc:  # the spec asks what this microscope cannot do
+        print(f"error: {spec_path}: {exc}", file=sys.stderr)
         return 2
     if dry_run:
         print(describe_plan(checked.table))
@@ -101,7 +105,7 @@ def _run_spec(
     try:
         summary = run_acquisition(session, checked.spec, overview_path=overview)
     except AcquisitionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {spec_path}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the run opened, or while storage caught up
         print(

@@ -33,6 +33,7 @@ from hcs_plans.specs.strict import (
     describe_dropped_keys,
     dropped_keys,
     dropped_keys_error,
+    nested_error,
     understood_form,
 )
 
@@ -86,11 +87,7 @@ class AcquisitionSpec(BaseModel):
                 try:
                     useq.WellPlatePlan.model_validate(positions)
                 except ValidationError as exc:
-                    problems = "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                        for e in exc.errors(include_url=False)
-                    )
-                    raise ValueError(f"stage_positions: {problems}") from None
+                    raise nested_error("WellPlatePlan", ("stage_positions",), exc) from None
             # Counted before useq expands the positions, z planes and time points.
             check_sequence_data(value)
             parsed = useq.MDASequence.model_validate(value)

@@ -86,6 +86,27 @@ def dropped_keys_error(title: str, problems: list[tuple[Loc, str]], data: Any) -
     )
 
 
+def nested_error(title: str, prefix: Loc, error: ValidationError) -> ValidationError:
+    """``error`` (from validating a part of the data alone) with ``prefix`` on each location.
+
+    Raised from a field validator, pydantic puts the field's own location in front, so
+    the user reads ``sequence.stage_positions.selected_wells`` and the problem there.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            {
+                "type": PydanticCustomError(
+                    "invalid", "{message}", {"message": e["msg"].removeprefix("Value error, ")}
+                ),
+                "loc": (*prefix, *e["loc"]),
+                "input": e["input"],
+            }
+            for e in error.errors(include_url=False)
+        ],
+    )
+
+
 def _at(data: Any, loc: Loc) -> Any:
     for part in loc:
         data = data[part]
