@@ -35,9 +35,8 @@ from tiled.client import Context, from_context
 from tiled.server.app import build_app
 from tiled.storage import parse_storage
 
-from hcs_schema import FRAMES_DIR
+from hcs_schema import CATALOG_FILE, FRAMES_DIR
 
-CATALOG_FILE = "catalog.db"
 TABLES_FILE = "tables.duckdb"
 TILED_DIR = "tiled"
 

@@ -77,3 +77,18 @@ def add_data_dir_option(parser: argparse.ArgumentParser, *, must_exist: bool) ->
         default=DEFAULT_DATA_DIR,
         help="data directory" if must_exist else "data directory (created if missing)",
     )
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1, for options such as ``--limit``.
+
+    Raises:
+        argparse.ArgumentTypeError: naming the value and what is allowed.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (>= 1)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give a number >= 1")
+    return value
