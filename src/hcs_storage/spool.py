@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hcs_storage.runs import describe_unrecorded
 
 log = logging.getLogger(__name__)
@@ -60,10 +58,10 @@ def spool_dir(data_dir: str | Path) -> Path:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
+    # numpy arrays and scalars, recognised without importing numpy (``hcs runs`` loads
+    # this module and should start fast): ``tolist`` gives lists and Python numbers.
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, Path):

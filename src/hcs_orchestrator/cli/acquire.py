@@ -7,11 +7,12 @@ The handlers import the acquisition stack when they run, so that ``hcs --help`` 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, cast
 
-from hcs_orchestrator.cli.options import add_data_dir_option, positive_int
+from hcs_orchestrator.cli.options import add_data_dir_option, hcs_command, positive_int
 from hcs_orchestrator.paths import DEMO_SPEC
 
 #: Exit code of a run ended by Ctrl-C (128 + SIGINT, as shells report it).
@@ -129,7 +130,7 @@ def _run_spec(
     print(f"data:        {summary.data_dir} (catalog.db + frames/)")
     if summary.overview is not None:
         print(f"overview:    {summary.overview.resolve()}")
-    print(f"browse:      hcs runs --data-dir {data_dir}")
+    print(f"browse:      {hcs_command()} runs --data-dir {shlex.quote(str(data_dir.resolve()))}")
     if summary.ctrl_c and summary.exit_status != "success":
         print(f"{CTRL_C_REASON}: the {summary.images} images taken are recorded")
         return CTRL_C_EXIT

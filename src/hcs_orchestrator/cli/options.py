@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -92,3 +95,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is too small: give a number >= 1")
     return value
+
+
+def hcs_command(argv0: str | None = None) -> str:
+    """How to run ``hcs`` again from the user's shell, for hints such as "browse: ...".
+
+    ``hcs`` when the ``hcs`` on PATH is the one running; otherwise the running script's
+    absolute path (``./dev demo`` runs ``.venv/bin/hcs``, which is not on PATH), or
+    ``python -m hcs_orchestrator.cli`` when hcs was started that way.
+
+    Args:
+        argv0: the running program (``sys.argv[0]`` by default).
+    """
+    script = Path(argv0 if argv0 is not None else sys.argv[0])
+    if script.name != "hcs":
+        return f"{shlex.quote(sys.executable)} -m hcs_orchestrator.cli"
+    on_path = shutil.which("hcs")
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "hcs"
+    return shlex.quote(str(script.resolve()))
