@@ -122,3 +122,14 @@ def test_list_runs_refuses_a_page_that_cannot_be(tmp_path: Path) -> None:
         list_runs(tmp_path, limit=0)
     with pytest.raises(ValueError, match=r"offset must be >= 0 \(got -1\)"):
         list_runs(tmp_path, offset=-1)
+
+
+def test_hcs_export_names_the_overwrite_flag_when_the_output_exists(
+    catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plate.zarr"
+    out.mkdir()
+    argv = ["export", catalog.aborted[:8], "--out", str(out), "--data-dir", str(catalog.data_dir)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {out} exists: add --overwrite to replace it"
+    assert list(out.iterdir()) == []
