@@ -19,3 +19,4 @@ camera = microscope.camera
 illumination = microscope.illumination
 filter_wheel = microscope.filter_wheel
 laser_autofocus = microscope.laser_autofocus
+fluidics = microscope.fluidics  # None unless the configuration has a fluidics: section

@@ -15,6 +15,7 @@ from typing import Final, Literal
 
 __all__ = [
     "CAMERA",
+    "CATALOG_FILE",
     "FRAMES_DIR",
     "FRAMES_STREAM",
     "FRAME_FIELDS",
@@ -32,6 +33,8 @@ FRAMES_STREAM: Final = "frames"
 CAMERA: Final = "camera"
 #: The data directory's folder of frame files (one folder per run's frame set).
 FRAMES_DIR: Final = "frames"
+#: The data directory's SQLite catalog (runs, their metadata, their data sources).
+CATALOG_FILE: Final = "catalog.db"
 #: Prefix of the frame-row data keys.
 FRAME_KEY_PREFIX: Final = "frame"
 

@@ -23,6 +23,7 @@ points anywhere else is refused when it is read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import warnings
@@ -34,11 +35,13 @@ from tiled.client import Context, from_context
 from tiled.server.app import build_app
 from tiled.storage import parse_storage
 
-from hcs_schema import FRAMES_DIR
+from hcs_schema import CATALOG_FILE, FRAMES_DIR
 
-CATALOG_FILE = "catalog.db"
 TABLES_FILE = "tables.duckdb"
 TILED_DIR = "tiled"
+
+#: Starlette's notice (a warning) when Tiled's in-process client imports its TestClient.
+STARLETTE_TESTCLIENT_NOTICE = "Using `httpx` with `starlette.testclient` is deprecated"
 
 #: Longest wait for a catalog database to be created (a PostgreSQL server may be slow).
 INIT_TIMEOUT_S = 120.0
@@ -171,7 +174,13 @@ def open_catalog(
         A ``tiled.client`` container of Bluesky runs (read and write).
     """
     adapter = catalog_adapter(data_dir, catalog_uri, tables_uri=tables_uri)
-    context = Context.from_app(build_app(adapter))
+    # The in-process server announces Tiled's version on every start, and Tiled's
+    # in-process client uses a Starlette class deprecated in favour of a package Tiled
+    # does not use yet: neither is something the user of hcs can act on.
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", STARLETTE_TESTCLIENT_NOTICE)
+        context = Context.from_app(build_app(adapter))
     return from_context(context)
 
 

@@ -21,6 +21,7 @@ from urllib.request import url2pathname
 
 from hcs_schema import FRAMES_DIR, FRAMES_STREAM, frame_key
 from hcs_storage.forwarder import BATCH_DOCS, RunForwarder
+from hcs_storage.runs import UNRECORDED_FILE
 from hcs_storage.spool import (
     JOURNAL_SUFFIX,
     SpoolCorruptError,
@@ -70,8 +71,6 @@ def forward_runs(
     return unfinished
 
 
-#: Name of the list of unrecorded frame files written into a crashed run's frame set.
-UNRECORDED_FILE = "unrecorded.json"
 #: Tolerance between a start document's clock and file modification times (seconds).
 CLOCK_SLACK_S = 1.0
 #: Suffix of a frame file being written (renamed into place once complete).
@@ -225,11 +224,3 @@ def record_unrecorded(data_dir: Path, uid: str, unrecorded: list[dict[str, str]]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-
-
-def describe_unrecorded(unrecorded: list[dict[str, str]], shown: int = 3) -> str:
-    """One sentence: how many frame files were not recorded, and the first few."""
-    files = [item["file"] for item in unrecorded]
-    more = f" and {len(files) - shown} more" if len(files) > shown else ""
-    noun = "file on disk was" if len(files) == 1 else "files on disk were"
-    return f"{len(files)} frame {noun} not recorded: {' '.join(files[:shown])}{more}"

@@ -46,6 +46,8 @@ class SampleSpec:
         pixel_size_um: pixel size at the sample.
         z_step_um: distance between z planes.
         skip: ``(well, fov, channel, z_index, time_index)`` of frames not taken.
+        stop_after: end the run (aborted, as Ctrl-C would) after this many frames;
+            its start document still plans them all.
     """
 
     experiment_id: str = "sample"
@@ -59,6 +61,7 @@ class SampleSpec:
     pixel_size_um: float = 0.65
     z_step_um: float = 1.5
     skip: frozenset[tuple[str, int, str, int, int]] = field(default_factory=frozenset)
+    stop_after: int | None = None
 
     def frames(self) -> Iterator[dict[str, Any]]:
         """Every frame's ``frame-*`` fields, in acquisition order (t, well, fov, c, z)."""
@@ -177,7 +180,8 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
         parameters={"chunk_shape": [1, height, width], "template": TEMPLATE},
     )
     yield "stream_resource", resource.stream_resource_doc
-    for i, frame in enumerate(frames):
+    taken = frames if spec.stop_after is None else frames[: spec.stop_after]
+    for i, frame in enumerate(taken):
         tifffile.imwrite(directory / TEMPLATE.format(i), sample_frame(spec, frame))
         yield (
             "stream_datum",
@@ -196,7 +200,10 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
                 seq_num=i + 1,
             ),
         )
-    yield "stop", run.compose_stop(exit_status="success")
+    if len(taken) < len(frames):
+        yield "stop", run.compose_stop(exit_status="abort", reason="aborted by Ctrl-C")
+    else:
+        yield "stop", run.compose_stop(exit_status="success")
 
 
 def write_sample_run(

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from hcs_storage.runs import describe_unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ def spool_dir(data_dir: str | Path) -> Path:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
+    # numpy arrays and scalars, recognised without importing numpy (``hcs runs`` loads
+    # this module and should start fast): ``tolist`` gives lists and Python numbers.
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, Path):
@@ -431,7 +431,7 @@ def close_abandoned(path: Path, reason: str | None = None) -> Document | None:
             "unrecorded_frames": unrecorded,
         }
         if unrecorded:
-            stop["reason"] += f"; {_describe_unrecorded(unrecorded)}"
+            stop["reason"] += f"; {describe_unrecorded(unrecorded)}"
         os.lseek(fd, 0, os.SEEK_END)
         os.write(fd, encode_line(state.last_seq + 1, "stop", stop))
         os.fsync(fd)
@@ -453,12 +453,6 @@ def _unrecorded_frames(path: Path, entries: list[SpooledDocument]) -> list[dict[
         log.exception("cannot list the unrecorded frame files of journal %s", path)
         return []
     return unrecorded
-
-
-def _describe_unrecorded(unrecorded: list[dict[str, str]]) -> str:
-    from hcs_storage import recovery
-
-    return recovery.describe_unrecorded(unrecorded)
 
 
 def close_crashed_runs(data_dir: str | Path, reason: str | None = None) -> list[str]:

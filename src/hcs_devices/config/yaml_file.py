@@ -70,7 +70,20 @@ def read_yaml_file(path: str | Path) -> Any:
             raise UserFileError(source, [problem])
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise UserFileError(source, [f"not valid YAML: {exc}"]) from None
+        raise UserFileError(source, [f"not valid YAML: {yaml_problem(exc)}"]) from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parser's error as one line: what it found wrong, and where (1-based)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return " ".join(str(exc).split())
+    where = exc.problem_mark
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    context = ""
+    if exc.context and exc.context_mark is not None:
+        mark = exc.context_mark
+        context = f" ({exc.context} at line {mark.line + 1}, column {mark.column + 1})"
+    return f"{exc.problem or 'unreadable'}{at}{context}"
 
 
 @dataclass

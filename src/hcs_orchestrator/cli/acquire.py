@@ -7,14 +7,18 @@ The handlers import the acquisition stack when they run, so that ``hcs --help`` 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, cast
 
+from hcs_orchestrator.cli.options import add_data_dir_option, hcs_command, positive_int
 from hcs_orchestrator.paths import DEMO_SPEC
 
 #: Exit code of a run ended by Ctrl-C (128 + SIGINT, as shells report it).
 CTRL_C_EXIT = 130
+#: Runs per page of ``hcs runs`` (as ``hcs_storage.runs.PAGE_SIZE``, not imported here).
+PAGE_SIZE = 50
 #: What the command line prints when Ctrl-C ended a run (as the stop document says).
 CTRL_C_REASON = "aborted by Ctrl-C"
 
@@ -27,7 +31,7 @@ def register(commands: Any) -> None:
             "demo", help="acquire a small simulated 96-well plate into the local catalog"
         ),
     )
-    demo.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(demo, must_exist=False)
     demo.set_defaults(run=_demo)
 
     acquire = cast(
@@ -38,7 +42,7 @@ def register(commands: Any) -> None:
     )
     acquire.add_argument("sequence", type=Path, help="sequence or spec file")
     acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
-    acquire.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(acquire, must_exist=False)
     acquire.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
     acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
     acquire.set_defaults(run=_acquire)
@@ -47,7 +51,11 @@ def register(commands: Any) -> None:
         argparse.ArgumentParser,
         commands.add_parser("runs", help="list the runs in a data directory's catalog"),
     )
-    runs.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(runs, must_exist=True)
+    runs.add_argument(
+        "--limit", type=positive_int, default=PAGE_SIZE, help="runs per page (newest first)"
+    )
+    runs.add_argument("--page", type=positive_int, default=1, help="which page (1: the newest)")
     runs.set_defaults(run=_runs)
 
 
@@ -75,8 +83,11 @@ def _run_spec(
 
     try:
         checked = check_acquisition(spec_path, config_path, data_dir)
-    except (UserFileError, AcquisitionError) as exc:
+    except UserFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AcquisitionError as exc:  # the spec asks what this microscope cannot do
+        print(f"error: {spec_path}: {exc}", file=sys.stderr)
         return 2
     if dry_run:
         print(describe_plan(checked.table))
@@ -101,7 +112,7 @@ def _run_spec(
     try:
         summary = run_acquisition(session, checked.spec, overview_path=overview)
     except AcquisitionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {spec_path}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the run opened, or while storage caught up
         print(
@@ -119,7 +130,7 @@ def _run_spec(
     print(f"data:        {summary.data_dir} (catalog.db + frames/)")
     if summary.overview is not None:
         print(f"overview:    {summary.overview.resolve()}")
-    print(f"browse:      hcs runs --data-dir {data_dir}")
+    print(f"browse:      {hcs_command()} runs --data-dir {shlex.quote(str(data_dir.resolve()))}")
     if summary.ctrl_c and summary.exit_status != "success":
         print(f"{CTRL_C_REASON}: the {summary.images} images taken are recorded")
         return CTRL_C_EXIT
@@ -131,15 +142,14 @@ def _run_spec(
 
 
 def _runs(args: argparse.Namespace) -> int:
-    """List the runs; first close (as failed) the runs a crashed process left open.
+    """List a page of runs, newest first; first close (as failed) runs a crash left open.
 
     Crashed runs are closed only when no live session owns the data directory (a live
-    session's forwarder does it itself).
+    session's forwarder does it itself). The listing reads the catalog's database
+    directly (no Tiled server is started), so it takes well under a second.
     """
-    from hcs_storage.catalog import close_catalog, open_catalog
     from hcs_storage.owner import DataDirInUseError, DataDirOwner
-    from hcs_storage.recovery import forward_runs
-    from hcs_storage.runs import describe_runs
+    from hcs_storage.runs import format_runs, list_runs
     from hcs_storage.spool import close_crashed_runs
 
     owner = DataDirOwner(args.data_dir)
@@ -150,16 +160,30 @@ def _runs(args: argparse.Namespace) -> int:
         print(f"note: {args.data_dir} is in use by {holder}; its runs may still change")
     try:
         closed = close_crashed_runs(args.data_dir) if owner.held else []
-        catalog = open_catalog(args.data_dir)
-        try:
-            unfinished = forward_runs(args.data_dir, catalog, closed) if closed else []
-            for uid in closed:
-                where = " (in the spool only: not yet in the catalog)" if uid in unfinished else ""
-                print(f"run {uid[:8]} had been left open by a crash: closed as failed{where}")
-            for line in describe_runs(catalog):
-                print(line)
-        finally:
-            close_catalog(catalog)
+        if closed:
+            _forward_closed_runs(args.data_dir, closed)
+        page = list_runs(args.data_dir, offset=(args.page - 1) * args.limit, limit=args.limit)
     finally:
         owner.release()
+    for line in format_runs(page.runs):
+        print(line)
+    if page.total > page.offset + len(page.runs) or page.offset:
+        first, last = page.offset + 1, page.offset + len(page.runs)
+        more = f"; --page {args.page + 1} for older ones" if page.total > last else ""
+        print(f"(runs {first}-{last} of {page.total}, newest first{more})")
     return 0
+
+
+def _forward_closed_runs(data_dir: Path, closed: list[str]) -> None:
+    """Put the runs a crash left open, now closed, into the catalog (it needs Tiled)."""
+    from hcs_storage.catalog import close_catalog, open_catalog
+    from hcs_storage.recovery import forward_runs
+
+    catalog = open_catalog(data_dir)
+    try:
+        unfinished = forward_runs(data_dir, catalog, closed)
+    finally:
+        close_catalog(catalog)
+    for uid in closed:
+        where = " (in the spool only: not yet in the catalog)" if uid in unfinished else ""
+        print(f"run {uid[:8]} had been left open by a crash: closed as failed{where}")

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+from hcs_orchestrator.cli.options import add_data_dir_option
+
 FORMATS = ("ome-zarr", "ome-tiff")
 
 
@@ -33,7 +35,7 @@ def register(commands: Any) -> None:
     export.add_argument("--format", choices=FORMATS, default="ome-zarr", help="output format")
     export.add_argument("--out", type=Path, required=True, help="output path (plate.zarr / dir)")
     export.add_argument("--overwrite", action="store_true", help="replace an earlier export")
-    export.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(export, must_exist=True)
     export.set_defaults(run=_export)
 
 
@@ -45,11 +47,14 @@ def _export(args: argparse.Namespace) -> int:
         print("error: --experiment exports to --format ome-zarr only", file=sys.stderr)
         return 2
     from hcs_storage.catalog import open_catalog
-    from hcs_storage.export import ExportError
+    from hcs_storage.export import ExportError, ExportExistsError
 
     catalog = open_catalog(args.data_dir)
     try:
         return _export_from(catalog, args)
+    except ExportExistsError as exc:
+        print(f"error: {exc.path} exists: add --overwrite to replace it", file=sys.stderr)
+        return 2
     except (ExportError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2

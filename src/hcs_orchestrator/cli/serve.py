@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, cast
 
 from hcs_orchestrator.cli.key_options import (
@@ -15,6 +14,7 @@ from hcs_orchestrator.cli.key_options import (
     add_key_options,
     key_on_command_line,
 )
+from hcs_orchestrator.cli.options import add_data_dir_option
 
 #: Mirrors ``hcs_storage.server`` (not imported here: it pulls in Tiled).
 DEFAULT_HOST = "127.0.0.1"
@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
             allow_abbrev=False,  # so that --api-key is never taken for --api-key-file
         ),
     )
-    serve.add_argument("--data-dir", type=Path, default=Path("hcs-data"), help="data directory")
+    add_data_dir_option(serve, must_exist=False)
     serve.add_argument(
         "--host",
         default=DEFAULT_HOST,

@@ -29,7 +29,13 @@ from hcs_devices.config.errors import UserFileError, describe_validation_error
 from hcs_devices.config.yaml_file import read_yaml_file
 from hcs_plans.specs.autofocus import AutofocusPolicy
 from hcs_plans.specs.limits import check_sequence_data
-from hcs_plans.specs.strict import dropped_keys, understood_form
+from hcs_plans.specs.strict import (
+    describe_dropped_keys,
+    dropped_keys,
+    dropped_keys_error,
+    nested_error,
+    understood_form,
+)
 
 
 class AcquisitionSpec(BaseModel):
@@ -81,20 +87,14 @@ class AcquisitionSpec(BaseModel):
                 try:
                     useq.WellPlatePlan.model_validate(positions)
                 except ValidationError as exc:
-                    problems = "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                        for e in exc.errors(include_url=False)
-                    )
-                    raise ValueError(f"stage_positions: {problems}") from None
+                    raise nested_error("WellPlatePlan", ("stage_positions",), exc) from None
             # Counted before useq expands the positions, z planes and time points.
             check_sequence_data(value)
             parsed = useq.MDASequence.model_validate(value)
             unknown = dropped_keys(value, understood_form(parsed))
             if unknown:
-                raise ValueError(
-                    f"unknown key(s) in the sequence: {', '.join(unknown)} "
-                    "(see useq-schema's MDASequence for the keys it takes)"
-                )
+                problems = describe_dropped_keys(useq.MDASequence, value, unknown)
+                raise dropped_keys_error("MDASequence", problems, value)
             return parsed
         return value
 

@@ -9,8 +9,8 @@ Both read frames through the catalog (embedded or a Tiled server), a field of vi
 at a time.
 """
 
-from hcs_storage.export._source import ExportError, RunSource
+from hcs_storage.export._source import ExportError, ExportExistsError, RunSource
 from hcs_storage.export.ome_tiff import export_ome_tiff
 from hcs_storage.export.ome_zarr import export_ome_zarr
 
-__all__ = ["ExportError", "RunSource", "export_ome_tiff", "export_ome_zarr"]
+__all__ = ["ExportError", "ExportExistsError", "RunSource", "export_ome_tiff", "export_ome_zarr"]

@@ -29,6 +29,18 @@ class ExportError(ValueError):
     """A run cannot be exported as asked (nothing to export, existing output...)."""
 
 
+class ExportExistsError(ExportError):
+    """The output path exists and replacing it was not asked for.
+
+    Attributes:
+        path: the output path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} exists (export with overwrite=True to replace it)")
+        self.path = path
+
+
 @dataclass(frozen=True)
 class FieldStack:
     """One field of view's images.
@@ -133,12 +145,13 @@ def prepare_output(out: Path, *, overwrite: bool, marker: str) -> None:
             ``zarr.json``); anything else at ``out`` is never deleted.
 
     Raises:
-        ExportError: ``out`` exists and may not (or cannot safely) be replaced.
+        ExportExistsError: ``out`` exists and ``overwrite`` is False.
+        ExportError: ``out`` exists and cannot safely be replaced.
     """
     if not out.exists():
         return
     if not overwrite:
-        raise ExportError(f"{out} exists (use overwrite to replace it)")
+        raise ExportExistsError(out)
     if out.is_dir() and (out / marker).exists():
         shutil.rmtree(out)
         return

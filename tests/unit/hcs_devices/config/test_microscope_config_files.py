@@ -165,13 +165,13 @@ def test_load_config_names_file_field_and_allowed_values_when_the_file_is_invali
 def test_load_config_names_the_file_when_it_is_not_yaml(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("camera: {sensor_width_px: 2048\nchannels: [")
-    with pytest.raises(UserFileError, match=r"broken\.yaml: invalid:\n  - not valid YAML"):
+    with pytest.raises(UserFileError, match=r"broken\.yaml: not valid YAML"):
         load_config(path)
 
 
 def test_load_config_names_the_file_when_it_is_missing(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
-    with pytest.raises(UserFileError, match=r"absent\.yaml: invalid:\n  - cannot read"):
+    with pytest.raises(UserFileError, match=r"absent\.yaml: cannot read"):
         load_config(path)
 
 

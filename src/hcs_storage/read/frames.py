@@ -1,0 +1,126 @@
+"""The frames of a run: its image stack, its per-image rows, selecting and reading frames.
+
+A run's images are one array node, ``(N, 1, H, W)``; its ``frames`` stream holds one
+row per image (well, field of view, channel, z plane, time point, stage position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from hcs_schema import CAMERA as IMAGE_KEY
+from hcs_schema import FRAME_KEY_PREFIX, FRAMES_STREAM, IMAGES_STREAM
+
+#: Prefix of the frame-row data keys (``frame-well``...).
+FRAME_PREFIX = f"{FRAME_KEY_PREFIX}-"
+#: Largest read of consecutive frames in one request (bytes).
+READ_BATCH_BYTES = 64 * 2**20
+
+
+def image_stack(run: Any) -> Any:
+    """A run's images as a lazily loaded array node, shape ``(N, 1, H, W)``."""
+    return run[IMAGES_STREAM][IMAGE_KEY]
+
+
+def has_images(run: Any) -> bool:
+    """Whether a run recorded any image stream at all."""
+    return IMAGES_STREAM in run and FRAMES_STREAM in run
+
+
+def frame_table(run: Any) -> dict[str, np.ndarray]:
+    """The per-image metadata columns of a run (``well``, ``z_um``...).
+
+    Text columns are numpy string arrays, numbers numeric arrays; entry ``i`` describes
+    image ``i`` of the run's ``primary`` stream.
+    """
+    stream = run[FRAMES_STREAM]
+    internal = _event_table(stream)
+    if internal is not None:
+        return {
+            key.removeprefix(FRAME_PREFIX): _column(internal[key].to_numpy())
+            for key in internal.columns
+            if key.startswith(FRAME_PREFIX)
+        }
+    columns = {}
+    for key in stream:
+        if key.startswith(FRAME_PREFIX):
+            columns[key.removeprefix(FRAME_PREFIX)] = np.asarray(stream[key].read())
+    return columns
+
+
+def _event_table(stream: Any) -> Any | None:
+    """The stream's whole event table in one request, where the stream has one."""
+    base = getattr(stream, "base", None)
+    if base is None:
+        return None
+    try:
+        return base["internal"].read()
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    return values.astype(str) if values.dtype == object else values
+
+
+def select_frames(
+    table: dict[str, np.ndarray],
+    *,
+    well: str | None = None,
+    fov: int | None = None,
+    channel: str | None = None,
+    z_index: int | None = None,
+    time_index: int | None = None,
+) -> np.ndarray:
+    """The indices (in the run's image stack) of the frames that match every criterion.
+
+    Args:
+        table: the run's :func:`frame_table`.
+        well: a well name.
+        fov: a field of view within the well(s).
+        channel: a channel name.
+        z_index: a z plane.
+        time_index: a time point.
+
+    Returns:
+        Frame indices in acquisition order (index ``images[i, 0]``).
+    """
+    keep = np.ones(len(table["well"]), dtype=bool)
+    for key, value in (("well", well), ("channel", channel)):
+        if value is not None:
+            keep &= table[key].astype(str) == value
+    for key, value in (("fov", fov), ("z_index", z_index), ("time_index", time_index)):
+        if value is not None:
+            keep &= table[key] == value
+    return np.flatnonzero(keep)
+
+
+def read_frames(
+    images: Any, indices: Sequence[int] | np.ndarray, max_bytes: int = READ_BATCH_BYTES
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Read frames of an image stack, consecutive ones in one request each.
+
+    Args:
+        images: the run's images (:func:`image_stack`, shape ``(N, 1, H, W)``).
+        indices: the frames to read.
+        max_bytes: the largest request.
+
+    Yields:
+        ``(index, frame)`` in ascending index order, one ``(H, W)`` frame at a time.
+    """
+    height, width = images.shape[-2:]
+    per_batch = max(1, max_bytes // max(1, height * width * np.dtype(images.dtype).itemsize))
+    wanted = sorted({int(i) for i in indices})
+    pos = 0
+    while pos < len(wanted):
+        end = pos + 1
+        while end < len(wanted) and wanted[end] == wanted[end - 1] + 1 and end - pos < per_batch:
+            end += 1
+        first, last = wanted[pos], wanted[end - 1]
+        block = np.asarray(images[first : last + 1, 0])
+        for k in range(end - pos):
+            yield first + k, block[k]
+        pos = end
