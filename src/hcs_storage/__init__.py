@@ -4,14 +4,14 @@ The public API is re-exported here::
 
     from hcs_storage import find_runs, open_catalog, well_fields
 
-Names are imported when first used, so a module of this package that does not need
-Tiled (listing runs, the spool, the data directory's owner) loads without it.
+Names are imported when first used (``lazy_loader``, SPEC 1), so a module of this
+package that does not need Tiled (listing runs, the spool, the data directory's owner)
+loads without it.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import lazy_loader
 
 if TYPE_CHECKING:
     from hcs_storage.catalog import close_catalog, open_catalog
@@ -27,38 +27,16 @@ if TYPE_CHECKING:
     )
     from hcs_storage.runs import RunSummary, describe_runs, list_runs
 
-#: Each public name and the module it comes from.
-_SOURCES: dict[str, str] = {
-    "ExportError": "hcs_storage.export",
-    "FieldImage": "hcs_storage.query",
-    "RunInfo": "hcs_storage.query",
-    "RunSummary": "hcs_storage.runs",
-    "close_catalog": "hcs_storage.catalog",
-    "describe_runs": "hcs_storage.runs",
-    "export_ome_tiff": "hcs_storage.export",
-    "export_ome_zarr": "hcs_storage.export",
-    "find_runs": "hcs_storage.query",
-    "list_runs": "hcs_storage.runs",
-    "lookup_run": "hcs_storage.query",
-    "open_catalog": "hcs_storage.catalog",
-    "plate_overview": "hcs_storage.overview",
-    "run_info": "hcs_storage.query",
-    "well_fields": "hcs_storage.query",
-}
-
-
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'hcs_storage' has no attribute {name!r}")
-    value = getattr(importlib.import_module(source), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_SOURCES])
-
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "catalog": ["close_catalog", "open_catalog"],
+        "export": ["ExportError", "export_ome_tiff", "export_ome_zarr"],
+        "overview": ["plate_overview"],
+        "query": ["FieldImage", "RunInfo", "find_runs", "lookup_run", "run_info", "well_fields"],
+        "runs": ["RunSummary", "describe_runs", "list_runs"],
+    },
+)
 
 __all__ = [
     "ExportError",
