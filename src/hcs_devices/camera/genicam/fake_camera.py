@@ -13,10 +13,9 @@ an address a network interface has, so one machine serves one fake camera on
 127.0.0.1 at a time: :class:`FakeCameraProcess` takes a lock for it, so concurrent test
 processes wait for each other instead of failing.
 
-Each frame of the fake camera is a diagonal ramp: pixel (x, y) of the frame with frame
-id ``f`` is ``(256 * (x + y + f)) % 65535`` in Mono16 (times a scale that is exactly 1 at
-gain 0 and a 10 ms exposure): :func:`mono16_pattern` computes it, so a test can check
-every pixel received against what the camera sent.
+Each frame of the fake camera is a diagonal ramp that moves with its frame id, scaled
+by gain and exposure: :func:`mono16_pattern` computes it, so a test can check every
+pixel received against what the camera sent.
 """
 
 from __future__ import annotations
@@ -41,15 +40,21 @@ from hcs_devices.camera.genicam.aravis import GVCP_PORT, load_aravis
 LOOPBACK = "127.0.0.1"
 #: Its software-trigger check frequency by default (Hz).
 TRIGGER_HZ = 1000.0
-#: The exposure (ms) and gain at which the fake camera's pattern is unscaled.
-PATTERN_EXPOSURE_MS = 10.0
-PATTERN_GAIN = 0.0
 
 
-def mono16_pattern(frame_id: int, width: int, height: int) -> np.ndarray:
-    """The Mono16 frame the fake camera sends as ``frame_id`` at gain 0 and 10 ms."""
+def mono16_pattern(
+    frame_id: int, width: int, height: int, *, exposure_ms: float = 10.0, gain: int = 0
+) -> np.ndarray:
+    """The Mono16 frame the fake camera sends as ``frame_id`` (its diagonal ramp).
+
+    Pixel (x, y) is ``((256 * (x + y + frame_id)) % 65535) * scale``, clipped to 16 bits
+    and truncated, with ``scale = 1 + gain + log10(exposure_us / 10000)`` (exactly 1 at
+    gain 0 and 10 ms, 2 at gain 1 and 10 ms, 3 at gain 1 and 100 ms).
+    """
     y, x = np.mgrid[0:height, 0:width]
-    return ((256 * (x + y + frame_id)) % 65535).astype(np.uint16)
+    ramp = ((256 * (x + y + frame_id)) % 65535).astype(np.float64)
+    scale = 1.0 + gain + np.log10(round(exposure_ms * 1000) / 10000.0)
+    return np.clip(ramp * scale, 0, 65535).astype(np.uint16)
 
 
 def _port_free(address: str) -> bool:
