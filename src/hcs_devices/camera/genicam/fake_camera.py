@@ -49,12 +49,15 @@ def mono16_pattern(
 
     Pixel (x, y) is ``((256 * (x + y + frame_id)) % 65535) * scale``, clipped to 16 bits
     and truncated, with ``scale = 1 + gain + log10(exposure_us / 10000)`` (exactly 1 at
-    gain 0 and 10 ms, 2 at gain 1 and 10 ms, 3 at gain 1 and 100 ms).
+    gain 0 and 10 ms, 2 at gain 1 and 10 ms, 3 at gain 1 and 100 ms). A pixel depends on
+    ``x + y`` only, so row ``y`` is the diagonal line from ``y`` on: the frame is returned
+    as a read-only view of that line.
     """
-    y, x = np.mgrid[0:height, 0:width]
-    ramp = ((256 * (x + y + frame_id)) % 65535).astype(np.float64)
+    diagonal = np.arange(width + height - 1, dtype=np.int64)
+    ramp = ((256 * (diagonal + frame_id)) % 65535).astype(np.float64)
     scale = 1.0 + gain + np.log10(round(exposure_ms * 1000) / 10000.0)
-    return np.clip(ramp * scale, 0, 65535).astype(np.uint16)
+    line = np.clip(ramp * scale, 0, 65535).astype(np.uint16)
+    return np.lib.stride_tricks.sliding_window_view(line, width)[:height]
 
 
 def _port_free(address: str) -> bool:
