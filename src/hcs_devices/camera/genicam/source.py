@@ -115,7 +115,6 @@ class GenicamFrameSource:
         """Open and configure the camera (control thread)."""
         aravis = load_aravis()
         camera = open_gige_camera(self.backend.address)
-        self._camera = camera
         self.identity = f"{camera.get_model_name()} {camera.get_device_serial_number()}"
         camera.get_device().connect("control-lost", self._on_control_lost)
         if self.backend.packet_size_bytes is None:
@@ -131,6 +130,7 @@ class GenicamFrameSource:
             camera.set_acquisition_mode(aravis.AcquisitionMode.CONTINUOUS)
         else:
             camera.set_trigger("Software" if trigger == "software" else self.backend.trigger_line)
+        self._camera = camera  # only a camera fully set up counts as connected
 
     def _on_control_lost(self, *_: Any) -> None:
         """Aravis's heartbeat found the camera gone (called from an Aravis thread)."""
@@ -253,6 +253,10 @@ class GenicamFrameSource:
         payload = camera.get_payload()
         stream = camera.create_stream(None, None)
         if isinstance(stream, aravis.GvStream):
+            # A frame whose packets are slow to come (a busy PC) is waited for as long
+            # as a late frame is: it is incomplete only once packets are really lost.
+            retention_us = round(self.backend.frame_timeout_s * 1e6)
+            stream.set_property("frame-retention", min(retention_us, 2**32 - 1))
             size = self.backend.socket_buffer_bytes
             mode = aravis.GvStreamSocketBuffer
             stream.set_property("socket-buffer", mode.AUTO if size is None else mode.FIXED)
