@@ -33,7 +33,9 @@ from frame_rows import frame_rows, images_announced
 from hcs_devices import Microscope
 from hcs_devices.camera.genicam import CameraVanished, FrameTimeout, GenicamFrameSource
 from hcs_devices.camera.genicam.fake_camera import FakeCameraProcess, mono16_pattern
+from hcs_devices.camera.settings import ExposureSettings, Roi
 from hcs_devices.config import MicroscopeConfig
+from hcs_devices.config.models import GenicamBackend
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
@@ -262,3 +264,22 @@ def test_acquire_plate_records_every_complete_frame_when_the_camera_dies_mid_bur
         files, source_of(m).frame_ids[: len(files)], [10.0] * len(files)
     )
     assert safe_state_problems(harness) == []
+
+
+async def test_genicam_source_in_free_run_returns_frames_as_the_camera_sends_them(
+    fake_camera: FakeCameraProcess,
+) -> None:
+    source = GenicamFrameSource(
+        GenicamBackend(address="127.0.0.1", packet_size_bytes=65000, trigger="free_run")
+    )
+    await source.connect()
+    try:
+        assert source.trigger_source()[0] == "Off"
+        settings = ExposureSettings(10.0, float(GAIN), 1, Roi(64, 32, 256, 128))
+        frames = [await source.expose(settings) for _ in range(3)]
+    finally:
+        source.close()
+    assert [f.shape for f in frames] == [(128, 256)] * 3
+    for frame, frame_id in zip(frames, source.frame_ids, strict=True):
+        assert np.array_equal(frame, mono16_pattern(frame_id, 256, 128, gain=GAIN))
+    assert source.frame_ids == sorted(source.frame_ids)
