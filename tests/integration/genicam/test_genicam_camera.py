@@ -187,6 +187,7 @@ def _run_images(harness: SessionHarness, uid: str) -> tuple[list[Path], list[dic
     return files, rows
 
 
+@pytest.mark.slow
 def test_acquire_plate_with_a_genicam_camera_snaps_each_channel_at_its_exposure(
     genicam_session: SessionHarness,
 ) -> None:
