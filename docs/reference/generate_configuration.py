@@ -88,7 +88,10 @@ CROSS_CHECKS: list[tuple[str, str]] = [
     ("stage.*.home_um", "within [`low_limit_um`, `high_limit_um`]"),
     ("plate_formats.*.well_size_um", "not above `well_spacing_um` (wells would overlap)"),
     ("specimen.plate_format", "names one of `plate_formats`"),
-    ("camera.backend", "`kind: sim` (the Squid board triggers cameras but is not one)"),
+    (
+        "camera.backend",
+        "`kind: sim` or `kind: genicam` (the Squid board triggers cameras but is not one)",
+    ),
     (
         "stage.backend, illumination.backend, filter_wheel.backend",
         "`kind: squid` for all three or for none; then the `squid` section is required",

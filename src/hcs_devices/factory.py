@@ -5,7 +5,8 @@ an instrument file builds each device: the configuration's backend kind picks wh
 drives it. A Squid board drives the stage, the light and the filter wheel together; a
 simulated microscope's optics (:class:`~hcs_devices.sim.camera.SimOptics`) are built
 only where they drive something, and the synthetic specimen only where a simulated
-camera or sensor looks at it.
+camera or sensor looks at it: a Squid board with a GenICam camera (and no simulated
+laser autofocus) builds no simulated part at all.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
 from hcs_devices.autofocus import LaserAutofocusSensor
 from hcs_devices.camera.device import Camera
-from hcs_devices.config.models import AxisConfig, MicroscopeConfig
+from hcs_devices.camera.genicam import GenicamFrameSource
+from hcs_devices.config.models import AxisConfig, GenicamBackend, MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel, FilterWheelBackend
 from hcs_devices.fluidics import build_fluidics
 from hcs_devices.illumination import Illumination, IlluminationBackend
@@ -203,14 +205,25 @@ def build_camera(
     writer_capacity: int,
     fsync_frames: bool,
     after_burst: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[Camera, SimFrameSource]:
-    """The main camera (simulated until a camera driver is configured) and its source.
+) -> tuple[Camera, SimFrameSource | GenicamFrameSource]:
+    """The main camera and its frame source: the simulated specimen, or a GenICam camera.
 
     On a simulated microscope the camera steps focus and channels through a burst
     itself (a hardware sequencer); a Squid board cannot, so its camera is triggered
-    frame by frame.
+    frame by frame. A GenICam camera on hardware trigger gets its trigger pulses from
+    the Squid board where there is one.
     """
-    source = SimFrameSource(config, hardware.scene, hardware.specimen)
+    backend = config.camera.backend
+    source: SimFrameSource | GenicamFrameSource
+    if isinstance(backend, GenicamBackend):
+        board_trigger = hardware.squid.trigger if hardware.squid is not None else None
+        source = GenicamFrameSource(
+            backend,
+            trigger=board_trigger if backend.trigger == "hardware" else None,
+            camera_name="camera",
+        )
+    else:
+        source = SimFrameSource(config, hardware.scene, hardware.specimen)
     sequencer = (
         SimSequencer(hardware.optics, after_burst=after_burst) if hardware.squid is None else None
     )

@@ -1,8 +1,9 @@
 """The microscope is one ophyd-async Device; a Squid rig builds no simulated optics.
 
 Built from the shipped configuration and from a Squid configuration (the real driver
-against the board emulator on a pseudo-terminal). Constructions of the simulated
-backends are counted while each microscope is built.
+against the board emulator on a pseudo-terminal), with the simulated camera and with a
+GenICam camera. Constructions of the simulated backends and of the specimen are
+counted while each microscope is built.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from test_squid_acquisition import squid_config
 
 import hcs_devices.factory as factory
 from hcs_devices import Microscope, build_microscope, load_config
+from hcs_devices.camera.genicam import GenicamFrameSource
+from hcs_devices.config import MicroscopeConfig
 from hcs_devices.sim import SimFrameSource, optics_of
 from hcs_devices.squid.emulator import EmulatedSquid
 from hcs_orchestrator.paths import DEFAULT_CONFIG
@@ -109,3 +112,37 @@ def test_squid_microscope_constructs_no_simulated_stage_light_wheel_or_sequencer
     run_on_re_loop(m.connect())
     board_x_um = run_on_re_loop(m.stage_.x.backend.position_um())
     assert run_on_re_loop(m.stage_.x.user_readback.get_value()) == pytest.approx(board_x_um)
+
+
+def squid_genicam_config(config: MicroscopeConfig) -> MicroscopeConfig:
+    """``config`` with a GenICam camera on hardware trigger and no laser autofocus sensor."""
+    data = config.model_dump(mode="json")
+    data["camera"]["backend"] = {"kind": "genicam", "address": "127.0.0.1", "trigger": "hardware"}
+    data["laser_autofocus"] = None  # only simulated sensors exist: a real rig has none yet
+    return MicroscopeConfig.model_validate(data)
+
+
+def test_squid_microscope_with_a_genicam_camera_constructs_no_simulated_part_when_built(
+    constructions: Counter[str],
+    built: list[Microscope],
+    board: EmulatedSquid,
+    tmp_path: Path,
+    run_on_re_loop: Callable[..., Any],
+) -> None:
+    config = squid_genicam_config(squid_config(load_config(DEFAULT_CONFIG), board.path))
+    m = build_microscope(config, data_dir=tmp_path)
+    built.append(m)
+    assert isinstance(m, Device)
+    assert set(m.devices()) == {"stage", "illumination", "filter_wheel", "camera"}
+    for name in SIMULATED_PARTS:
+        assert constructions[name] == 0, f"a Squid + GenICam microscope built a {name}"
+    source = m.camera.source
+    assert isinstance(source, GenicamFrameSource)
+    assert source.backend.address == "127.0.0.1"
+    run_on_re_loop(m.stage_.connect())
+    board_x_um = run_on_re_loop(m.stage_.x.backend.position_um())
+    assert run_on_re_loop(m.stage_.x.user_readback.get_value()) == pytest.approx(board_x_um)
+    # On hardware trigger, the board's camera trigger output starts each frame.
+    assert source.trigger is not None
+    run_on_re_loop(source.trigger.trigger(10_000, False))
+    assert board.emulator.trigger.counts[0] == 1

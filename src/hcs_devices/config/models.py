@@ -9,6 +9,7 @@ names are unique within their section.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -62,6 +63,65 @@ class SquidBackend(Model):
 Backend = Annotated[SimulationBackend | SquidBackend, Field(discriminator="kind")]
 
 
+class GenicamBackend(Model):
+    """A GenICam camera on the network (GigE Vision), driven through Aravis.
+
+    The camera is opened at its IP address, never searched for: device discovery
+    broadcasts on every network interface.
+    """
+
+    kind: Literal["genicam"] = "genicam"
+    address: str = Field(
+        description="The camera's IPv4 address (127.0.0.1 for the fake camera); a host "
+        "name is refused, as one that does not resolve would start a discovery."
+    )
+    pixel_format: Literal["Mono8", "Mono10", "Mono12", "Mono16"] = Field(
+        "Mono16", description="Frames are stored as 16-bit whatever the format."
+    )
+    trigger: Literal["software", "hardware", "free_run"] = Field(
+        "software",
+        description="software: one trigger command per frame; hardware: a rising edge on "
+        "trigger_line per frame (from the Squid board); free_run: the camera's own clock.",
+    )
+    trigger_line: str = Field(
+        "Line0", pattern=r"^Line[0-9]{1,2}$", description="Input line of hardware triggers."
+    )
+    packet_size_bytes: int | None = Field(
+        None,
+        ge=576,
+        le=65500,
+        description="GVSP packet size; none negotiates it (65000 on loopback, 9000 with "
+        "jumbo frames).",
+    )
+    socket_buffer_bytes: int | None = Field(
+        None,
+        ge=65536,
+        le=1 << 30,
+        description="Receive buffer of the stream socket; none sizes it to one frame.",
+    )
+    stream_buffers: int = Field(
+        16, ge=2, le=1024, description="Frame buffers the stream fills ahead of the reader."
+    )
+    frame_timeout_s: float = Field(
+        2.0, gt=0.0, le=600.0, description="Time allowed for a frame beyond its exposure."
+    )
+
+    @model_validator(mode="after")
+    def _ipv4_address(self) -> GenicamBackend:
+        try:
+            ipaddress.IPv4Address(self.address)
+        except ValueError:
+            raise FieldError(
+                ("address",), f"{self.address!r} is not an IPv4 address (e.g. 192.168.10.2)"
+            ) from None
+        return self
+
+
+CameraBackend = Annotated[
+    SimulationBackend | SquidBackend | GenicamBackend, Field(discriminator="kind")
+]
+
+
 class CameraConfig(Model):
     """The main camera's sensor and the limits of what it can be asked to do."""
 
@@ -92,7 +152,7 @@ class CameraConfig(Model):
         description="realistic renders every frame; fast reuses a bank of pre-rendered "
         "frames with fresh noise (for throughput tests).",
     )
-    backend: Backend = SimulationBackend()
+    backend: CameraBackend = SimulationBackend()
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
@@ -380,7 +440,8 @@ class MicroscopeConfig(Model):
         if self.camera.backend.kind == "squid":
             raise FieldError(
                 ("camera", "backend"),
-                "the Squid board triggers cameras but is not one; camera backend must be sim",
+                "the Squid board triggers cameras but is not one; camera backend must be sim "
+                "or genicam",
             )
         if on_squid and len(on_squid) < 3:
             raise FieldError(

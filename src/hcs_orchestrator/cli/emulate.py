@@ -1,4 +1,4 @@
-"""``hcs emulate DEVICE``: serve an emulated serial device on a pseudo-terminal."""
+"""``hcs emulate DEVICE``: serve an emulated device (serial on a pseudo-terminal, or a camera)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ EMULATORS: dict[str, str] = {
     "squid": "hcs_devices.squid.emulator_cli:main",
     "mvp": "hcs_devices.fluidics.mvp.emulator_cli:main",
     "pump": "hcs_devices.fluidics.pump.emulator_cli:main",
+    # Not serial: Aravis's GigE Vision fake camera on 127.0.0.1.
+    "camera": "hcs_devices.camera.genicam.fake_camera:main",
 }
 
 
@@ -20,7 +22,7 @@ def register(commands: Any) -> None:
     """Add the ``emulate`` command to the ``hcs`` parser."""
     parser = cast(
         argparse.ArgumentParser,
-        commands.add_parser("emulate", help="serve an emulated serial device on a pseudo-terminal"),
+        commands.add_parser("emulate", help="serve an emulated serial device or camera"),
     )
     parser.add_argument("device", choices=sorted(EMULATORS), help="which device to emulate")
     parser.add_argument("options", nargs=argparse.REMAINDER, help="emulator options")
