@@ -146,13 +146,17 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
     tile_h = max(1, round(height * pixel_um / um_per_px))
     rgb = np.zeros((size[1], size[0], 3), np.float32)
     for channel in channels:
-        tiles = [(f, previews[f.frames].max(axis=0)) for f in fields if f.channel == channel]
+        tiles = [
+            (f, _shrink(previews[f.frames].max(axis=0), (tile_w, tile_h)))
+            for f in fields
+            if f.channel == channel
+        ]
         if not tiles:
             continue
+        # The window comes from the pixels as drawn: small bright nuclei keep their contrast.
         lo, hi = np.percentile(np.stack([t for _, t in tiles]), STRETCH_PERCENTILES)
         layer = np.zeros((size[1], size[0]), np.float32)
-        for f, tile in tiles:
-            small = np.asarray(Image.fromarray(tile).resize((tile_w, tile_h), Image.Resampling.BOX))
+        for f, small in tiles:
             norm = np.clip((small - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
             box = boxes[f.well]
             left = box.left + round((f.x_um - centres[f.well][0] - half_w - x0) / um_per_px)
@@ -193,6 +197,11 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
     legend, bar, bar_um = _legend_and_scale(draw, font, channels, colours, size, um_per_px, cell_w)
     layout = OverviewLayout(size, um_per_px, boxes, labels, legend, bar, bar_um)
     return picture, layout
+
+
+def _shrink(tile: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A field's image resized to ``size`` (width, height) pixels by area averaging."""
+    return np.asarray(Image.fromarray(tile).resize(size, Image.Resampling.BOX))
 
 
 def _legend_and_scale(
