@@ -21,8 +21,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hcs_storage.dye_colours import RGB, channel_colour
-from hcs_storage.query import frame_table, image_stack, row_name, well_sort_key
+from hcs_storage.query import frame_table, image_stack, row_name, split_well, well_sort_key
 
+#: The picture's longer side, at most (pixels): wells are drawn smaller on big plates.
+MAX_PICTURE_PX = 4096
+#: A well's drawing, at least (pixels).
+MIN_WELL_PX = 48
 #: Percentiles of a channel's pixels (whole run) mapped to black and to full colour.
 STRETCH_PERCENTILES = (1.0, 99.5)
 BACKGROUND: RGB = (24, 24, 24)
@@ -121,11 +125,12 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
     dy = [f.y_um - centres[f.well][1] for f in fields]
     x0, x1 = min(dx) - half_w, max(dx) + half_w
     y0, y1 = min(dy) - half_h, max(dy) + half_h
+    places, rows, columns, plate = _grid(wells)
+    well_px = min(well_px, max(MIN_WELL_PX, MAX_PICTURE_PX // max(len(rows), len(columns))))
     um_per_px = max(x1 - x0, y1 - y0) / well_px
     cell_w = math.ceil((x1 - x0) / um_per_px)
     cell_h = math.ceil((y1 - y0) / um_per_px)
 
-    rows, columns = _plate_span(wells)
     font = ImageFont.load_default(size=FONT_PX)
     pitch_w, pitch_h = cell_w + GAP_PX, cell_h + LABEL_PX + GAP_PX
     grid_w = HEADER_PX + len(columns) * pitch_w
@@ -137,7 +142,7 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
         top = HEADER_PX + (row - rows[0]) * pitch_h + LABEL_PX
         return Box(left, top, left + cell_w, top + cell_h)
 
-    boxes = {w: cell(*_indices(w)) for w in wells}
+    boxes = {w: cell(*places[w]) for w in wells}
 
     # Per channel: a layer of the whole picture, each field stretched by the run's window.
     step = max(1, int(um_per_px / pixel_um / 2))
@@ -180,14 +185,14 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
         draw.text(at, words, fill=TEXT, font=font, anchor=anchor)
         return Box(*(int(v) for v in draw.textbbox(at, words, font=font, anchor=anchor)))
 
-    for r in rows:
-        for c in columns:
+    for r in plate[0]:
+        for c in plate[1]:
             b = cell(r, c)
             draw.rectangle((b.left - 1, b.top - 1, b.right, b.bottom), outline=EMPTY_WELL)
-    for c in columns:
+    for c in plate[1]:
         b = cell(rows[0], c)
         labels[str(c + 1)] = text(((b.left + b.right) // 2, HEADER_PX // 2), str(c + 1), "mm")
-    for r in rows:
+    for r in plate[0]:
         b = cell(r, columns[0])
         row = row_name(r)
         labels[row] = text((HEADER_PX // 2, (b.top + b.bottom) // 2), row, "mm")
@@ -286,7 +291,7 @@ def _well_centres(start: dict[str, Any], fields: list[_Field]) -> dict[str, tupl
             (min(f.x_um for f in mine) + max(f.x_um for f in mine)) / 2,
             (min(f.y_um for f in mine) + max(f.y_um for f in mine)) / 2,
         )
-        if plate is None or "well_spacing_um" not in plate or "a1_x_um" not in plate:
+        if not _is_well(well) or plate is None or not {"well_spacing_um", "a1_x_um"} <= set(plate):
             centres[well] = middle
             continue
         a1 = (plate["a1_x_um"], plate["a1_y_um"])
@@ -304,9 +309,37 @@ def _indices(well: str) -> tuple[int, int]:
     return row - 1, column - 1
 
 
-def _plate_span(wells: list[str]) -> tuple[list[int], list[int]]:
-    """The plate rows and columns from the first to the last acquired one."""
-    indices = [_indices(w) for w in wells]
-    rows = [r for r, _ in indices]
-    columns = [c for _, c in indices]
-    return list(range(min(rows), max(rows) + 1)), list(range(min(columns), max(columns) + 1))
+def _grid(
+    wells: list[str],
+) -> tuple[dict[str, tuple[int, int]], list[int], list[int], tuple[list[int], list[int]]]:
+    """Where each well goes: (row, column) cells, the rows and columns drawn, the plate's.
+
+    Plate wells keep their plate row and column, from the first to the last acquired
+    one; positions that are no well (a slide, a list of points) follow in a row of
+    their own, in acquisition order.
+    """
+    on_plate = [w for w in wells if _is_well(w)]
+    places = {w: _indices(w) for w in on_plate}
+    plate_rows = sorted({r for r, _ in places.values()})
+    plate_columns = sorted({c for _, c in places.values()})
+    plate = (
+        list(range(plate_rows[0], plate_rows[-1] + 1)) if plate_rows else [],
+        list(range(plate_columns[0], plate_columns[-1] + 1)) if plate_columns else [],
+    )
+    others = [w for w in wells if w not in places]
+    row = plate[0][-1] + 1 if plate[0] else 0
+    first = plate[1][0] if plate[1] else 0
+    for i, w in enumerate(others):
+        places[w] = (row, first + i)
+    rows = sorted({r for r, _ in places.values()} | set(plate[0]))
+    last = max(c for _, c in places.values())
+    columns = list(range(min(c for _, c in places.values()), last + 1))
+    return places, rows, columns, plate
+
+
+def _is_well(name: str) -> bool:
+    try:
+        split_well(name)
+    except ValueError:
+        return False
+    return True

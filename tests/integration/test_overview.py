@@ -23,6 +23,7 @@ from hcs_storage.catalog import open_catalog
 from hcs_storage.dye_colours import channel_colour
 from hcs_storage.overview import BACKGROUND, TEXT, OverviewLayout, render_overview
 from hcs_storage.query import find_runs
+from hcs_storage.sample import SampleSpec, write_sample_run
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +107,22 @@ def test_overview_stretches_each_channel_so_each_dye_shows(demo: Demo) -> None:
     orange = (wells[:, 0] > 150) & (wells[:, 0] > wells[:, 2] + 80)
     for name, mask in (("DAPI", blue), ("GFP", green), ("Cy3", orange)):
         assert mask.mean() > 0.001, f"{name} is not visible: {mask.mean():.5f}"
+
+
+def test_overview_puts_positions_that_are_no_well_in_a_row_of_their_own(tmp_path: Path) -> None:
+    catalog = open_catalog(tmp_path)
+    try:
+        spec = SampleSpec(wells=("B2", "D4", "slide-1"), channels=("DAPI", "GFP"))
+        uid = write_sample_run(catalog, tmp_path, spec)
+        _, layout = render_overview(catalog[uid])
+    finally:
+        catalog.context.close()
+    wells = layout.wells
+    assert sorted(wells) == ["B2", "D4", "slide-1"]
+    assert wells["B2"].right <= wells["D4"].left and wells["B2"].bottom <= wells["D4"].top
+    # B..D and 2..4 are the plate's part; the slide is in a row below it, labelled by name.
+    assert wells["slide-1"].top >= wells["D4"].bottom and wells["slide-1"].left == wells["B2"].left
+    assert {"B", "C", "D", "2", "3", "4", "slide-1"} <= set(layout.labels)
+    assert "E" not in layout.labels
+    _, height = layout.size
+    assert height < 4 * max(w.bottom - w.top for w in wells.values()) + 200
