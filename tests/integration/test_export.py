@@ -8,6 +8,7 @@ runs are synthetic (``hcs_storage.sample``): every pixel says which frame it is.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,61 @@ def test_ome_zarr_fields_shapes_channels_and_pixel_sizes_in_the_ome_zarr_reader(
             np.testing.assert_array_equal(data, expected_field(PLATE, well, fov))
 
 
+def block_means(level: np.ndarray) -> np.ndarray:
+    """The 2 x 2 block means of an even-sized level, rounded to uint16."""
+    a = level.astype(np.float64)
+    total = a[..., ::2, ::2] + a[..., 1::2, ::2] + a[..., ::2, 1::2] + a[..., 1::2, 1::2]
+    return np.rint(total / 4).astype(level.dtype)
+
+
+def test_ome_zarr_fields_carry_a_pyramid_in_the_ome_zarr_reader(plate_path: Path) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Multiscales, Reader
+
+    location = parse_url(str(plate_path / "C" / "10" / "1"))
+    assert location is not None
+    node = next(iter(Reader(location)()))
+    assert node.load(Multiscales) is not None
+    levels = [np.asarray(level) for level in node.data]
+    assert len(levels) >= 3
+    assert [level.shape[-2:] for level in levels[:3]] == [(48, 64), (24, 32), (12, 16)]
+    np.testing.assert_array_equal(levels[0], expected_field(PLATE, "C10", 1))
+    for finer, coarser in itertools.pairwise(levels):
+        assert coarser.shape[:3] == finer.shape[:3]
+        np.testing.assert_array_equal(coarser, block_means(finer))
+    scales = [t[0]["scale"] for t in node.metadata["coordinateTransformations"]]
+    assert [s[-1] for s in scales] == pytest.approx([0.325 * 2**k for k in range(len(levels))])
+
+
+def test_ome_zarr_export_reports_progress_up_to_the_image_count(
+    exported: Exported, tmp_path: Path
+) -> None:
+    calls: list[tuple[int, int]] = []
+    export_ome_zarr(
+        exported.catalog[exported.uid],
+        tmp_path / "p.zarr",
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    images = len(list(PLATE.frames()))
+    assert len(calls) == len(PLATE.wells) * PLATE.fields_per_well
+    assert calls[-1] == (images, images)
+    assert [d for d, _ in calls] == sorted({d for d, _ in calls})
+
+
+def test_ome_tiff_export_reports_progress_up_to_the_image_count(
+    exported: Exported, tmp_path: Path
+) -> None:
+    calls: list[tuple[int, int]] = []
+    export_ome_tiff(
+        exported.catalog[exported.uid],
+        tmp_path / "t",
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    images = len(list(PLATE.frames()))
+    assert calls[-1] == (images, images)
+    assert len(calls) == len(PLATE.wells) * PLATE.fields_per_well
+
+
 def test_ome_zarr_metadata_validates_with_ome_zarr_models(plate_path: Path) -> None:
     from ome_zarr_models.v05.hcs import HCS
 
@@ -235,6 +291,8 @@ def test_hcs_export_by_uid_prefix_and_by_experiment(
         assert hcs_main(["export", "--experiment", "exp-zarr", "--out", str(out), *base]) == 0
         assert len(dict(zarr.open_group(out, mode="r").attrs)["hcs"]["runs"]) == 2
         assert hcs_main(["export", "ffffffff", "--out", str(tmp_path / "x"), *base]) == 2
-        assert "no run" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "no run" in err
+        assert "export:" not in err, "a progress bar was drawn on a stream that is no terminal"
     finally:
         exported.catalog = open_catalog(exported.data_dir)

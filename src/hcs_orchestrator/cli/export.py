@@ -63,6 +63,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _export_from(catalog: Any, args: argparse.Namespace) -> int:
+    from hcs_orchestrator.cli.export_progress import export_progress
     from hcs_storage.export import ExportError, export_ome_tiff, export_ome_zarr
     from hcs_storage.query import find_runs, lookup_run
 
@@ -71,13 +72,17 @@ def _export_from(catalog: Any, args: argparse.Namespace) -> int:
         if not runs:
             raise ExportError(f"no runs of experiment {args.experiment!r}")
         runs.sort(key=lambda r: r.metadata["start"]["time"])
-        path = export_ome_zarr(runs, args.out, overwrite=args.overwrite)
+        with export_progress() as progress:
+            path = export_ome_zarr(runs, args.out, overwrite=args.overwrite, progress=progress)
         print(f"wrote {len(runs)} run(s) of {args.experiment} to {path}")
         return 0
     run = lookup_run(catalog, args.uid)
     if args.format == "ome-zarr":
-        print(f"wrote {export_ome_zarr(run, args.out, overwrite=args.overwrite)}")
+        with export_progress() as progress:
+            path = export_ome_zarr(run, args.out, overwrite=args.overwrite, progress=progress)
+        print(f"wrote {path}")
     else:
-        files = export_ome_tiff(run, args.out, overwrite=args.overwrite)
+        with export_progress() as progress:
+            files = export_ome_tiff(run, args.out, overwrite=args.overwrite, progress=progress)
         print(f"wrote {len(files)} OME-TIFF file(s) to {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """Exports of runs to community formats: OME-Zarr (NGFF HCS plates) and OME-TIFF.
 
 - :func:`export_ome_zarr`: one run, or every run of a plate experiment, as an
-  OME-Zarr (NGFF 0.5, Zarr v3) plate: ``plate.zarr/<row>/<column>/<field>/0``, images
+  OME-Zarr (NGFF 0.5, Zarr v3) plate: ``plate.zarr/<row>/<column>/<field>/<level>``, images
   ``(t, c, z, y, x)`` with channel names and colours and pixel sizes in micrometres.
 - :func:`export_ome_tiff`: one OME-TIFF file per field of view, ``TCZYX``.
 
@@ -9,8 +9,15 @@ Both read frames through the catalog (embedded or a Tiled server), a field of vi
 at a time.
 """
 
-from hcs_storage.export._source import ExportError, ExportExistsError, RunSource
+from hcs_storage.export._source import ExportError, ExportExistsError, ExportProgress, RunSource
 from hcs_storage.export.ome_tiff import export_ome_tiff
 from hcs_storage.export.ome_zarr import export_ome_zarr
 
-__all__ = ["ExportError", "ExportExistsError", "RunSource", "export_ome_tiff", "export_ome_zarr"]
+__all__ = [
+    "ExportError",
+    "ExportExistsError",
+    "ExportProgress",
+    "RunSource",
+    "export_ome_tiff",
+    "export_ome_zarr",
+]

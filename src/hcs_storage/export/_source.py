@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,9 @@ from hcs_storage.query import (
     run_info,
     run_layout,
 )
+
+#: Told ``(images written so far, images in the export)`` after each field of view.
+ExportProgress = Callable[[int, int], None]
 
 #: Every ``SAMPLE_STEP``-th pixel feeds the display window (contrast limits).
 SAMPLE_STEP = 8
@@ -106,6 +109,11 @@ class RunSource:
     def dtype(self) -> np.dtype[Any]:
         """The frames' data type."""
         return np.dtype(self.images.dtype)
+
+    @property
+    def image_count(self) -> int:
+        """How many recorded images the export holds."""
+        return int((self.layout.frames >= 0).sum())
 
     def z_step_um(self) -> float:
         """The z step (1 um with a single plane)."""

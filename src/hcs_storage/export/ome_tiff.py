@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from hcs_storage.export._source import ExportError, FieldStack, RunSource, prepare_output
+from hcs_storage.export._source import (
+    ExportError,
+    ExportProgress,
+    FieldStack,
+    RunSource,
+    prepare_output,
+)
 
 MANIFEST = "hcs-export.json"
 
@@ -33,13 +39,20 @@ def field_file_name(well: str, fov: int) -> str:
     return f"{well}_f{fov:03d}.ome.tif"
 
 
-def export_ome_tiff(run: Any, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+def export_ome_tiff(
+    run: Any,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: ExportProgress | None = None,
+) -> list[Path]:
     """Write one OME-TIFF file per field of view of a run.
 
     Args:
         run: a run from the catalog.
         out_dir: the directory to create for the files.
         overwrite: replace an earlier export in ``out_dir``.
+        progress: told ``(images written, images in all)`` after each field of view.
 
     Returns:
         The files written, in field order.
@@ -52,6 +65,7 @@ def export_ome_tiff(run: Any, out_dir: str | Path, *, overwrite: bool = False) -
     prepare_output(out, overwrite=overwrite, marker=MANIFEST)
     out.mkdir(parents=True)
     written: list[Path] = []
+    done = 0
     files: list[dict[str, Any]] = []
     for stack in source.fields():
         path = out / field_file_name(stack.well, stack.fov)
@@ -60,6 +74,9 @@ def export_ome_tiff(run: Any, out_dir: str | Path, *, overwrite: bool = False) -
         _write_field(path, source, stack)
         written.append(path)
         files.append({"file": path.name, "well": stack.well, "fov": stack.fov})
+        done += int(stack.taken.sum())
+        if progress is not None:
+            progress(done, source.image_count)
     manifest = {"run": source.info.uid, "experiment_id": source.info.experiment_id, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return written

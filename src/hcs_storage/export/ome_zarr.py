@@ -6,7 +6,8 @@
       B/                        a row
         3/                      a well: its fields and which acquisition took each
           0/                    a field of view: an image with multiscales + omero
-            0/                  the array, (t, c, z, y, x)
+            0/                  the recorded frames, (t, c, z, y, x)
+            1/, 2/, ...         the same at 1/2, 1/4, ... in y and x (a pyramid)
 
 Each run is one *acquisition* of the plate; a well's fields are numbered across
 acquisitions (a second run's first field in B3 is ``B/3/<n>`` after the first run's).
@@ -25,11 +26,13 @@ import numpy as np
 from hcs_storage.export._source import (
     SAMPLE_STEP,
     ExportError,
+    ExportProgress,
     FieldStack,
     RunSource,
     display_window,
     prepare_output,
 )
+from hcs_storage.export.pyramid import pyramid
 from hcs_storage.query import split_well, well_sort_key
 
 AXES = ("t", "c", "z", "y", "x")
@@ -41,6 +44,7 @@ def export_ome_zarr(
     *,
     overwrite: bool = False,
     name: str | None = None,
+    progress: ExportProgress | None = None,
 ) -> Path:
     """Write one run, or several runs of one plate, as an OME-Zarr HCS plate.
 
@@ -50,6 +54,7 @@ def export_ome_zarr(
         out: the plate's path (conventionally ending in ``.zarr``).
         overwrite: replace an earlier export at ``out``.
         name: the plate's name; the experiment id by default.
+        progress: told ``(images written, images in all)`` after each field of view.
 
     Returns:
         The plate's path.
@@ -68,6 +73,8 @@ def export_ome_zarr(
     if len(formats) > 1:
         raise ExportError("the runs are on plates of different formats: export them apart")
     rows, columns = formats.pop()
+    total = sum(s.image_count for s in sources)
+    done = 0
     out = Path(out)
     prepare_output(out, overwrite=overwrite, marker="zarr.json")
 
@@ -98,6 +105,9 @@ def export_ome_zarr(
             row_group = root.require_group(row)
             well_group = row_group.require_group(column)
             _write_field(well_group.create_group(path), source, stack)
+            done += int(stack.taken.sum())
+            if progress is not None:
+                progress(done, total)
 
     for well, fields in wells.items():
         row, column = split_well(well)
@@ -139,19 +149,21 @@ def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:
     from zarr.codecs import BloscCodec, BloscShuffle
 
     info = source.info
-    height, width = source.frame_shape
-    array = group.create_array(
-        "0",
-        shape=stack.data.shape,
-        chunks=(1, 1, 1, height, width),
-        dtype=stack.data.dtype,
-        compressors=[BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.bitshuffle)],
-        dimension_names=AXES,
-        fill_value=0,
-    )
-    array[...] = stack.data
+    levels = pyramid(stack.data)
+    for k, level in enumerate(levels):
+        array = group.create_array(
+            str(k),
+            shape=level.shape,
+            chunks=(1, 1, 1, *level.shape[-2:]),
+            dtype=level.dtype,
+            compressors=[BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.bitshuffle)],
+            dimension_names=AXES,
+            fill_value=0,
+        )
+        array[...] = level
     px = info.pixel_size_um
     dz = source.z_step_um()
+    height, width = source.frame_shape
     layout = source.layout
     z0 = float(np.nanmin(layout.z_um[stack.index])) if stack.taken.any() else 0.0
     # The field's corner in stage coordinates, so that viewers place fields correctly.
@@ -186,12 +198,22 @@ def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:
                 ],
                 datasets=[
                     v05.Dataset(
-                        path="0",
+                        path=str(k),
                         coordinateTransformations=[
-                            v05.ScaleTransformation(scale=[1.0, 1.0, dz, px, px]),
-                            v05.TranslationTransformation(translation=[0.0, 0.0, z0, y0, x0]),
+                            v05.ScaleTransformation(scale=[1.0, 1.0, dz, px * 2**k, px * 2**k]),
+                            # A block mean's pixel centre sits half a block in.
+                            v05.TranslationTransformation(
+                                translation=[
+                                    0.0,
+                                    0.0,
+                                    z0,
+                                    y0 + (2**k - 1) * px / 2,
+                                    x0 + (2**k - 1) * px / 2,
+                                ]
+                            ),
                         ],
                     )
+                    for k in range(len(levels))
                 ],
             )
         ],
