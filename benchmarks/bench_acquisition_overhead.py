@@ -124,17 +124,27 @@ def instant_config(base: MicroscopeConfig) -> MicroscopeConfig:
     return base.model_copy(update={"camera": camera, "filter_wheel": wheel, "stage": stage})
 
 
-def timed(work: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def timed(work: Callable[[], Any]) -> tuple[float, float]:
+    """Seconds ``work`` took: wall clock, and CPU of this process (all its threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
     work()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def medians_ms(per_image: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Median ms/image of each figure: wall clock as ``name``, CPU as ``name_cpu``."""
+    figures: dict[str, float] = {}
+    for name, runs in per_image.items():
+        figures[name] = statistics.median(wall for wall, _ in runs) * 1000
+        figures[f"{name}_cpu"] = statistics.median(cpu for _, cpu in runs) * 1000
+    return figures
 
 
 def bench_hcs(config: MicroscopeConfig, data_dir: Path, runs: int) -> dict[str, float]:
     microscope = build_microscope(config, data_dir=data_dir)
     RE = MicroscopeRunEngine(microscope.owner, safe_state=microscope.safe_state)
     call_in_bluesky_event_loop(microscope.connect())
-    figures: dict[str, list[float]] = {"burst": [], "software": [], "count": []}
+    figures: dict[str, list[tuple[float, float]]] = {"burst": [], "software": [], "count": []}
     try:
         images = 0
         for mode, hardware in (("burst", True), ("software", False)):
@@ -142,23 +152,23 @@ def bench_hcs(config: MicroscopeConfig, data_dir: Path, runs: int) -> dict[str, 
             images = len(list(spec.sequence))
             RE(acquire_plate(microscope, spec))  # warm-up: specimen wells, caches
             for _ in range(runs):
-                seconds = timed(lambda spec=spec: RE(acquire_plate(microscope, spec)))
-                figures[mode].append(seconds / images)
+                wall, cpu = timed(lambda spec=spec: RE(acquire_plate(microscope, spec)))
+                figures[mode].append((wall / images, cpu / images))
         camera = microscope.camera
         RE(bps.mv(camera.exposure_ms, EXPOSURE_MS))
         RE(bp.count([camera], num=10))
         for _ in range(runs):
-            seconds = timed(lambda: RE(bp.count([camera], num=images)))
-            figures["count"].append(seconds / images)
+            wall, cpu = timed(lambda: RE(bp.count([camera], num=images)))
+            figures["count"].append((wall / images, cpu / images))
     finally:
         call_in_bluesky_event_loop(microscope.safe_state())
         microscope.close()
         RE.loop.call_soon_threadsafe(RE.loop.stop)
-    return {k: statistics.median(v) * 1000 for k, v in figures.items()}
+    return medians_ms(figures)
 
 
-def bench_pymmcore(runs: int, data_dir: Path | None) -> float:
-    """pymmcore-plus ms/image; with ``data_dir``, frames are written there as TIFFs."""
+def bench_pymmcore(runs: int, data_dir: Path | None) -> tuple[float, float]:
+    """pymmcore-plus ms/image (wall, CPU); with ``data_dir``, frames are written there as TIFFs."""
     from pymmcore_plus.experimental.unicore import (
         ShutterDevice,
         SimpleCameraDevice,
@@ -270,10 +280,11 @@ def bench_pymmcore(runs: int, data_dir: Path | None) -> float:
     per_image = []
     for k in range(runs):
         frames["n"] = 0
-        seconds = timed(lambda k=k: run(k))
+        wall, cpu = timed(lambda k=k: run(k))
         assert frames["n"] == images, (frames["n"], images)
-        per_image.append(seconds / images)
-    return statistics.median(per_image) * 1000
+        per_image.append((wall / images, cpu / images))
+    figures = medians_ms({"mm": per_image})
+    return figures["mm"], figures["mm_cpu"]
 
 
 def measure(runs: int, data_dir: Path, hcs_only: bool) -> dict[str, float]:
@@ -285,8 +296,8 @@ def measure(runs: int, data_dir: Path, hcs_only: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-overhead-") as tmp:
         figures = bench_hcs(config, Path(tmp), runs)
         if not hcs_only:
-            figures["pymmcore"] = bench_pymmcore(runs, None)
-            figures["pymmcore_tiff"] = bench_pymmcore(runs, Path(tmp))
+            figures["pymmcore"], figures["pymmcore_cpu"] = bench_pymmcore(runs, None)
+            figures["pymmcore_tiff"], figures["pymmcore_tiff_cpu"] = bench_pymmcore(runs, Path(tmp))
     return figures
 
 
@@ -313,6 +324,11 @@ def print_invocation(k: int, hcs: dict[str, float], base: dict[str, float] | Non
     print(f"  {'bluesky count (same camera, same RE)':46} {hcs['count']:7.2f} ms/image")
     print(f"  {'pymmcore-plus MDA, no writer':46} {mm:7.2f} ms/image")
     print(f"  {'pymmcore-plus MDA + ImageSequenceWriter (TIFF)':46} {mm_files:7.2f} ms/image")
+    cpu = " ".join(
+        f"{name} {hcs[f'{key}_cpu']:.2f}"
+        for name, key in (("burst", "burst"), ("software", "software"), ("pymmcore", "pymmcore"))
+    )
+    print(f"  CPU of the process, ms/image (all threads; a busy machine inflates it less): {cpu}")
     for mode in MODES:
         print(
             f"  ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
@@ -324,7 +340,8 @@ def print_invocation(k: int, hcs: dict[str, float], base: dict[str, float] | Non
             print(
                 f"  compared hcs, {mode:8}: {base[mode]:7.2f} ms/image, "
                 f"/pymmcore {base[mode] / mm:5.2f}; "
-                f"this hcs / compared {hcs[mode] / base[mode]:5.2f}"
+                f"this hcs / compared {hcs[mode] / base[mode]:5.2f}; "
+                f"CPU {base[f'{mode}_cpu']:.2f} ms/image"
             )
 
 
