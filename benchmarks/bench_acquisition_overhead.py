@@ -5,7 +5,8 @@ a camera whose frame rate is not the limit, a filter wheel that moves in no time
 a stage with near-infinite speed and acceleration. What is left is the software: the
 plan, the RunEngine, the devices, the frame writer (TIFF files, as always).
 
-Figures, in ms per image (median of ``--repeats`` runs):
+Figures, in ms per image (median of ``--runs`` runs), from each of ``--repeat``
+invocations (each a fresh Python process):
 
 - hcs ``acquire_plate``, burst mode (hardware-sequenced z x channel stacks);
 - hcs ``acquire_plate``, software-triggered mode (one trigger per frame);
@@ -17,22 +18,35 @@ Figures, in ms per image (median of ``--repeats`` runs):
   writer (the issue's reference), and with its ``ImageSequenceWriter`` writing one
   TIFF per frame into the same data directory (the same work hcs does with frames).
 
-and the ratios hcs/count and hcs/pymmcore. No catalog is attached: documents go to
-no callback, so the figures are the control plane's own cost.
+and the ratios hcs/count and hcs/pymmcore. After the invocations, the median and the
+worst ratio hcs/pymmcore-plus (no writer) of each mode are held against the targets
+(median <= 0.8, every invocation <= 1.0) and printed as met or not met. No catalog is
+attached: documents go to no callback, so the figures are the control plane's own cost.
+
+``--compare-src`` measures another checkout's hcs (its ``src`` directory) in every
+invocation too, right after this one and under the same load, against the same
+pymmcore-plus figure: before and after a change, back to back. For example, for the
+commit before the plans spoke only in messages::
+
+    git worktree add /tmp/hcs-base 5092140
+    .venv/bin/python benchmarks/bench_acquisition_overhead.py --compare-src /tmp/hcs-base/src
 
 Frames are written under ``--data-dir`` (default: a temporary directory inside
 ``hcs-data/``, where ``hcs demo`` writes plates), so the disk is the data disk.
 
 Run on demand::
 
-    .venv/bin/python benchmarks/bench_acquisition_overhead.py [--repeats 5]
+    .venv/bin/python benchmarks/bench_acquisition_overhead.py [--repeat 5] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -46,6 +60,7 @@ import numpy as np
 import useq
 from bluesky.run_engine import call_in_bluesky_event_loop
 
+import hcs_orchestrator
 from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_devices.factory import build_microscope
 from hcs_orchestrator.engine import MicroscopeRunEngine
@@ -53,8 +68,11 @@ from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = ROOT / "src" / "hcs_orchestrator" / "data" / "microscope.yaml"
 DATA_DIR = ROOT / "hcs-data"
+#: Targets for hcs/pymmcore-plus (no writer), ms per image against ms per image.
+TARGET_MEDIAN = 0.8
+TARGET_EACH = 1.0
+MODES = ("burst", "software")
 SENSOR_PX = 16
 EXPOSURE_MS = 0.1
 
@@ -73,6 +91,13 @@ SEQUENCE: dict[str, Any] = {
     ],
     "z_plan": {"range": 2.0, "step": 1.0},
 }
+
+
+def shipped_profile() -> Path:
+    """The default microscope of the hcs being measured (packaged, or an older checkout's)."""
+    package = Path(hcs_orchestrator.__file__).resolve().parent
+    packaged = package / "data" / "microscope.yaml"
+    return packaged if packaged.exists() else package.parents[1] / "profile" / "microscope.yaml"
 
 
 def instant_config(base: MicroscopeConfig) -> MicroscopeConfig:
@@ -99,41 +124,51 @@ def instant_config(base: MicroscopeConfig) -> MicroscopeConfig:
     return base.model_copy(update={"camera": camera, "filter_wheel": wheel, "stage": stage})
 
 
-def timed(work: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def timed(work: Callable[[], Any]) -> tuple[float, float]:
+    """Seconds ``work`` took: wall clock, and CPU of this process (all its threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
     work()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def bench_hcs(config: MicroscopeConfig, data_dir: Path, repeats: int) -> dict[str, float]:
+def medians_ms(per_image: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Median ms/image of each figure: wall clock as ``name``, CPU as ``name_cpu``."""
+    figures: dict[str, float] = {}
+    for name, runs in per_image.items():
+        figures[name] = statistics.median(wall for wall, _ in runs) * 1000
+        figures[f"{name}_cpu"] = statistics.median(cpu for _, cpu in runs) * 1000
+    return figures
+
+
+def bench_hcs(config: MicroscopeConfig, data_dir: Path, runs: int) -> dict[str, float]:
     microscope = build_microscope(config, data_dir=data_dir)
     RE = MicroscopeRunEngine(microscope.owner, safe_state=microscope.safe_state)
     call_in_bluesky_event_loop(microscope.connect())
-    figures: dict[str, list[float]] = {"burst": [], "software": [], "count": []}
+    figures: dict[str, list[tuple[float, float]]] = {"burst": [], "software": [], "count": []}
     try:
         images = 0
         for mode, hardware in (("burst", True), ("software", False)):
             spec = spec_from_data({"sequence": SEQUENCE, "hardware_sequencing": hardware})
             images = len(list(spec.sequence))
             RE(acquire_plate(microscope, spec))  # warm-up: specimen wells, caches
-            for _ in range(repeats):
-                seconds = timed(lambda spec=spec: RE(acquire_plate(microscope, spec)))
-                figures[mode].append(seconds / images)
+            for _ in range(runs):
+                wall, cpu = timed(lambda spec=spec: RE(acquire_plate(microscope, spec)))
+                figures[mode].append((wall / images, cpu / images))
         camera = microscope.camera
         RE(bps.mv(camera.exposure_ms, EXPOSURE_MS))
         RE(bp.count([camera], num=10))
-        for _ in range(repeats):
-            seconds = timed(lambda: RE(bp.count([camera], num=images)))
-            figures["count"].append(seconds / images)
+        for _ in range(runs):
+            wall, cpu = timed(lambda: RE(bp.count([camera], num=images)))
+            figures["count"].append((wall / images, cpu / images))
     finally:
         call_in_bluesky_event_loop(microscope.safe_state())
         microscope.close()
         RE.loop.call_soon_threadsafe(RE.loop.stop)
-    return {k: statistics.median(v) * 1000 for k, v in figures.items()}
+    return medians_ms(figures)
 
 
-def bench_pymmcore(repeats: int, data_dir: Path | None) -> float:
-    """pymmcore-plus ms/image; with ``data_dir``, frames are written there as TIFFs."""
+def bench_pymmcore(runs: int, data_dir: Path | None) -> tuple[float, float]:
+    """pymmcore-plus ms/image (wall, CPU); with ``data_dir``, frames are written there as TIFFs."""
     from pymmcore_plus.experimental.unicore import (
         ShutterDevice,
         SimpleCameraDevice,
@@ -243,44 +278,122 @@ def bench_pymmcore(repeats: int, data_dir: Path | None) -> float:
 
     run(-1)  # warm-up
     per_image = []
-    for k in range(repeats):
+    for k in range(runs):
         frames["n"] = 0
-        seconds = timed(lambda k=k: run(k))
+        wall, cpu = timed(lambda k=k: run(k))
         assert frames["n"] == images, (frames["n"], images)
-        per_image.append(seconds / images)
-    return statistics.median(per_image) * 1000
+        per_image.append((wall / images, cpu / images))
+    figures = medians_ms({"mm": per_image})
+    return figures["mm"], figures["mm_cpu"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where frames go")
-    args = parser.parse_args()
+def measure(runs: int, data_dir: Path, hcs_only: bool) -> dict[str, float]:
+    """One invocation's figures (ms/image), frames written in a new directory under ``data_dir``."""
     warnings.simplefilter("ignore", DeprecationWarning)
-    config = instant_config(load_config(PROFILE))
-    images = len(list(useq.MDASequence.model_validate(SEQUENCE)))
-    print(
-        f"sequence: {images} images (4 wells x 9 fields x 2 channels x 3 planes), "
-        f"{SENSOR_PX}x{SENSOR_PX} px, {EXPOSURE_MS} ms exposures"
+    warnings.simplefilter("ignore", FutureWarning)
+    config = instant_config(load_config(shipped_profile()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-overhead-") as tmp:
+        figures = bench_hcs(config, Path(tmp), runs)
+        if not hcs_only:
+            figures["pymmcore"], figures["pymmcore_cpu"] = bench_pymmcore(runs, None)
+            figures["pymmcore_tiff"], figures["pymmcore_tiff_cpu"] = bench_pymmcore(runs, Path(tmp))
+    return figures
+
+
+def invoke(runs: int, data_dir: Path, src: Path | None) -> dict[str, float]:
+    """Run one invocation in a fresh Python process (of another checkout's ``src``, if given)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(src), *env.get("PYTHONPATH", "").split(os.pathsep)]
+        )
+    command = [sys.executable, __file__, "--invocation", "--runs", str(runs)]
+    command += ["--data-dir", str(data_dir)] + (["--hcs-only"] if src is not None else [])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"invocation failed ({' '.join(command)}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_invocation(k: int, hcs: dict[str, float], base: dict[str, float] | None) -> None:
+    mm, mm_files = hcs["pymmcore"], hcs["pymmcore_tiff"]
+    print(f"invocation {k}:")
+    print(f"  {'hcs acquire_plate, burst':46} {hcs['burst']:7.2f} ms/image")
+    print(f"  {'hcs acquire_plate, software-triggered':46} {hcs['software']:7.2f} ms/image")
+    print(f"  {'bluesky count (same camera, same RE)':46} {hcs['count']:7.2f} ms/image")
+    print(f"  {'pymmcore-plus MDA, no writer':46} {mm:7.2f} ms/image")
+    print(f"  {'pymmcore-plus MDA + ImageSequenceWriter (TIFF)':46} {mm_files:7.2f} ms/image")
+    cpu = " ".join(
+        f"{name} {hcs[f'{key}_cpu']:.2f}"
+        for name, key in (("burst", "burst"), ("software", "software"), ("pymmcore", "pymmcore"))
     )
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="bench-overhead-") as tmp:
-        print(f"frames written under {tmp}")
-        hcs = bench_hcs(config, Path(tmp), args.repeats)
-        mm = bench_pymmcore(args.repeats, None)
-        mm_files = bench_pymmcore(args.repeats, Path(tmp))
-    print(f"{'hcs acquire_plate, burst':46} {hcs['burst']:7.2f} ms/image")
-    print(f"{'hcs acquire_plate, software-triggered':46} {hcs['software']:7.2f} ms/image")
-    print(f"{'bluesky count (same camera, same RE)':46} {hcs['count']:7.2f} ms/image")
-    print(f"{'pymmcore-plus MDA, no writer':46} {mm:7.2f} ms/image")
-    print(f"{'pymmcore-plus MDA + ImageSequenceWriter (TIFF)':46} {mm_files:7.2f} ms/image")
-    for mode in ("burst", "software"):
+    print(f"  CPU of the process, ms/image (all threads; a busy machine inflates it less): {cpu}")
+    for mode in MODES:
         print(
-            f"ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
+            f"  ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
             f"hcs {mode}/pymmcore: {hcs[mode] / mm:5.2f} (no writer), "
             f"{hcs[mode] / mm_files:5.2f} (TIFF writer)"
         )
+    if base is not None:
+        for mode in MODES:
+            print(
+                f"  compared hcs, {mode:8}: {base[mode]:7.2f} ms/image, "
+                f"/pymmcore {base[mode] / mm:5.2f}; "
+                f"this hcs / compared {hcs[mode] / base[mode]:5.2f}; "
+                f"CPU {base[f'{mode}_cpu']:.2f} ms/image"
+            )
+
+
+def verdict(label: str, ratios: list[float]) -> None:
+    median, worst = statistics.median(ratios), max(ratios)
+    met_median = "met" if median <= TARGET_MEDIAN else "NOT met"
+    met_each = "met" if worst <= TARGET_EACH else "NOT met"
+    print(
+        f"{label}: ratios {' '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {median:.2f} (target <= {TARGET_MEDIAN}: {met_median}), "
+        f"worst {worst:.2f} (target <= {TARGET_EACH} each: {met_each})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="invocations (fresh processes)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure per invocation")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where frames go")
+    parser.add_argument(
+        "--compare-src", type=Path, help="another checkout's src directory, measured as well"
+    )
+    parser.add_argument("--invocation", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hcs-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.invocation:
+        print(json.dumps(measure(args.runs, args.data_dir, args.hcs_only)))
+        return
+    images = len(list(useq.MDASequence.model_validate(SEQUENCE)))
+    print(
+        f"sequence: {images} images (4 wells x 9 fields x 2 channels x 3 planes), "
+        f"{SENSOR_PX}x{SENSOR_PX} px, {EXPOSURE_MS} ms exposures; {args.repeat} invocations "
+        f"of {args.runs} runs each; frames written under {args.data_dir}"
+    )
+    compare = args.compare_src.resolve() if args.compare_src else None
+    ratios: dict[str, list[float]] = {mode: [] for mode in MODES}
+    compared: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for k in range(1, args.repeat + 1):
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average before invocation {k}: {load} on {os.cpu_count()} CPUs")
+        hcs = invoke(args.runs, args.data_dir, None)
+        base = invoke(args.runs, args.data_dir, compare) if compare is not None else None
+        print_invocation(k, hcs, base)
+        for mode in MODES:
+            ratios[mode].append(hcs[mode] / hcs["pymmcore"])
+            if base is not None:
+                compared[mode].append(base[mode] / hcs["pymmcore"])
+    print("hcs / pymmcore-plus MDA (no writer), per invocation:")
+    for mode in MODES:
+        verdict(f"  {mode:8}", ratios[mode])
+        if compare is not None:
+            verdict(f"  {mode:8} ({compare})", compared[mode])
 
 
 if __name__ == "__main__":

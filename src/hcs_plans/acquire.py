@@ -109,6 +109,8 @@ def acquire_plate(
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
     camera = microscope.camera
+    #: Whether the RunEngine replays messages after an immediate pause (asked at the start).
+    rewindable = True
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
         # Plain messages from here on: this runs once per field of view, and bluesky's
@@ -148,15 +150,17 @@ def acquire_plate(
                 yield from _software(microscope, stack, field)
                 if nxt is not None:
                     yield from _premove(microscope, nxt)
-            yield from _record(camera)
+            yield from _record(camera, rewindable)
         except Exception:
             # The run ends inside this field (an error, an abort, a stop): its images
             # already on disk are recorded all the same, each with its row.
             yield Msg("stop", camera)
-            yield from _record(camera)
+            yield from _record(camera, rewindable)
             raise
 
     def body() -> MsgGenerator:
+        nonlocal rewindable
+        rewindable = yield Msg("rewindable", None, None)
         if focus is not None:
             yield from focus.prepare()
         # Opens the run's frame set; each field prepares the camera for its frames.
@@ -173,7 +177,7 @@ def acquire_plate(
             for index, fov in enumerate(table.fields):
                 yield from one_field(t_index, index, fov)
         # Anything a pause inside the last collect left unannounced (nothing, usually).
-        yield from _record(camera)
+        yield from _record(camera, rewindable)
         yield from bps.wait(group=PREMOVE)
         if focus is not None:
             yield from bps.checkpoint()  # where a pause asked for by the last field happens
@@ -250,20 +254,20 @@ def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
     yield Msg("set", microscope.stage_.y, nxt.y_um, group=PREMOVE)
 
 
-def _record(camera: Camera) -> MsgGenerator:
+def _record(camera: Camera, rewindable: bool) -> MsgGenerator:
     """Collect the field's images on disk and their rows, never replayed.
 
     Documents emitted since the last checkpoint would be emitted again by a replay
     (with sequence numbers rewound): the collects run with rewinding off, so a pause
-    here resumes after them instead.
+    here resumes after them instead. ``rewindable`` is what the RunEngine had before
+    (asked once per run), and what it gets back.
     """
-    was_rewindable = yield Msg("rewindable", None, None)
     yield Msg("rewindable", None, False)
     try:
         yield Msg("collect", camera, name=IMAGES_STREAM)
         yield Msg("collect", camera.rows, name=FRAMES_STREAM)
     finally:
-        yield Msg("rewindable", None, was_rewindable)
+        yield Msg("rewindable", None, rewindable)
 
 
 def _recipe(identity: dict[str, Any], sf: StackFrame, field_z: float) -> FrameRecipe:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
@@ -159,21 +158,6 @@ class Camera(StandardDetector):
     async def _put_frame(self, frame: Any) -> None:
         await self.data.put(frame)
 
-    async def _failure(self) -> None:
-        """Raise the first failure of the acquisition loop or the frame writer."""
-        waits = [
-            asyncio.ensure_future(self._acquire.failure()),
-            asyncio.ensure_future(self.data.failure()),
-        ]
-        try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
-
     async def _wait_for_index(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[WatcherUpdate[int]]:
@@ -187,8 +171,8 @@ class Camera(StandardDetector):
         updates = cast(
             AsyncGenerator[WatcherUpdate[int], None], super()._wait_for_index(*args, **kwargs)
         )
-        # The failure watch interrupts the waiting task only when something fails, so
-        # waiting costs nothing per frame.
+        # The acquisition loop and the frame writer interrupt the waiting task only when
+        # one of them fails (a callback on each, no task): waiting costs nothing per frame.
         if self._paused:
             return  # a status started as the run paused: its frames are taken on resume
         waiting = asyncio.current_task()
@@ -198,12 +182,14 @@ class Camera(StandardDetector):
 
         def interrupt(watch: asyncio.Future[None]) -> None:
             error = None if watch.cancelled() else watch.exception()
-            if error is not None:
+            if error is not None and not failed:  # the first failure is the cause
                 failed.append(error)
                 waiting.cancel()
 
-        failure = asyncio.ensure_future(self._failure())
-        failure.add_done_callback(interrupt)
+        watches = (self._acquire.running(), self.data.write_failure())
+        watched = [watch for watch in watches if watch is not None]
+        for watch in watched:
+            watch.add_done_callback(interrupt)
         try:
             async for update in updates:
                 yield update
@@ -218,10 +204,8 @@ class Camera(StandardDetector):
         finally:
             self._waiting.discard(waiting)
             self._released.discard(waiting)
-            failure.remove_done_callback(interrupt)
-            failure.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await failure
+            for watch in watched:
+                watch.remove_done_callback(interrupt)
             await updates.aclose()
 
     def _device_name(self) -> str:

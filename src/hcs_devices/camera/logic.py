@@ -145,12 +145,13 @@ class CameraAcquireLogic(DetectorAcquireLogic):
 
     async def _run(self, settings: ExposureSettings, frames: int, step: FrameStep | None) -> None:
         next_start = time.monotonic()
+        frame_settings = settings
         for index in range(frames):
-            frame_settings = settings
             if step is not None:
                 exposure_ms = await step(index)
-                if exposure_ms is not None:
-                    frame_settings = replace(settings, exposure_ms=exposure_ms)
+                wanted_ms = settings.exposure_ms if exposure_ms is None else exposure_ms
+                if wanted_ms != frame_settings.exposure_ms:  # else the last frame's settings
+                    frame_settings = replace(settings, exposure_ms=wanted_ms)
             delay = next_start - time.monotonic()
             if delay > 0:
                 await sleep_precisely(delay)
@@ -163,12 +164,9 @@ class CameraAcquireLogic(DetectorAcquireLogic):
             frame = await self._source.expose(frame_settings)
             await self._sink(frame)
 
-    async def failure(self) -> None:
-        """Raise what the running loop raises; wait forever while it runs or once it is done."""
-        task = self._task
-        if task is not None:
-            await asyncio.shield(task)
-        await asyncio.Event().wait()
+    def running(self) -> asyncio.Future[None] | None:
+        """The acquisition loop started last (done with its error if it failed), if any."""
+        return self._task
 
     async def wait_for_idle(self) -> None:
         """Wait for the loop to end, raising what it raised."""
@@ -275,12 +273,9 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         if self._writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._writer.drain)
 
-    async def failure(self) -> None:
-        """Raise the open frame set's write error as soon as there is one; else wait."""
-        failed = self._failed
-        if failed is not None:
-            await asyncio.shield(failed)
-        await asyncio.Event().wait()
+    def write_failure(self) -> asyncio.Future[None] | None:
+        """The open frame set's write error, as a future done only when a write fails."""
+        return self._failed
 
     async def stop(self) -> None:
         """Finish writing and close the frame set; safe to call when nothing is open.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from ophyd_async.core import (
+    CALCULATE_TIMEOUT,
+    CalculatableTimeout,
     MovableLogic,
     SignalR,
     SignalRW,
@@ -16,6 +18,8 @@ from ophyd_async.core import (
     StandardReadable,
     StandardReadableFormat,
     TimeoutCalculator,
+    WatchableAsyncStatus,
+    WatcherUpdate,
     soft_signal_r_and_setter,
     soft_signal_rw,
 )
@@ -53,10 +57,22 @@ class AxisMoveLogic(MovableLogic[float]):
         """The target of the last move if it arrived and nothing moved the axis since."""
         return None if self._arrival is None else self._arrival[0]
 
+    async def stays_at(self, new_position: float) -> bool:
+        """Whether ``new_position`` is where the axis last arrived, and it is still there.
+
+        The axis must report the very position it arrived at: anything that moved it
+        since (a joystick, a hardware sequence) makes this False.
+        """
+        if self._arrival is None or self._arrival[0] != new_position:
+            return False
+        return self._arrival == (new_position, await self.backend.position_um())
+
     async def check_move(self, new_position: float) -> None:
         """Refuse a target outside the soft limits, or any move while a run owns the stage."""
         self.owner.check(self.axis_name(), "set")
-        low, high = await asyncio.gather(self.low_limit.get_value(), self.high_limit.get_value())
+        # One after the other: soft signals answer at once, and a gather costs two tasks.
+        low = await self.low_limit.get_value()
+        high = await self.high_limit.get_value()
         if not low <= new_position <= high:
             raise SoftLimitError(
                 f"{self.axis_name()}: target {new_position:.3f} um is outside the soft limits "
@@ -169,6 +185,30 @@ class Axis(StandardReadable, StandardMovable[float]):
             backlash_overshoot_um=self._backlash,
         )
 
+    def set(  # type: ignore[override]
+        self, new_position: float, timeout: CalculatableTimeout = CALCULATE_TIMEOUT
+    ) -> WatchableAsyncStatus[float]:
+        """Move to ``new_position`` (micrometres).
+
+        A move to where the axis last arrived, while it is still there, is checked
+        (ownership, soft limits) and done at once, without the machinery of a move: a
+        plan asks for it at every field of view, so that a replay after a pause goes
+        back there, and it must cost next to nothing.
+        """
+        if self.movable_logic.arrived_target() != new_position:
+            return super().set(new_position, timeout)
+        return WatchableAsyncStatus(self._stay_or_move(new_position, timeout), name=self.name)
+
+    async def _stay_or_move(
+        self, new_position: float, timeout: CalculatableTimeout
+    ) -> AsyncIterator[WatcherUpdate[float]]:
+        logic = self.movable_logic
+        await logic.check_move(new_position)
+        if await logic.stays_at(new_position):
+            return
+        async for update in _standard_set(self, new_position, timeout):
+            yield update
+
     def arrived_at(self, target_um: float) -> bool:
         """Whether this axis's last move went to ``target_um`` and arrived, unstopped.
 
@@ -187,3 +227,10 @@ class Axis(StandardReadable, StandardMovable[float]):
         position = await self.backend.position_um()
         self._readback_set(position)
         await self.user_setpoint.set(position)
+
+
+#: ``StandardMovable.set`` as the async generator its status runs (for a move in a status
+#: that may turn out to need one).
+_standard_set: Callable[[Axis, float, CalculatableTimeout], AsyncIterator[WatcherUpdate[float]]] = (
+    StandardMovable.set.__wrapped__  # type: ignore[attr-defined]
+)

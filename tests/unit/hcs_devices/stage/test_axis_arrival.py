@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.stage import Axis
+from hcs_devices.stage.axis import SoftLimitError
 
 
 async def make_axis(config: MicroscopeConfig) -> tuple[Axis, SimAxisBackend]:
@@ -76,3 +79,15 @@ async def test_axis_says_it_arrived_only_at_the_target_of_its_last_unstopped_mov
     await axis.stop(success=True)
     await status
     assert not axis.arrived_at(start + 80000.0)  # stopped short
+
+
+async def test_axis_refuses_a_move_to_where_it_arrived_when_the_soft_limits_exclude_it_now(
+    profile_config: MicroscopeConfig,
+) -> None:
+    axis, backend = await make_axis(profile_config)
+    target = profile_config.stage.x.start_um + 500.0
+    await axis.set(target)
+    await axis.high_limit_um.set(target - 1.0)
+    with pytest.raises(SoftLimitError, match=r"outside the soft limits"):
+        await axis.set(target)
+    assert backend.moves == [target]
