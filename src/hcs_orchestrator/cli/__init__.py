@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import acquire, emulate, export, forward, serve
+from hcs_orchestrator.cli import acquire, emulate, export, forward, lab, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     forward.register(commands)
     export.register(commands)
+    lab.register(commands)
     return parser
 
 
