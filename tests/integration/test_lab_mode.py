@@ -22,22 +22,18 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from bluesky_queueserver_api import BPlan
-from bluesky_queueserver_api.zmq import REManagerAPI
 
 from hcs_orchestrator.paths import DEMO_SPEC
 
 pytestmark = [
     pytest.mark.slow,
-    # REManagerAPI.close() closes its 0MQ socket but never terminates the 0MQ context
-    # it made (bluesky-queueserver 0.0.25, manager/comms.py), which warns when collected.
-    pytest.mark.filterwarnings("ignore:Unclosed context:ResourceWarning"),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
 
 HCS = Path(sys.executable).with_name("hcs")
 QSERVER = Path(sys.executable).with_name("qserver")
 PROFILE = Path(__file__).resolve().parents[2] / "profile"
+CLIENT = Path(__file__).with_name("lab_client.py")
 
 
 def small_demo(experiment_id: str) -> dict[str, Any]:
@@ -71,6 +67,18 @@ def service_processes(lab_dir: Path) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return found
+
+
+def queue_client(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
+    """Run ``lab_client.py`` (bluesky_queueserver_api in a process of its own)."""
+    done = subprocess.run(
+        [sys.executable, str(CLIENT), control, group, json.dumps(steps)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def wait_until(condition: Any, timeout_s: float, what: str) -> None:
@@ -117,37 +125,36 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         assert len(listening) >= 4  # Redis, Tiled, RE Manager control and info
         assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
 
-        api = REManagerAPI(zmq_control_addr=control, timeout_recv=30.0)
-        observer = REManagerAPI(zmq_control_addr=control, timeout_recv=30.0)
-        try:
-            # An observer may read the queue but not add to it; nor may an operator
-            # run a plan that is not in the allowed list.
-            observer.user_group = "observer"
-            with pytest.raises(Exception, match="not in the list of allowed plans"):
-                observer.item_add(BPlan("acquire_plate", "microscope", spec=small_demo("x")))
-            assert observer.queue_get()["items"] == []
-            api.user_group = "operator"
-            with pytest.raises(Exception, match="not in the list of allowed plans"):
-                api.item_add(BPlan("count", ["microscope.camera"]))
+        # An observer may read the queue but not add to it; nor may an operator run a
+        # plan that is not in the allowed list.
+        plate = {"name": "acquire_plate", "args": ["microscope"]}
+        refused, queue = queue_client(
+            control,
+            "observer",
+            [{"add": plate | {"kwargs": {"spec": small_demo("x")}}}, {"queue": True}],
+        )
+        assert not refused["success"]
+        assert "not in the list of allowed plans" in refused["msg"]
+        assert queue == []
+        (refused,) = queue_client(
+            control, "operator", [{"add": {"name": "count", "args": [["microscope.camera"]]}}]
+        )
+        assert not refused["success"]
+        assert "not in the list of allowed plans" in refused["msg"]
 
-            # One plate through the Python API, one through the qserver command line.
-            api.item_add(BPlan("acquire_plate", "microscope", spec=small_demo("via-api")))
-            request = {
-                "name": "acquire_plate",
-                "args": ["microscope"],
-                "kwargs": {"spec": small_demo("via-qserver")},
-            }
-            env = {**os.environ, "QSERVER_ZMQ_CONTROL_ADDRESS": control}
-            for command in (["queue", "add", "plan", json.dumps(request)], ["queue", "start"]):
-                done = subprocess.run(
-                    [str(QSERVER), *command], env=env, capture_output=True, text=True, timeout=60
-                )
-                assert done.returncode == 0, done.stdout + done.stderr
-            api.wait_for_idle(timeout=300)
-            history = api.history_get()["items"]
-        finally:
-            api.close()
-            observer.close()
+        # One plate through the Python API, one through the qserver command line.
+        (added,) = queue_client(
+            control, "operator", [{"add": plate | {"kwargs": {"spec": small_demo("via-api")}}}]
+        )
+        assert added["success"], added
+        request = plate | {"kwargs": {"spec": small_demo("via-qserver")}}
+        env = {**os.environ, "QSERVER_ZMQ_CONTROL_ADDRESS": control}
+        for command in (["queue", "add", "plan", json.dumps(request)], ["queue", "start"]):
+            done = subprocess.run(
+                [str(QSERVER), *command], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        (history,) = queue_client(control, "observer", [{"wait_idle_s": 300}])
         assert [item["kwargs"]["spec"]["experiment_id"] for item in history] == [
             "via-api",
             "via-qserver",
@@ -174,6 +181,29 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
                 assert sorted(rows["frame-fov"]) == sorted(set(rows["frame-fov"]))
         finally:
             client.context.close()
+
+        # An embedded acquisition on the lab's data directory is refused at once.
+        spec = tmp_path / "embedded.yaml"
+        spec.write_text(yaml.safe_dump(small_demo("embedded")))
+        started = time.monotonic()
+        embedded = subprocess.run(
+            [
+                str(HCS),
+                "acquire",
+                str(spec),
+                "--config",
+                str(config_file),
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert time.monotonic() - started < 60
+        assert embedded.returncode == 2, embedded.stdout + embedded.stderr
+        assert "(hcs lab (queue server worker))" in embedded.stderr
+        assert "run uid" not in embedded.stdout
 
         status = hcs_lab("status", "--lab-dir", lab_dir)
         assert status.returncode == 0, status.stdout + status.stderr
