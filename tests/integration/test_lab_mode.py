@@ -149,18 +149,35 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         assert added["success"], added
         request = plate | {"kwargs": {"spec": small_demo("via-qserver")}}
         env = {**os.environ, "QSERVER_ZMQ_CONTROL_ADDRESS": control}
-        for command in (["queue", "add", "plan", json.dumps(request)], ["queue", "start"]):
+
+        def qserver(*command: str) -> None:
             done = subprocess.run(
                 [str(QSERVER), *command], env=env, capture_output=True, text=True, timeout=60
             )
             assert done.returncode == 0, done.stdout + done.stderr
+
+        qserver("queue", "add", "plan", json.dumps(request))
+        # Last, a plate with a misspelt setting: it fails naming it, before anything moves.
+        misspelt = small_demo("misspelt") | {"binnig": 2}
+        (added,) = queue_client(
+            control, "operator", [{"add": plate | {"kwargs": {"spec": misspelt}}}]
+        )
+        assert added["success"], added
+        qserver("queue", "start")
         (history,) = queue_client(control, "observer", [{"wait_idle_s": 300}])
         assert [item["kwargs"]["spec"]["experiment_id"] for item in history] == [
             "via-api",
             "via-qserver",
+            "misspelt",
         ]
-        assert [item["result"]["exit_status"] for item in history] == ["completed"] * 2
-        uids = [uid for item in history for uid in item["result"]["run_uids"]]
+        assert [item["result"]["exit_status"] for item in history] == [
+            "completed",
+            "completed",
+            "failed",
+        ]
+        assert "binnig" in history[-1]["result"]["msg"]
+        assert history[-1]["result"]["run_uids"] == []  # no run was opened
+        uids = [uid for item in history[:2] for uid in item["result"]["run_uids"]]
         assert len(uids) == 2
 
         # Images and rows, read back from the Tiled server the forwarder feeds.
@@ -207,7 +224,7 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
 
         status = hcs_lab("status", "--lab-dir", lab_dir)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert "0 queued, 2 in history" in status.stdout
+        assert "1 queued, 3 in history" in status.stdout  # the failed plate waits, first
     finally:
         down = hcs_lab("down", "--lab-dir", lab_dir)
         _, alive = psutil.wait_procs(processes, timeout=30)
