@@ -24,6 +24,10 @@ import psutil
 #: How long a service has to end after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 20.0
 
+#: The services this process started, by pid: kept so that stopping one here collects
+#: its exit status (no zombie), and the process outlives the ``start_process`` call.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def start_process(
     argv: Sequence[str], *, pid_file: Path, log_file: Path, env: Mapping[str, str]
@@ -42,6 +46,7 @@ def start_process(
             env=dict(env),
             start_new_session=True,
         )
+    _STARTED[process.pid] = process
     created = psutil.Process(process.pid).create_time()
     pid_file.write_text(json.dumps({"pid": process.pid, "created": created}) + "\n")
     return process.pid
@@ -57,7 +62,7 @@ def running_pid(pid_file: Path) -> int | None:
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
         return process.pid
-    except (OSError, ValueError, KeyError, psutil.Error):
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         return None
 
 
@@ -101,8 +106,10 @@ def _signal_group(pid: int, signum: int) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status of a service this process started (else it stays a zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    process = _STARTED.pop(pid, None)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=1.0)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
