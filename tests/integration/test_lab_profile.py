@@ -5,7 +5,8 @@
   without regenerating the file is found.
 - ``user_group_permissions.yaml``: operators may run acquisition, autofocus and motion
   plans on the microscope; observers may run nothing.
-- The same startup files still open an embedded session at an IPython prompt.
+- The same startup files still open an embedded session at an IPython prompt, and
+  ``scan_id`` goes on counting from one session to the next (``RE.md`` persists).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def test_observers_may_run_no_plan_and_name_no_device() -> None:
     assert devices == {}
 
 
-def test_ipython_profile_opens_an_embedded_session_with_the_same_startup_files(
+def test_ipython_profile_opens_an_embedded_session_and_scan_ids_go_on_counting(
     config_file: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, "HCS_CONFIG": str(config_file), "HCS_DATA_DIR": str(tmp_path / "data")}
@@ -106,20 +107,27 @@ def test_ipython_profile_opens_an_embedded_session_with_the_same_startup_files(
     check = (
         "print('names', sorted(n for n in ('RE', 'microscope', 'catalog', 'stage', 'camera', "
         "'acquire_plate', 'mv', 'load_spec', 'DEMO_SPEC') if n in globals())); "
-        "print('catalog', type(catalog).__name__); session.close()"
+        "print('catalog', type(catalog).__name__); "
+        "RE(bp.count([])); print('scan_id', RE.md['scan_id']); session.close()"
     )
-    done = subprocess.run(
-        [Path(sys.executable).with_name("ipython"), f"--profile-dir={PROFILE}", "-c", check],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "hcs session ready" in done.stdout
+    outputs = []
+    for _ in range(2):  # two sessions, one after the other
+        done = subprocess.run(
+            [Path(sys.executable).with_name("ipython"), f"--profile-dir={PROFILE}", "-c", check],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout)
+    first, second = outputs
+    assert "hcs session ready" in first
     assert (
         "names ['DEMO_SPEC', 'RE', 'acquire_plate', 'camera', 'catalog', 'load_spec', "
-        "'microscope', 'mv', 'stage']" in done.stdout
+        "'microscope', 'mv', 'stage']" in first
     )
-    assert "catalog Container" in done.stdout
+    assert "catalog Container" in first
+    assert "scan_id 1" in first
+    assert "scan_id 2" in second  # RE.md persists in the data directory

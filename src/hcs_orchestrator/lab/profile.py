@@ -15,11 +15,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from bluesky.utils import PersistentDict
+
 from hcs_orchestrator.session import Session, open_session
 
 CONFIG_ENV = "HCS_CONFIG"
 DATA_DIR_ENV = "HCS_DATA_DIR"
 DEFAULT_DATA_DIR = "hcs-data"
+#: The RunEngine's metadata (``RE.md``: ``scan_id`` and what the user adds), kept in the
+#: data directory, so scan ids go on counting from one session to the next.
+RE_METADATA_DIR = "runengine-metadata"
 
 
 def in_re_worker() -> bool:
@@ -43,13 +48,17 @@ def open_profile_session(environ: Mapping[str, str] | None = None) -> Session:
 
     Returns:
         An embedded session at the prompt; in the RE worker, a session that spools
-        its documents for the forwarder process and opens no catalog.
+        its documents for the forwarder process and opens no catalog. Either way its
+        ``RE.md`` is a bluesky ``PersistentDict`` in ``DATA_DIR/runengine-metadata``
+        (one process at a time: the data directory's owner).
     """
     env = os.environ if environ is None else environ
     worker = in_re_worker()
-    return open_session(
+    session = open_session(
         env.get(CONFIG_ENV) or None,
         env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR,
         forwarder=not worker,
         command="hcs lab (queue server worker)" if worker else None,
     )
+    session.RE.md = PersistentDict(str(session.data_dir / RE_METADATA_DIR))
+    return session
