@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any, cast
 
 from bluesky.utils import PersistentDict
 
@@ -60,5 +61,7 @@ def open_profile_session(environ: Mapping[str, str] | None = None) -> Session:
         forwarder=not worker,
         command="hcs lab (queue server worker)" if worker else None,
     )
-    session.RE.md = PersistentDict(str(session.data_dir / RE_METADATA_DIR))
+    # bluesky types RE.md as a dict; its docs give a PersistentDict for persistence.
+    metadata = PersistentDict(str(session.data_dir / RE_METADATA_DIR))
+    session.RE.md = cast("dict[str, Any]", metadata)
     return session
