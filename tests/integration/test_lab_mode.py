@@ -217,7 +217,8 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
             text=True,
             timeout=120,
         )
-        assert time.monotonic() - started < 60
+        # Refused once the interpreter has started (slow on a loaded machine); never a hang.
+        assert time.monotonic() - started < 110
         assert embedded.returncode == 2, embedded.stdout + embedded.stderr
         assert "(hcs lab (queue server worker))" in embedded.stderr
         assert "run uid" not in embedded.stdout
