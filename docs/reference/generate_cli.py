@@ -90,13 +90,19 @@ def help_text(argv: list[str]) -> str:
     return out.getvalue().rstrip() + "\n"
 
 
-def commands() -> list[str]:
-    """The ``hcs`` sub-commands, in the order the parser lists them."""
+def commands(*path: str) -> list[str]:
+    """The sub-commands of ``hcs`` (or of ``hcs PATH...``), in the parser's order."""
     parser = build_parser()
+    for name in path:
+        parser = _sub_parsers(parser)[name]
+    return list(_sub_parsers(parser))
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:  # argparse keeps sub-parsers only here
         if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
-    return []
+            return dict(action.choices)
+    return {}
 
 
 def _block(argv: list[str]) -> str:
@@ -112,6 +118,9 @@ def render() -> str:
         if command in NOTES:
             parts.append(NOTES[command] + "\n")
         parts.append(_block([command]))
+        for action in commands(command):
+            parts.append(f"### `hcs {command} {action}`\n")
+            parts.append(_block([command, action]))
         if command == "emulate":
             for device in sorted(EMULATORS):
                 parts.append(f"### `hcs emulate {device}`\n")

@@ -1,22 +1,22 @@
-"""Open an hcs session: RunEngine, microscope devices, plans and catalog.
+"""Open the hcs session: the RunEngine and the microscope (and, at a prompt, the catalog).
 
-Environment: HCS_CONFIG (microscope YAML; default: the simulated microscope) and
-HCS_DATA_DIR (default: ./hcs-data).
+The same file starts the IPython profile and the queue server's RE worker (lab mode):
+see :mod:`hcs_orchestrator.lab.profile`. Environment: HCS_CONFIG (microscope YAML;
+default: the simulated microscope) and HCS_DATA_DIR (default: ./hcs-data).
 """
 
-import os
+from hcs_orchestrator.lab.profile import in_re_worker, open_profile_session
 
-from hcs_orchestrator import open_session
-
-session = open_session(
-    os.environ.get("HCS_CONFIG") or None, os.environ.get("HCS_DATA_DIR", "hcs-data")
-)
+session = open_profile_session()
 RE = session.RE
 microscope = session.microscope
-catalog = session.catalog
-stage = microscope.stage_
-camera = microscope.camera
-illumination = microscope.illumination
-filter_wheel = microscope.filter_wheel
-laser_autofocus = microscope.laser_autofocus
-fluidics = microscope.fluidics  # None unless the configuration has a fluidics: section
+
+if not in_re_worker():
+    # Short names for the prompt; queued plans name the devices through the microscope
+    # ("microscope.stage_.x"), so the worker lists each device once.
+    catalog = session.catalog
+    stage = microscope.stage_
+    camera = microscope.camera
+    illumination = microscope.illumination
+    filter_wheel = microscope.filter_wheel
+    fluidics = microscope.fluidics  # None unless the configuration has a fluidics: section

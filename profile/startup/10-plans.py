@@ -1,14 +1,30 @@
-"""The plans and helpers a microscopist uses at the prompt."""
+"""The plans: those the queue server offers, and at a prompt the helpers too.
 
-import bluesky.plan_stubs as bps  # noqa: F401
-import bluesky.plans as bp  # noqa: F401
+Every generator function imported here is a plan the queue server lists
+(``existing_plans_and_devices.yaml``); ``user_group_permissions.yaml`` says who may
+run which.
+"""
 
-from hcs_orchestrator import DEMO_SPEC  # noqa: F401
-from hcs_plans import acquire_plate, load_spec, spec_from_data  # noqa: F401
-from hcs_storage import well_fields  # noqa: F401
+from bluesky.plan_stubs import mv, mvr  # noqa: F401  (motion)
 
-print(
-    "hcs session ready: RE, microscope (stage, camera, illumination, filter_wheel, "
-    "fluidics), "
-    "catalog; RE(acquire_plate(microscope, load_spec(DEMO_SPEC)))"
+from hcs_orchestrator.lab.profile import in_re_worker
+from hcs_plans import (  # noqa: F401
+    acquire_plate,
+    calibrate_laser_autofocus,
+    contrast_autofocus,
+    laser_autofocus,
 )
+
+if not in_re_worker():
+    import bluesky.plan_stubs as bps  # noqa: F401
+    import bluesky.plans as bp  # noqa: F401
+
+    from hcs_orchestrator import DEMO_SPEC  # noqa: F401
+    from hcs_plans import load_spec, spec_from_data  # noqa: F401
+    from hcs_storage import well_fields  # noqa: F401
+
+    print(
+        "hcs session ready: RE, microscope (stage, camera, illumination, filter_wheel, "
+        "fluidics), "
+        "catalog; RE(acquire_plate(microscope, load_spec(DEMO_SPEC)))"
+    )

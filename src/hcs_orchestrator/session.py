@@ -47,7 +47,8 @@ class Session:
     Attributes:
         RE: the RunEngine that owns the microscope while it runs a plan.
         microscope: the devices.
-        catalog: a Tiled client on the data directory's catalog.
+        catalog: a Tiled client on the data directory's catalog (None in lab mode,
+            where a Tiled server has it).
         storage: the durable document path: every document is appended to a local
             spool, which a forwarder drains into the catalog (rule 6).
         data_dir: the data directory.
@@ -177,7 +178,10 @@ def open_session(
             microscope by default).
         data_dir: where the catalog and the frames live.
         catalog: a Tiled client to write to instead of the data directory's
-            embedded catalog (e.g. a Tiled server's); the caller closes it.
+            embedded catalog (e.g. a Tiled server's); the caller closes it. With
+            ``forwarder=False`` and no catalog, no catalog is opened at all
+            (``Session.catalog`` is None): lab mode, where a Tiled server has the
+            directory's catalog and the spool is the session's only output.
         writer_capacity: frames that may wait in memory for the disk.
         forwarder: run the forwarder in this process (embedded mode); False when a
             forwarder process drains the spool (lab mode: ``hcs
@@ -201,7 +205,7 @@ def open_session(
     microscope: Microscope | None = None
     try:
         closed = close_crashed_runs(root)
-        if catalog is None:
+        if catalog is None and forwarder:
             client = open_catalog(root)
             hold_event_tables(root)
         microscope = build_microscope(config, data_dir=root, writer_capacity=writer_capacity)
@@ -210,7 +214,7 @@ def open_session(
         storage = DurableStorage(root, client if forwarder else None)
     except BaseException:
         _abandon(RE, microscope)
-        if catalog is None and client is not None:
+        if catalog is None and client is not None:  # the embedded catalog opened here
             close_catalog(client)
         owner.release()
         raise
@@ -223,7 +227,7 @@ def open_session(
         data_dir=root,
         owner=owner,
         closed_crashed_runs=closed,
-        _owns_catalog=catalog is None,
+        _owns_catalog=catalog is None and client is not None,
     )
 
 

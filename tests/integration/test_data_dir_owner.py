@@ -250,3 +250,37 @@ def test_hcs_runs_lists_a_killed_acquisition_closed_with_exit_status_fail(tmp_pa
     )
     assert "left open by a crash" not in again.stdout  # closed once, listed as failed
     assert any(f"  {uid[:8]}  " in line and "fail" in line for line in again.stdout.splitlines())
+
+
+@pytest.mark.timeout(300)
+def test_acquisition_beside_a_fresh_hcs_serve_completes_at_once_and_the_server_reads_it_after(
+    config_file: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "hcs-data"
+    spec = spec_file(tmp_path, "quick", QUICK_SEQUENCE)
+    serve, url = start_serve(data)  # nobody has read a table through it yet
+    try:
+        started = time.monotonic()
+        acquisition = hcs("acquire", spec, "--config", config_file, "--data-dir", data)
+        out, err = finish(acquisition, 120)
+        elapsed = time.monotonic() - started
+        assert acquisition.returncode == 0, err[-3000:]
+        assert "exit status: success" in out
+        from tiled.client import from_uri
+
+        client = from_uri(url, api_key=API_KEY)
+        try:
+            (run,) = client.values()
+            assert run.metadata["stop"]["exit_status"] == "success"
+            assert len(run["frames"].base["internal"].read()) == 1
+            assert run["primary"]["camera"].read().shape[0] == 1
+        finally:
+            client.context.close()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.communicate()
+    assert elapsed < 90, elapsed

@@ -1,0 +1,46 @@
+"""A queue-server client in a process of its own, as a remote user's would be.
+
+``python lab_client.py CONTROL_ADDRESS GROUP REQUEST_JSON`` sends requests to the RE
+Manager with ``bluesky_queueserver_api`` as user group GROUP and prints one JSON line
+of answers. REQUEST_JSON is a list of steps:
+
+- ``{"add": {"name": ..., "args": [...], "kwargs": {...}}}``: add a plan to the queue
+  (the answer: ``success`` and ``msg``);
+- ``{"queue": true}``: the queued items' names;
+- ``{"wait_idle_s": 300}``: wait until the manager is idle, then the history's items.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from bluesky_queueserver_api import BPlan
+from bluesky_queueserver_api.zmq import REManagerAPI
+
+
+def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
+    api = REManagerAPI(zmq_control_addr=control, timeout_recv=30.0, request_fail_exceptions=False)
+    api.user_group = group
+    answers: list[Any] = []
+    try:
+        for step in steps:
+            if "add" in step:
+                item = step["add"]
+                plan = BPlan(item["name"], *item.get("args", []), **item.get("kwargs", {}))
+                result = api.item_add(plan)
+                answers.append({"success": result["success"], "msg": result["msg"]})
+            elif "queue" in step:
+                answers.append([item["name"] for item in api.queue_get()["items"]])
+            elif "wait_idle_s" in step:
+                api.wait_for_idle(timeout=step["wait_idle_s"])
+                answers.append(api.history_get()["items"])
+    finally:
+        api.close()
+    return answers
+
+
+if __name__ == "__main__":
+    control_address, user_group, request = sys.argv[1:]
+    print(json.dumps(main(control_address, user_group, json.loads(request))))
