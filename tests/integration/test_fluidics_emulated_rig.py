@@ -87,6 +87,7 @@ def fluidics(RE: RunEngine, config: FluidicsConfig) -> Iterator[Fluidics]:
         asyncio.run_coroutine_threadsafe(device.close(), RE.loop).result(5)
 
 
+@pytest.mark.timing
 def test_fluidics_rig_delivers_reagents_through_right_ports_when_protocol_runs(
     RE, rig, config, fluidics
 ):

@@ -29,6 +29,9 @@ PLANNED = SampleSpec(
 )
 TAKEN = 90
 
+# Writes runs through Tiled and runs hcs in new processes: full suite only.
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Catalog:

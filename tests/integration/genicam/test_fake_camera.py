@@ -5,8 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from hcs_devices.camera.genicam.aravis import open_gige_camera
 from hcs_devices.camera.genicam.fake_camera import FakeCameraProcess
+
+# Each test starts a GigE Vision camera process: full suite only.
+pytestmark = pytest.mark.slow
 
 
 def test_fake_camera_answers_by_address_with_its_serial_when_started(

@@ -39,6 +39,9 @@ from hcs_devices.config.models import GenicamBackend
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
+# Each test talks to a GigE Vision camera process: full suite only.
+pytestmark = pytest.mark.slow
+
 #: Fake-camera settings whose pattern scale is exact (see ``mono16_pattern``).
 GAIN = 1
 
@@ -187,7 +190,6 @@ def _run_images(harness: SessionHarness, uid: str) -> tuple[list[Path], list[dic
     return files, rows
 
 
-@pytest.mark.slow
 def test_acquire_plate_with_a_genicam_camera_snaps_each_channel_at_its_exposure(
     genicam_session: SessionHarness,
 ) -> None:
@@ -212,7 +214,6 @@ def test_acquire_plate_with_a_genicam_camera_snaps_each_channel_at_its_exposure(
     assert image.shape == (3, 1, 2048, 2048)
 
 
-@pytest.mark.slow
 def test_acquire_plate_records_every_frame_of_a_200_frame_burst_at_2048_mono16(
     genicam_session: SessionHarness,
 ) -> None:
@@ -229,7 +230,6 @@ def test_acquire_plate_records_every_frame_of_a_200_frame_burst_at_2048_mono16(
     assert safe_state_problems(harness) == []
 
 
-@pytest.mark.slow
 def test_acquire_plate_records_every_complete_frame_when_the_camera_dies_mid_burst(
     genicam_session: SessionHarness, fake_camera: FakeCameraProcess
 ) -> None:
