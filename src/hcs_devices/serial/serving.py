@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -11,6 +12,21 @@ from pathlib import Path
 from types import FrameType
 
 from hcs_devices.serial.pty_server import PtyServer, WireDevice
+
+
+def add_link_options(parser: argparse.ArgumentParser, default_name: str) -> None:
+    """Add ``--directory`` and ``--link-name``: where an emulator's port symlink goes."""
+    parser.add_argument(
+        "--directory",
+        type=Path,
+        default=None,
+        help="directory of the port's symlink (default: a new temporary directory)",
+    )
+    parser.add_argument(
+        "--link-name",
+        default=default_name,
+        help=f"file name of the port's symlink (default {default_name})",
+    )
 
 
 @contextmanager

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from hcs_devices.serial.serving import announce_and_wait, stop_on_signal
+from hcs_devices.serial.serving import add_link_options, announce_and_wait, stop_on_signal
 from hcs_devices.squid.emulator import EmulatedSquid
 
 
@@ -32,15 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="interval between status packets, ms (default 10, as real boards)",
     )
-    parser.add_argument(
-        "--directory",
-        type=Path,
-        default=None,
-        help="directory of the port's symlink (default: a new temporary directory)",
-    )
-    parser.add_argument(
-        "--link-name", default="squid", help="file name of the port's symlink (default squid)"
-    )
+    add_link_options(parser, "squid")
     parser.add_argument(
         "--legacy-crc", action="store_true", help="send CRC byte 0, as legacy boards do"
     )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from hcs_devices.fluidics.mvp.emulator import MvpChainEmulator
 from hcs_devices.fluidics.mvp.protocol import ALLOWED_PORT_COUNTS, MAX_VALVES
-from hcs_devices.serial.serving import serve_until_signal
+from hcs_devices.serial.serving import add_link_options, serve_until_signal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,10 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed-factor", type=float, default=1.0, help="divide every duration by this"
     )
-    parser.add_argument(
-        "--directory", type=Path, default=None, help="where to put the device symlink"
-    )
-    parser.add_argument("--link-name", default="mvp", help="file name of the device symlink")
+    add_link_options(parser, "mvp")
     return parser
 
 

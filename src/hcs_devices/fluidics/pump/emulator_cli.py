@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from hcs_devices.fluidics.pump.emulator import Minipuls3Emulator
 from hcs_devices.fluidics.pump.gsioc import MAX_UNIT_ID
-from hcs_devices.serial.serving import serve_until_signal
+from hcs_devices.serial.serving import add_link_options, serve_until_signal
 
 #: Emulated models by configuration name (``pump.kind`` in the microscope file).
 MODELS = ("gilson_minipuls3",)
@@ -28,10 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="volume the emulated tube delivers per revolution (uL)",
     )
-    parser.add_argument(
-        "--directory", type=Path, default=None, help="where to put the device symlink"
-    )
-    parser.add_argument("--link-name", default="pump", help="file name of the device symlink")
+    add_link_options(parser, "pump")
     return parser
 
 
