@@ -152,6 +152,16 @@ def start_serve(data: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 @pytest.mark.timeout(300)
+def stop_serve(serve: subprocess.Popen[str]) -> None:
+    """Stop ``hcs serve`` as Ctrl-C does; kill it if it has not ended within 30 s."""
+    serve.send_signal(signal.SIGINT)
+    try:
+        serve.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        serve.kill()
+        serve.communicate()
+
+
 def test_acquisition_with_hcs_serve_reading_tables_is_refused_at_once_naming_the_server(
     config_file: Path, tmp_path: Path
 ) -> None:
@@ -175,12 +185,7 @@ def test_acquisition_with_hcs_serve_reading_tables_is_refused_at_once_naming_the
         out, err = finish(second, 90)  # it used to wait 127 s, then die with KeyError
         elapsed = time.monotonic() - started
     finally:
-        serve.send_signal(signal.SIGINT)
-        try:
-            serve.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.communicate()
+        stop_serve(serve)
     assert elapsed < 60, elapsed
     assert second.returncode == 2, (out, err)
     assert "KeyError" not in err
@@ -277,10 +282,5 @@ def test_acquisition_beside_a_fresh_hcs_serve_completes_at_once_and_the_server_r
         finally:
             client.context.close()
     finally:
-        serve.send_signal(signal.SIGINT)
-        try:
-            serve.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.communicate()
+        stop_serve(serve)
     assert elapsed < 90, elapsed

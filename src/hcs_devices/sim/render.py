@@ -235,15 +235,21 @@ def _coarsening(sigma_px: float, hp: int, wp: int) -> int:
     return factor
 
 
+def _grid_coordinates(
+    blobs: Blobs, origin: tuple[float, float], step_um: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Blob positions in grid steps from ``origin`` (u, v) and the cells they fall in."""
+    u = (blobs.x_um - origin[0]) / step_um
+    v = (blobs.y_um - origin[1]) / step_um
+    return u, v, np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+
+
 def _splat(
     blobs: Blobs, weight: float, origin: tuple[float, float], step_um: float, shape: tuple[int, int]
 ) -> np.ndarray:
     """Place blobs on a grid with bilinear weights (periodic grid)."""
     h, w = shape
-    u = (blobs.x_um - origin[0]) / step_um
-    v = (blobs.y_um - origin[1]) / step_um
-    iu = np.floor(u).astype(np.int64)
-    iv = np.floor(v).astype(np.int64)
+    u, v, iu, iv = _grid_coordinates(blobs, origin, step_um)
     fu = u - iu
     fv = v - iv
     amp = blobs.brightness * weight
@@ -268,10 +274,7 @@ def _splat_gaussians(
 ) -> np.ndarray:
     """Draw each blob as a sampled Gaussian of ``sigma_px`` (flux normalised to 1)."""
     h, w = shape
-    u = (blobs.x_um - origin[0]) / step_um
-    v = (blobs.y_um - origin[1]) / step_um
-    iu = np.floor(u).astype(np.int64)
-    iv = np.floor(v).astype(np.int64)
+    u, v, iu, iv = _grid_coordinates(blobs, origin, step_um)
     k = np.arange(-radius, radius + 1)
     gx = np.exp(-0.5 * ((iu[:, None] + k - u[:, None]) / sigma_px) ** 2)
     gy = np.exp(-0.5 * ((iv[:, None] + k - v[:, None]) / sigma_px) ** 2)
