@@ -480,6 +480,15 @@ BAD: dict[str, BadInput] = {
         names=r"sequence\.stage_positions\[0\]\.sequence: a sequence per position is not "
         r"supported",
     ),
+    "useq-autofocus-plan": BadInput(
+        sequence=positions_sequence(autofocus_plan={"autofocus_motor_offset": 10.0, "axes": ["p"]}),
+        names=r"sequence\.autofocus_plan: useq autofocus plans are not run by hcs; .*"
+        r"autofocus section",
+    ),
+    "useq-keep-shutter-open": BadInput(
+        sequence=positions_sequence(keep_shutter_open_across=["z"]),
+        names=r"sequence\.keep_shutter_open_across: not supported",
+    ),
     "position-off-the-stage": BadInput(
         sequence=positions_sequence(stage_positions=[{"x": 1e300, "y": 1e3}]),
         names=r"sequence\.stage_positions: field of view .* outside the stage's soft limits "

@@ -65,6 +65,7 @@ def check_sequence_data(data: dict[str, Any]) -> None:
         sequence = useq.MDASequence.model_validate({**data, "axis_order": ()})
     except (ValidationError, TypeError, ValueError):
         return
+    _refuse_unsupported(sequence)
     positions = sequence.stage_positions
     if isinstance(positions, useq.WellPlatePlan):
         _check_finite(positions.model_dump(mode="python"), ("stage_positions",))
@@ -84,6 +85,21 @@ def check_sequence_data(data: dict[str, Any]) -> None:
             f"the sequence asks for {images:,} images ({fields:,} fields of view x "
             f"{times:,} time points x {planes:,} z planes x {channels} channels); the most "
             f"allowed is {MAX_IMAGES:,}",
+        )
+
+
+def _refuse_unsupported(sequence: useq.MDASequence) -> None:
+    """Refuse the useq fields hcs does not carry out, rather than ignore them."""
+    if sequence.autofocus_plan is not None:
+        raise FieldError(
+            ("autofocus_plan",),
+            "useq autofocus plans are not run by hcs; remove it and give the spec's "
+            "autofocus section instead (docs/how-to/choose-an-autofocus-policy.md)",
+        )
+    if sequence.keep_shutter_open_across:
+        raise FieldError(
+            ("keep_shutter_open_across",),
+            "not supported: hcs switches the light for each frame itself; remove it",
         )
 
 
