@@ -20,3 +20,8 @@ if not in_re_worker():
     illumination = microscope.illumination
     filter_wheel = microscope.filter_wheel
     fluidics = microscope.fluidics  # None unless the configuration has a fluidics: section
+
+    # A progress bar of each run's images at the prompt (tqdm, on the terminal).
+    from hcs_orchestrator.progress import show_progress
+
+    show_progress(RE)

@@ -116,6 +116,8 @@ def run_acquisition(
         RE.context_managers = saved_managers
         for token in tokens:
             RE.unsubscribe(token)
+        if bar is not None:
+            bar.close()
     seconds = time.monotonic() - start
     session.flush()
     uid = starts[-1]

@@ -6,9 +6,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tqdm import tqdm
 
 from hcs_schema import IMAGES_STREAM
+
+if TYPE_CHECKING:
+    from bluesky.run_engine import RunEngine
 
 
 @dataclass(frozen=True)
@@ -57,22 +62,46 @@ class RunProgress:
 
 
 class ProgressBar:
-    """Prints a one-line progress bar to a terminal."""
+    """A tqdm bar of each run's images, drawn on a terminal (nothing is drawn elsewhere).
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
+    One bar per run: a new run closes the previous run's bar. Use it as the ``report``
+    of :class:`RunProgress`.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._bar: tqdm[Any] | None = None
+        self._uid = ""
 
     def __call__(self, update: ProgressUpdate) -> None:
-        """Redraw the bar."""
-        total = max(update.total, 1)
-        filled = int(self.width * update.done / total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        rate = update.done / update.elapsed_s if update.elapsed_s > 0 else 0.0
-        self.stream.write(
-            f"\r[{bar}] {update.done}/{update.total} images  {rate:5.1f}/s  "
-            f"run {update.run_uid[:8]}"
-        )
-        if update.done >= update.total:
-            self.stream.write("\n")
-        self.stream.flush()
+        """Advance the bar of ``update``'s run (opening it on the run's first image)."""
+        if self._bar is None or update.run_uid != self._uid:
+            self.close()
+            out = sys.stderr if self._stream is None else self._stream
+            self._uid = update.run_uid
+            self._bar = tqdm(
+                total=update.total or None,
+                desc=f"run {update.run_uid[:8]}",
+                unit="image",
+                file=out,
+                disable=not out.isatty(),
+                leave=True,
+            )
+        self._bar.update(update.done - self._bar.n)
+        if update.total and update.done >= update.total:
+            self.close()
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def show_progress(RE: RunEngine, stream: TextIO | None = None) -> int:
+    """Subscribe a progress bar of each run's images to ``RE``; returns the token.
+
+    The IPython profile calls this, so ``RE(acquire_plate(...))`` at the prompt shows
+    its images as they are taken.
+    """
+    return RE.subscribe(RunProgress(ProgressBar(stream)))
