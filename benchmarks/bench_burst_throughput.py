@@ -46,12 +46,16 @@ def burst_config(base: MicroscopeConfig) -> MicroscopeConfig:
     return base.model_copy(update={"camera": camera})
 
 
-def burst_plan(camera: Any, frames: int, timing: dict[str, float]) -> Any:
+def burst_plan(
+    camera: Any, frames: int, timing: dict[str, float], livetime_s: float = EXPOSURE_S
+) -> Any:
+    """One run of a ``frames``-frame burst; ``timing`` gets its start and end (perf_counter)."""
+
     @bpp.stage_decorator([camera])
     @bpp.run_decorator(md={"purpose": "burst throughput benchmark"})
     def inner() -> Any:
         yield from bps.prepare(
-            camera, TriggerInfo(number_of_events=frames, livetime=EXPOSURE_S), wait=True
+            camera, TriggerInfo(number_of_events=frames, livetime=livetime_s), wait=True
         )
         yield from bps.declare_stream(camera, name="primary", collect=True)
         timing["start"] = time.perf_counter()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
-from ophyd_async.core import TriggerInfo
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the burst plan's script
+
+from bench_burst_throughput import burst_plan
 from hcs_devices.camera.genicam import GenicamFrameSource
 from hcs_devices.camera.genicam.aravis import load_aravis, open_gige_camera
 from hcs_devices.camera.genicam.fake_camera import LOOPBACK, FakeCameraProcess
@@ -50,6 +52,7 @@ from hcs_orchestrator.session import open_session
 
 SENSOR_PX = 2048
 EXPOSURE_MS = 10.0
+LIVETIME_S = EXPOSURE_MS / 1000.0
 PACKET_SIZE = 65000
 BUFFERS = 16
 TIMEOUT_US = 5_000_000
@@ -118,36 +121,18 @@ def genicam_config(base: MicroscopeConfig) -> MicroscopeConfig:
     return MicroscopeConfig.model_validate(data)
 
 
-def burst_plan(camera: Any, frames: int, timing: dict[str, float]) -> Any:
-    @bpp.stage_decorator([camera])
-    @bpp.run_decorator(md={"purpose": "GenICam burst benchmark"})
-    def inner() -> Any:
-        yield from bps.mv(camera.gain, 0.0)
-        yield from bps.prepare(
-            camera,
-            TriggerInfo(number_of_events=frames, livetime=EXPOSURE_MS / 1000.0),
-            wait=True,
-        )
-        yield from bps.declare_stream(camera, name="primary", collect=True)
-        timing["start"] = time.perf_counter()
-        yield from bps.kickoff(camera, wait=True)
-        yield from bps.collect_while_completing([camera], [camera], flush_period=0.5)
-        timing["end"] = time.perf_counter()
-
-    return inner()
-
-
 def hcs_burst(frames: int, data_dir: Path) -> tuple[float, int, int, str]:
     """Frames/s of the burst, files on disk, images in the catalog, and its error if any."""
     session = open_session(genicam_config(load_config(DEFAULT_CONFIG)), data_dir)
     error = ""
     try:
         camera = session.microscope.camera
-        session.RE(burst_plan(camera, 10, {}))  # warm-up: stream, writer, catalog
+        session.RE(bps.mv(camera.gain, 0.0))
+        session.RE(burst_plan(camera, 10, {}, LIVETIME_S))  # warm-up: stream, writer, catalog
         assert session.flush(120.0), "the catalog did not catch up"
         timing: dict[str, float] = {}
         try:
-            (uid,) = session.RE(burst_plan(camera, frames, timing))
+            (uid,) = session.RE(burst_plan(camera, frames, timing, LIVETIME_S))
         except Exception as exc:  # reported with the figures (an incomplete frame...)
             error = str(exc)
             timing.setdefault("start", time.perf_counter())
