@@ -9,7 +9,10 @@ shape), never about values copied from the renderer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -589,3 +592,22 @@ def test_microscope_devices_connect_in_mock_mode_when_built_from_the_profile(
         assert run_on_re_loop(connect_mocked) == profile_config.stage.z.home_um
     finally:
         m.close()
+
+
+def test_camera_unstage_leaves_no_frame_set_open_when_a_prepare_is_still_under_way(
+    microscope: Microscope, run_on_re_loop: Callable[..., Any]
+) -> None:
+    # An abort unstages the camera while a prepare it did not wait for still runs.
+    camera = microscope.camera
+
+    async def abort_during_prepare() -> None:
+        await camera.stage()
+        preparing = camera.prepare(TriggerInfo(number_of_events=1))
+        await asyncio.sleep(0)
+        await camera.unstage()
+        with contextlib.suppress(asyncio.CancelledError):
+            await preparing
+
+    run_on_re_loop(abort_during_prepare)
+    assert camera.data.directory is None
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("tiff-writer-")]

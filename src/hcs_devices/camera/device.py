@@ -106,6 +106,8 @@ class Camera(StandardDetector):
         #: Tasks waiting for frames (trigger, complete), and those a pause released.
         self._waiting: set[asyncio.Task[Any]] = set()
         self._released: set[asyncio.Task[Any]] = set()
+        #: A ``prepare`` still under way (an abort can unstage while it runs).
+        self._preparing: asyncio.Task[Any] | None = None
         #: The run is paused: nothing starts acquiring until it resumes.
         self._paused = False
         #: Images of the current frame set announced (collected) so far.
@@ -333,6 +335,13 @@ class Camera(StandardDetector):
                 for the rest.
         """
         self._paused = False  # only a running (or resumed) run prepares the camera
+        self._preparing = asyncio.current_task()
+        try:
+            await self._prepare(value)
+        finally:
+            self._preparing = None
+
+    async def _prepare(self, value: TriggerInfo | FieldSequence) -> None:
         if not isinstance(value, FieldSequence):
             self._progress = None
             self._plan.step = self._plan.end = None
@@ -430,7 +439,21 @@ class Camera(StandardDetector):
         """Stop acquiring and close the frame set, whatever state the camera is in."""
         self._plan.step = self._plan.end = None
         self._progress = None
+        await self._cancel_prepare()
         await super().unstage()
+
+    async def _cancel_prepare(self) -> None:
+        """End a ``prepare`` still under way, so it opens no frame set after unstaging.
+
+        The RunEngine does not cancel a device's pending statuses when a run is aborted:
+        a prepare left running would open a frame set (and its writer thread) after the
+        run was unstaged.
+        """
+        task = self._preparing
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        task.cancel()
+        await asyncio.wait({task})
 
 
 async def _nothing() -> None:
