@@ -66,7 +66,7 @@ class AcquisitionTable:
 
     def stack(self, time_index: int) -> list[StackFrame]:
         """The frames of one field of view at one time point, in acquisition order."""
-        centre = min(range(len(self.z_offsets_um)), key=lambda i: abs(self.z_offsets_um[i]))
+        centre = len(self.z_offsets_um) // 2  # the plane useq takes for do_stack: false
         frames: list[StackFrame] = []
         channels = [c for c in self.channels if time_index % c.acquire_every == 0]
         if self.z_outer:

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import AcquisitionSpec, spec_from_data
 from hcs_plans.table import AcquisitionError
 from hcs_storage.query import frame_table, well_fields
+from useq_sequences import SUPPORTED, useq_images
 
 # A system test (real RunEngine, real Tiled catalog): part of the full suite only.
 pytestmark = pytest.mark.slow
@@ -916,3 +918,26 @@ def test_hcs_demo_acquires_and_lists_the_run_when_run_as_a_command(tmp_path: Pat
     assert runs.returncode == 0, runs.stderr[-2000:]
     (line,) = [ln for ln in runs.stdout.splitlines() if uid.group(1)[:8] in ln]
     assert "acquire_plate" in line and "108" in line and line.endswith("success")
+
+
+def test_acquire_plate_records_the_images_useq_iterates_when_given_the_richest_sequence(
+    harness: SessionHarness, fast_profile_config: MicroscopeConfig
+) -> None:
+    # Positions with their own z, a grid around each, a z range, channel overrides
+    # (exposure, z offset, a channel only in the middle plane) and metadata.
+    sequence, spec_fields = next(iter(SUPPORTED.values()))
+    spec = spec_from_data({"sequence": sequence, **spec_fields, "hardware_sequencing": False})
+    (uid,) = harness.RE(acquire_plate(harness.microscope, spec))
+    harness.session.flush(60.0)
+    run = harness.session.catalog[uid]
+    iterated = useq_images(sequence)
+    assert run["primary"]["camera"].shape[0] == len(iterated) == 2 * 6 * (3 + 1)
+    rows = rows_of(frame_table(run))
+    preset_dz = {c.name: c.z_offset_um for c in fast_profile_config.channels}
+    recorded = Counter(
+        (round(r["x_um"], 2), round(r["y_um"], 2), r["channel"], r["time_index"]) for r in rows
+    )
+    assert recorded == Counter((x, y, channel, t) for x, y, _, channel, t, _ in iterated)
+    z_recorded = sorted(r["z_um"] - preset_dz[r["channel"]] for r in rows)
+    z_iterated = sorted(z for _, _, z, *_ in iterated)
+    assert z_recorded == pytest.approx(z_iterated, abs=0.05)

@@ -143,7 +143,12 @@ def plate_fields(
     a well stay aligned with the stage axes (and so with the camera).
     """
     wells = order_wells(selected_wells(plan, plate), well_order)
-    offsets = grid_offsets(_grid(plan), fov_width_um, fov_height_um, fov_order)
+    points = plan.well_points_plan
+    if isinstance(points, useq.RelativePosition):
+        # useq's y points up; the stage's y runs down the rows.
+        offsets = [(float(points.x or 0.0), -float(points.y or 0.0))]
+    else:
+        offsets = grid_offsets(_grid(plan), fov_width_um, fov_height_um, fov_order)
     angle = math.radians(float(plan.rotation or 0.0))
     cos, sin = math.cos(angle), math.sin(angle)
     a1x, a1y = (float(v) for v in plan.a1_center_xy)
@@ -164,12 +169,10 @@ def plate_fields(
     return fields
 
 
-def _grid(plan: useq.WellPlatePlan) -> useq.GridRowsColumns | None:
+def _grid(plan: useq.WellPlatePlan) -> useq.GridRowsColumns:
     points = plan.well_points_plan
     if isinstance(points, useq.GridRowsColumns):
         return points
-    if isinstance(points, useq.RelativePosition):
-        return None
     raise ValueError(
         f"well_points_plan of type {type(points).__name__} is not supported; use "
         "GridRowsColumns (a grid of fields of view) or a single RelativePosition"

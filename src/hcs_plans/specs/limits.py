@@ -96,6 +96,12 @@ def _refuse_unsupported(sequence: useq.MDASequence) -> None:
             "useq autofocus plans are not run by hcs; remove it and give the spec's "
             "autofocus section instead (docs/how-to/choose-an-autofocus-policy.md)",
         )
+    if sequence.setup is not None:
+        raise FieldError(
+            ("setup",),
+            "useq setup events are not run by hcs; give the binning in the spec's binning "
+            "and each channel's exposure in channels",
+        )
     if sequence.keep_shutter_open_across:
         raise FieldError(
             ("keep_shutter_open_across",),
