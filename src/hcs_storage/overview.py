@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hcs_storage.dye_colours import RGB, channel_colour
-from hcs_storage.query import frame_table, image_stack, row_name, split_well, well_sort_key
+from hcs_storage.query import frame_table, image_stack, is_well_name, row_name, well_sort_key
 
 #: The picture's longer side, at most (pixels): wells are drawn smaller on big plates.
 MAX_PICTURE_PX = 4096
@@ -116,7 +116,9 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
     stack = image_stack(run)
     height, width = (int(n) for n in stack.shape[-2:])
     fields = _fields(table)
-    centres = _well_centres(start, fields)
+    # Outside a plate (a slide, a list of points) names such as P0 are positions.
+    on_plate = start.get("plate_format") is not None
+    centres = _well_centres(start, fields, on_plate)
     wells = sorted(centres, key=well_sort_key)
 
     # One extent (around the well centre, um) shared by every well: same scale everywhere.
@@ -125,7 +127,7 @@ def render_overview(run: Any, well_px: int = 256) -> tuple[Image.Image, Overview
     dy = [f.y_um - centres[f.well][1] for f in fields]
     x0, x1 = min(dx) - half_w, max(dx) + half_w
     y0, y1 = min(dy) - half_h, max(dy) + half_h
-    places, rows, columns, plate = _grid(wells)
+    places, rows, columns, plate = _grid(wells, on_plate)
     well_px = min(well_px, max(MIN_WELL_PX, MAX_PICTURE_PX // max(len(rows), len(columns))))
     um_per_px = max(x1 - x0, y1 - y0) / well_px
     cell_w = math.ceil((x1 - x0) / um_per_px)
@@ -280,7 +282,9 @@ def _fields(table: dict[str, np.ndarray]) -> list[_Field]:
     return out
 
 
-def _well_centres(start: dict[str, Any], fields: list[_Field]) -> dict[str, tuple[float, float]]:
+def _well_centres(
+    start: dict[str, Any], fields: list[_Field], on_plate: bool
+) -> dict[str, tuple[float, float]]:
     """Each well's centre on the stage: the plate calibration, else its fields' middle."""
     plate = (start["microscope"].get("plate_formats") or {}).get(str(start.get("plate_format")))
     positions = (start.get("sequence") or {}).get("stage_positions")
@@ -291,7 +295,11 @@ def _well_centres(start: dict[str, Any], fields: list[_Field]) -> dict[str, tupl
             (min(f.x_um for f in mine) + max(f.x_um for f in mine)) / 2,
             (min(f.y_um for f in mine) + max(f.y_um for f in mine)) / 2,
         )
-        if not _is_well(well) or plate is None or not {"well_spacing_um", "a1_x_um"} <= set(plate):
+        if (
+            not (on_plate and is_well_name(well))
+            or plate is None
+            or not {"well_spacing_um", "a1_x_um"} <= set(plate)
+        ):
             centres[well] = middle
             continue
         a1 = (plate["a1_x_um"], plate["a1_y_um"])
@@ -310,7 +318,7 @@ def _indices(well: str) -> tuple[int, int]:
 
 
 def _grid(
-    wells: list[str],
+    wells: list[str], on_plate: bool
 ) -> tuple[dict[str, tuple[int, int]], list[int], list[int], tuple[list[int], list[int]]]:
     """Where each well goes: (row, column) cells, the rows and columns drawn, the plate's.
 
@@ -318,8 +326,8 @@ def _grid(
     one; positions that are no well (a slide, a list of points) follow in a row of
     their own, in acquisition order.
     """
-    on_plate = [w for w in wells if _is_well(w)]
-    places = {w: _indices(w) for w in on_plate}
+    plate_wells = [w for w in wells if on_plate and is_well_name(w)]
+    places = {w: _indices(w) for w in plate_wells}
     plate_rows = sorted({r for r, _ in places.values()})
     plate_columns = sorted({c for _, c in places.values()})
     plate = (
@@ -335,11 +343,3 @@ def _grid(
     last = max(c for _, c in places.values())
     columns = list(range(min(c for _, c in places.values()), last + 1))
     return places, rows, columns, plate
-
-
-def _is_well(name: str) -> bool:
-    try:
-        split_well(name)
-    except ValueError:
-        return False
-    return True

@@ -36,8 +36,9 @@ class SampleSpec:
 
     Attributes:
         experiment_id: the experiment id.
-        plate_format: the plate format (a key of :data:`PLATES`).
-        wells: the wells, in acquisition order.
+        plate_format: the plate format (a key of :data:`PLATES`), or None for positions
+            that are no plate's wells (a slide, a list of points).
+        wells: the wells (or position names), in acquisition order.
         fields_per_well: fields of view per well.
         channels: channel names (from :data:`COLOURS`).
         z_planes: z planes per field.
@@ -51,7 +52,7 @@ class SampleSpec:
     """
 
     experiment_id: str = "sample"
-    plate_format: str = "96"
+    plate_format: str | None = "96"
     wells: tuple[str, ...] = ("B2", "B3")
     fields_per_well: int = 2
     channels: tuple[str, ...] = ("DAPI", "GFP")
@@ -123,7 +124,11 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
     from event_model import compose_run
 
     frames = list(spec.frames())
-    rows, columns = PLATES[spec.plate_format]
+    plate = spec.plate_format
+    plate_formats: dict[str, dict[str, int]] = {}
+    if plate is not None:
+        rows, columns = PLATES[plate]
+        plate_formats[plate] = {"rows": rows, "columns": columns}
     start_md = {
         "plan_name": "acquire_plate",
         "experiment_id": spec.experiment_id,
@@ -137,7 +142,7 @@ def sample_documents(spec: SampleSpec, data_dir: str | Path) -> Iterator[tuple[s
             "channels": [
                 {"name": c, "display_color": COLOURS.get(c, "#FFFFFF")} for c in spec.channels
             ],
-            "plate_formats": {spec.plate_format: {"rows": rows, "columns": columns}},
+            "plate_formats": plate_formats,
         },
         "pixel_size_um": spec.pixel_size_um,
         "binning": 1,

@@ -23,7 +23,7 @@ from hcs_orchestrator.cli import main as hcs_main
 from hcs_storage.catalog import open_catalog
 from hcs_storage.export import ExportError, export_ome_tiff, export_ome_zarr
 from hcs_storage.export.ome_tiff import ome_colour
-from hcs_storage.query import find_runs
+from hcs_storage.query import find_runs, run_info
 from hcs_storage.sample import COLOURS, SampleSpec, sample_frame, write_sample_run
 
 # A system test (real RunEngine, real Tiled catalog): part of the full suite only.
@@ -296,3 +296,77 @@ def test_hcs_export_by_uid_prefix_and_by_experiment(
         assert "export:" not in err, "a progress bar was drawn on a stream that is no terminal"
     finally:
         exported.catalog = open_catalog(exported.data_dir)
+
+
+# --- positions that are no plate's wells -------------------------------------------
+
+POSITIONS = SampleSpec(
+    experiment_id="exp-points",
+    plate_format=None,
+    wells=("P0", "slide 1/left", "P1"),
+    fields_per_well=1,
+    channels=("DAPI", "GFP"),
+    z_planes=2,
+    shape=(32, 40),
+)
+
+
+@pytest.fixture(scope="module")
+def points_uid(exported: Exported) -> str:
+    return write_sample_run(exported.catalog, exported.data_dir, POSITIONS)
+
+
+def test_run_info_reads_positions_named_like_wells_as_positions_when_not_on_a_plate(
+    exported: Exported, points_uid: str
+) -> None:
+    info = run_info(exported.catalog[points_uid])
+    assert not info.on_plate and info.plate_rows == () and info.plate_columns == ()
+    assert run_info(exported.catalog[exported.uid]).on_plate
+
+
+def test_ome_zarr_export_of_positions_is_a_collection_of_images_read_by_ome_zarr(
+    exported: Exported, points_uid: str, tmp_path: Path
+) -> None:
+    import yaozarrs
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Multiscales, Reader
+
+    out = export_ome_zarr(exported.catalog[points_uid], tmp_path / "points.zarr")
+    yaozarrs.validate_zarr_store(str(out))
+    root = zarr.open_group(out, mode="r")
+    assert root.attrs["ome"]["bioformats2raw.layout"] == 3
+    assert root["OME"].attrs["ome"]["series"] == ["0", "1", "2"]
+    for i, position in enumerate(POSITIONS.wells):
+        location = parse_url(str(out / str(i)))
+        assert location is not None
+        node = next(iter(Reader(location)()))
+        assert node.load(Multiscales) is not None
+        assert node.metadata["name"] == f"{position}/0"
+        assert root[str(i)].attrs["hcs"]["well"] == position
+        np.testing.assert_array_equal(
+            np.asarray(node.data[0]), expected_field(POSITIONS, position, 0)
+        )
+
+
+def test_ome_tiff_export_of_positions_names_files_after_the_positions(
+    exported: Exported, points_uid: str, tmp_path: Path
+) -> None:
+    files = export_ome_tiff(exported.catalog[points_uid], tmp_path / "tiff")
+    assert [f.name for f in files] == [
+        "P0_f000.ome.tif",
+        "slide_1_left_f000.ome.tif",
+        "P1_f000.ome.tif",
+    ]
+    with tifffile.TiffFile(files[1]) as tif:
+        np.testing.assert_array_equal(
+            tif.series[0].asarray(), expected_field(POSITIONS, "slide 1/left", 0)[0]
+        )
+
+
+def test_ome_zarr_export_refuses_plate_runs_with_runs_at_positions(
+    exported: Exported, points_uid: str, tmp_path: Path
+) -> None:
+    runs = [exported.catalog[exported.uid], exported.catalog[points_uid]]
+    with pytest.raises(ExportError, match="export them apart"):
+        export_ome_zarr(runs, tmp_path / "mixed.zarr")
+    assert not (tmp_path / "mixed.zarr").exists()

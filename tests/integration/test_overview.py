@@ -126,3 +126,20 @@ def test_overview_puts_positions_that_are_no_well_in_a_row_of_their_own(tmp_path
     assert "E" not in layout.labels
     _, height = layout.size
     assert height < 4 * max(w.bottom - w.top for w in wells.values()) + 200
+
+
+def test_overview_draws_positions_named_like_wells_as_positions_when_not_on_a_plate(
+    tmp_path: Path,
+) -> None:
+    catalog = open_catalog(tmp_path)
+    try:
+        spec = SampleSpec(plate_format=None, wells=("P0", "P1", "P12"), channels=("DAPI",))
+        uid = write_sample_run(catalog, tmp_path, spec)
+        _, layout = render_overview(catalog[uid])
+    finally:
+        catalog.context.close()
+    wells = layout.wells
+    # One row, in acquisition order, each labelled by its name (no plate row "P").
+    assert [w for w, _ in sorted(wells.items(), key=lambda kv: kv[1].left)] == ["P0", "P1", "P12"]
+    assert len({w.top for w in wells.values()}) == 1
+    assert {"P0", "P1", "P12"} <= set(layout.labels) and "P" not in layout.labels

@@ -92,7 +92,12 @@ class RunSource:
         table = frame_table(run)
         if len(table.get("well", ())) == 0:
             raise ExportError(f"run {info.uid[:8]} has no images")
-        return cls(run=run, info=info, layout=run_layout(table, info.channels), table=table)
+        return cls(
+            run=run,
+            info=info,
+            layout=run_layout(table, info.channels, on_plate=info.on_plate),
+            table=table,
+        )
 
     @property
     def images(self) -> Any:

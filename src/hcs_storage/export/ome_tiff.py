@@ -9,6 +9,7 @@ a small ``hcs-export.json`` lists them with the run they came from.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,13 @@ def ome_colour(hex_colour: str) -> int:
 
 
 def field_file_name(well: str, fov: int) -> str:
-    """The file name of one field of view's OME-TIFF."""
-    return f"{well}_f{fov:03d}.ome.tif"
+    """The file name of one field of view's OME-TIFF.
+
+    A position's name may hold any text (``slide 1/left``): characters other than
+    letters, digits, ``-`` and ``.`` become ``_``.
+    """
+    safe = re.sub(r"[^A-Za-z0-9.-]", "_", well).strip(".") or "_"
+    return f"{safe}_f{fov:03d}.ome.tif"
 
 
 def export_ome_tiff(

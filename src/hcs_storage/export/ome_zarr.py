@@ -48,6 +48,9 @@ def export_ome_zarr(
 ) -> Path:
     """Write one run, or several runs of one plate, as an OME-Zarr HCS plate.
 
+    Runs at named positions (a slide, a list of points: no plate's wells) are written
+    as a collection of images instead, one per field of view.
+
     Args:
         runs: a run from the catalog, or a list of runs of the same plate (e.g. every
             run of an experiment: ``list(find_runs(catalog, experiment_id=...).values())``).
@@ -71,14 +74,20 @@ def export_ome_zarr(
         raise ExportError("nothing to export: no runs given")
     formats = {(s.info.plate_rows, s.info.plate_columns) for s in sources}
     if len(formats) > 1:
-        raise ExportError("the runs are on plates of different formats: export them apart")
+        raise ExportError(
+            "the runs are on plates of different formats (or some at positions that are "
+            "no plate's wells): export them apart"
+        )
     rows, columns = formats.pop()
-    total = sum(s.image_count for s in sources)
-    done = 0
     out = Path(out)
     prepare_output(out, overwrite=overwrite, marker="zarr.json")
-
     root = zarr.open_group(out, mode="w-", zarr_format=3)
+    if not rows:
+        _export_positions(root, sources, progress)
+        return out
+
+    total = sum(s.image_count for s in sources)
+    done = 0
     wells: dict[str, list[v05.FieldOfView]] = {}
     acquisitions: list[v05.Acquisition] = []
     for a, source in enumerate(sources):
@@ -141,6 +150,37 @@ def export_ome_zarr(
         "runs": [s.info.uid for s in sources],
     }
     return out
+
+
+def _export_positions(root: Any, sources: list[RunSource], progress: ExportProgress | None) -> None:
+    """Runs at named positions (no plate): a collection of images, one per field of view.
+
+    The layout is NGFF's multi-image collection (``bioformats2raw.layout``): images
+    ``0/``, ``1/``, ... and ``OME/`` listing them; each image's name is
+    ``<position>/<field>`` and its ``hcs`` attributes say which run and position.
+    """
+    from yaozarrs import v05
+
+    total = sum(s.image_count for s in sources)
+    done = 0
+    series: list[str] = []
+    for source in sources:
+        for stack in source.fields():
+            path = str(len(series))
+            series.append(path)
+            _write_field(root.create_group(path), source, stack)
+            done += int(stack.taken.sum())
+            if progress is not None:
+                progress(done, total)
+    collection = v05.Bf2Raw.model_validate({"version": "0.5", "bioformats2raw.layout": 3})
+    root.attrs["ome"] = collection.model_dump(mode="json", by_alias=True)
+    root.create_group("OME").attrs["ome"] = v05.Series(version="0.5", series=series).model_dump(
+        mode="json"
+    )
+    root.attrs["hcs"] = {
+        "experiment_ids": sorted({s.info.experiment_id for s in sources}),
+        "runs": [s.info.uid for s in sources],
+    }
 
 
 def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:

@@ -61,7 +61,9 @@ def run_images(
     from dask.delayed import delayed
 
     info = run_info(run)
-    layout = run_layout(table if table is not None else frame_table(run), info.channels)
+    layout = run_layout(
+        table if table is not None else frame_table(run), info.channels, on_plate=info.on_plate
+    )
     layout = layout.subset(wells=wells, channels=channels, time_indices=time_indices)
     images = image_stack(run)
     height, width = (int(n) for n in images.shape[-2:])

@@ -96,7 +96,9 @@ def _positions(
     return np.array([have.index(w) for w in wanted], dtype=int)
 
 
-def run_layout(table: dict[str, np.ndarray], channels: Sequence[str] = ()) -> RunLayout:
+def run_layout(
+    table: dict[str, np.ndarray], channels: Sequence[str] = (), *, on_plate: bool = True
+) -> RunLayout:
     """Arrange a run's frames in a field x time x channel x z grid.
 
     A frame recorded twice (a step repeated after a pause) counts once: the later one.
@@ -105,14 +107,17 @@ def run_layout(table: dict[str, np.ndarray], channels: Sequence[str] = ()) -> Ru
         table: the run's :func:`frame_table`.
         channels: the channel order (the start document's ``channels``); channels
             only the frames name come after these.
+        on_plate: fields are in a plate's wells, in plate order (B2 before B10); else
+            they are at named positions, kept in the order they were acquired.
     """
     wells = table["well"].astype(str)
     fovs = table["fov"].astype(int)
     names = table["channel"].astype(str)
     ts = table["time_index"].astype(int)
     zs = table["z_index"].astype(int)
-    fields = sorted(set(zip(wells.tolist(), fovs.tolist(), strict=True)))
-    fields.sort(key=lambda f: (well_sort_key(f[0]), f[1]))
+    fields = list(dict.fromkeys(zip(wells.tolist(), fovs.tolist(), strict=True)))
+    if on_plate:
+        fields.sort(key=lambda f: (well_sort_key(f[0]), f[1]))
     order = list(dict.fromkeys([*channels, *names.tolist()]))
     order = [c for c in order if c in set(names.tolist())]
     t_values = sorted(set(ts.tolist()))

@@ -16,7 +16,8 @@ class RunInfo:
         uid: the run's uid.
         experiment_id: the experiment the run belongs to.
         plate_format: the plate format (``"96"``), or None outside plates.
-        plate_rows: the plate's row names (``A`` ... ``H``), or the rows imaged.
+        plate_rows: the plate's row names (``A`` ... ``H``), or the rows imaged; empty
+            outside plates (the run's fields are at named positions, e.g. ``P0``).
         plate_columns: the plate's column names (``1`` ... ``12``), or those imaged.
         channels: channel names in acquisition order.
         colours: channel name -> display colour ``#RRGGBB``.
@@ -36,6 +37,11 @@ class RunInfo:
     start_time: float = 0.0
     stop_time: float | None = None
 
+    @property
+    def on_plate(self) -> bool:
+        """Whether the run's fields are in a plate's wells (else at named positions)."""
+        return bool(self.plate_rows)
+
 
 def run_info(run: Any) -> RunInfo:
     """What a run's start (and stop) document says about its images."""
@@ -52,6 +58,8 @@ def run_info(run: Any) -> RunInfo:
     if shape is not None:
         rows = tuple(row_name(i) for i in range(int(shape["rows"])))
         columns = tuple(str(i + 1) for i in range(int(shape["columns"])))
+    elif plate_format is None:
+        rows = columns = ()  # positions (a slide, a list of points): no plate's wells
     else:
         rows = tuple(sorted({split_well(w)[0] for w in wells}, key=lambda r: (len(r), r)))
         columns = tuple(sorted({split_well(w)[1] for w in wells}, key=int))
