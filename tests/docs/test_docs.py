@@ -2,10 +2,15 @@
 
 For each Markdown file under ``docs/`` (and ``README.md``), one test:
 
-- its fenced ``python`` blocks run in order, as one script, in one fresh namespace,
-  in a temporary working directory (``tempfile`` also makes its temporary files
-  there). A block whose fence info string contains ``skip`` (```` ```python skip ````)
-  is shown to readers but not run: use it for code that needs an instrument.
+- its fenced ``python`` blocks run in order, as one script, in the namespace of the
+  IPython profile (``profile/startup/*.py`` run first: ``RE``, ``microscope``,
+  ``camera``, ``catalog``... are there, as at the prompt), in a temporary working
+  directory (``tempfile`` also makes its temporary files there; the profile's data
+  directory is ``hcs-data`` in it). A page for a microscope other than the shipped one
+  names its configuration with ``<!-- docs-test: config=PATH -->`` (PATH from the
+  repository's top), as ``HCS_CONFIG`` names it at the prompt. A block whose fence
+  info string contains ``skip`` (```` ```python skip ````) is shown to readers but not
+  run: use it for code that needs an instrument.
 - its ``yaml`` blocks whose first line is ``# microscope configuration`` are validated
   as a whole microscope configuration (``MicroscopeConfig``), and those whose first
   line is ``# acquisition spec`` as an acquisition spec (``spec_from_data``). Other
@@ -18,17 +23,21 @@ marked ``slow``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.config.errors import validate_model
+from hcs_orchestrator.session import Session, open_session
 from hcs_plans.specs import spec_from_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +45,8 @@ DOCS = REPO / "docs"
 SLOW_MARKER = "<!-- docs-test: slow -->"
 MICROSCOPE_HEADER = "# microscope configuration"
 SPEC_HEADER = "# acquisition spec"
+PROFILE_STARTUP = REPO / "profile" / "startup"
+CONFIG_MARKER = re.compile(r"<!-- docs-test: config=(\S+) -->")
 
 # Creating a catalog runs alembic 1.20, which warns about tiled's migration settings.
 pytestmark = pytest.mark.filterwarnings(
@@ -91,9 +102,31 @@ def _param(path: Path) -> pytest.ParameterSet:
     )
 
 
-def run_python_blocks(path: Path, blocks: list[Block]) -> None:
-    """Run the blocks in order in one namespace; tracebacks show the page's line numbers."""
-    namespace: dict[str, object] = {"__name__": "__main__", "__file__": str(path)}
+@contextlib.contextmanager
+def profile_namespace(data_dir: Path, config: Path | None) -> Iterator[dict[str, object]]:
+    """The namespace the IPython profile's startup files make; their session closed after."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    environ = {"HCS_DATA_DIR": str(data_dir), "HCS_CONFIG": str(config or "")}
+    with mock.patch.dict(os.environ, environ):
+        try:
+            for startup in sorted(PROFILE_STARTUP.glob("*.py")):
+                exec(compile(startup.read_text(encoding="utf-8"), str(startup), "exec"), namespace)
+            yield namespace
+        finally:
+            session = namespace.get("session")
+            if isinstance(session, Session):
+                session.close()
+
+
+def page_config(text: str) -> Path | None:
+    """The configuration a page names with ``<!-- docs-test: config=PATH -->``, if any."""
+    match = CONFIG_MARKER.search(text)
+    return REPO / match.group(1) if match else None
+
+
+def run_python_blocks(path: Path, blocks: list[Block], namespace: dict[str, object]) -> None:
+    """Run the blocks in order in ``namespace``; tracebacks show the page's line numbers."""
+    namespace["__file__"] = str(path)
     for block in blocks:
         # Pad with empty lines so that line numbers in a traceback are the page's.
         source = "\n" * (block.line - 1) + block.text
@@ -127,7 +160,9 @@ def test_doc_examples_run_when_page_is_read(
         return
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    run_python_blocks(path, python)
+    config = page_config(path.read_text(encoding="utf-8"))
+    with profile_namespace(tmp_path / "hcs-data", config) as namespace:
+        run_python_blocks(path, python, namespace)
 
 
 # --- the runner itself -------------------------------------------------------------
@@ -163,5 +198,13 @@ def test_run_python_blocks_reports_the_page_line_when_a_block_fails() -> None:
         Block("python", (), "b = a\nraise KeyError(b)\n", 9),
     ]
     with pytest.raises(KeyError) as info:
-        run_python_blocks(DOCS / "x.md", blocks)
+        run_python_blocks(DOCS / "x.md", blocks, {})
     assert info.traceback[-1].lineno + 1 == 10
+
+
+def test_profile_namespace_holds_the_prompts_names_and_closes_its_session(tmp_path: Path) -> None:
+    with profile_namespace(tmp_path / "hcs-data", None) as namespace:
+        assert {"RE", "microscope", "camera", "stage", "catalog", "acquire_plate"} <= set(namespace)
+        assert isinstance(namespace["session"], Session)
+    # Closed: the data directory is free for the next session.
+    open_session(None, tmp_path / "hcs-data").close()
