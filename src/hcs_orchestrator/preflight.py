@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hcs_devices.config import MicroscopeConfig, load_config
+from hcs_devices.config import MicroscopeConfig, PlateFormat, load_config
+from hcs_devices.config.plates import row_name
 from hcs_orchestrator.paths import DEFAULT_CONFIG
+from hcs_plans.estimate import DurationEstimate, estimate_duration
 from hcs_plans.specs import AcquisitionSpec, load_spec
 from hcs_plans.table import AcquisitionTable, resolve
 
@@ -56,22 +58,103 @@ def check_acquisition(
     return CheckedAcquisition(config=config, spec=spec, table=table)
 
 
-def describe_plan(table: AcquisitionTable) -> str:
-    """What a resolved acquisition would do: positions, images, time, bytes."""
+def estimate(
+    config: MicroscopeConfig, spec: AcquisitionSpec, table: AcquisitionTable
+) -> DurationEstimate:
+    """How long the acquisition will take on this microscope.
+
+    On the simulated microscope the frames' rendering is measured first (a few frames
+    rendered at the first field of view and dropped: nothing moves, nothing is written),
+    because rendering takes time a real camera does not.
+    """
+    cost = None
+    if config.camera.backend.kind == "sim" and table.fields:
+        from hcs_devices.sim.cost import render_cost
+
+        first = table.fields[0]
+        other = next((f for f in table.fields if f.well != first.well), None)
+        cost = render_cost(
+            config,
+            fields_xy_um=[(f.x_um, f.y_um) for f in (first, other) if f is not None],
+            z_um=first.z_um if first.z_um is not None else config.stage.z.start_um,
+            channels=[config.channel(c.name) for c in table.channels],
+            binning=spec.binning,
+        )
+    return estimate_duration(
+        config,
+        table,
+        hardware_timed=spec.hardware_sequencing,
+        frame_render_s=cost.frame_s if cost else None,
+        first_view_s=cost.first_view_s if cost else 0.0,
+        warmup_s=cost.warmup_s if cost else 0.0,
+    )
+
+
+def describe_plan(
+    table: AcquisitionTable,
+    duration: DurationEstimate | None = None,
+    plate: PlateFormat | None = None,
+) -> str:
+    """What a resolved acquisition would do: where, images, time, bytes.
+
+    Args:
+        table: the resolved acquisition.
+        duration: its estimated duration, by what takes the time.
+        plate: the plate format, to draw the plate's map.
+    """
+    wells = {f.well for f in table.fields}
     lines = [
         f"plate format: {table.plate_format or '(positions)'}",
-        f"fields of view: {len(table.fields)} in {len({f.well for f in table.fields})} wells",
+        f"fields of view: {len(table.fields)} in {len(wells)} "
+        f"{'wells' if table.plate_format else 'positions'}",
         f"channels: {', '.join(c.name for c in table.channels)}",
         f"z planes: {len(table.z_offsets_um)} "
         f"({', '.join(f'{z:+g}' for z in table.z_offsets_um)} um)",
         f"time points: {len(table.time_points_s)}",
         f"images: {table.images}",
-        f"estimated duration: {table.estimated_duration_s:.1f} s",
-        f"estimated data: {table.total_bytes / 1e6:.1f} MB",
-        "positions (well#fov: x, y um):",
     ]
+    if duration is not None:
+        parts = {
+            "frames": duration.frames_s,
+            "focus": duration.focus_s,
+            "filters": duration.filters_s,
+            "stage": duration.stage_s,
+            "messages": duration.messages_s,
+            "waits": duration.waits_s,
+            "run": duration.run_s,
+        }
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if v >= 0.05)
+        lines.append(f"estimated duration: {duration.total_s:.1f} s ({shown})")
+    lines.append(f"estimated data: {table.total_bytes / 1e6:.1f} MB")
+    if plate is not None:
+        lines += ["plate map (# wells imaged):", *plate_map(plate, table)]
+    lines.append("positions (well#fov: x, y um):")
     lines += [f"  {f.well}#{f.fov}: {f.x_um:.1f}, {f.y_um:.1f}" for f in table.fields]
     return "\n".join(lines)
 
 
-__all__ = ["CheckedAcquisition", "check_acquisition", "describe_plan"]
+def plate_map(plate: PlateFormat, table: AcquisitionTable) -> list[str]:
+    """The plate's wells as text: ``#`` where fields of view are taken, ``.`` elsewhere."""
+    counts: dict[tuple[int, int], int] = {}
+    for f in table.fields:
+        where = plate.well_index(f.well)
+        counts[where] = counts.get(where, 0) + 1
+    width = len(str(plate.columns))
+    lines = ["     " + " ".join(f"{c + 1:>{width}}" for c in range(plate.columns))]
+    for r in range(plate.rows):
+        marks = " ".join(
+            f"{'#' if (r, c) in counts else '.':>{width}}" for c in range(plate.columns)
+        )
+        lines.append(f"  {row_name(r):>2} {marks}")
+    per_well = "/".join(str(n) for n in sorted(set(counts.values())))
+    lines.append(f"  {len(counts)} wells, {per_well} fields of view each")
+    return lines
+
+
+__all__ = [
+    "CheckedAcquisition",
+    "check_acquisition",
+    "describe_plan",
+    "estimate",
+    "plate_map",
+]

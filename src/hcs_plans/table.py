@@ -10,7 +10,6 @@ was validated (:mod:`hcs_plans.specs.limits`), so resolving it allocates little.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import useq
 
 from hcs_devices.config.models import ChannelConfig, MicroscopeConfig, frame_bytes
-from hcs_devices.stage.kinematics import move_duration_s
 from hcs_plans.patterns.plate import FieldOfView, plate_fields, plate_for, position_fields
 from hcs_plans.specs.acquisition import AcquisitionSpec
 
@@ -62,7 +60,6 @@ class AcquisitionTable:
     z_outer: bool
     plate_format: str | None
     frame_bytes: int
-    seconds_per_field_s: float
 
     def stack(self, time_index: int) -> list[StackFrame]:
         """The frames of one field of view at one time point, in acquisition order."""
@@ -98,14 +95,6 @@ class AcquisitionTable:
     def total_bytes(self) -> int:
         """Bytes of image data the run writes."""
         return self.images * self.frame_bytes
-
-    @property
-    def estimated_duration_s(self) -> float:
-        """Estimated duration, including waits between time points."""
-        per_round = self.seconds_per_field_s * len(self.fields)
-        rounds = len(self.time_points_s)
-        last_start = self.time_points_s[-1] if self.time_points_s else 0.0
-        return max(per_round * rounds, last_start + per_round)
 
 
 def resolve_channels(config: MicroscopeConfig, sequence: useq.MDASequence) -> list[ChannelSetting]:
@@ -289,12 +278,6 @@ def resolve(
             f"binning: {spec.binning} is not one the camera allows "
             f"{list(config.camera.binning_allowed)}"
         )
-    per_frame = frame_bytes(config, spec.binning)
-    stack_len = max(1, len(z_offsets) * len(channels))
-    exposure_s = sum(c.exposure_ms for c in channels) / 1000.0 * max(1, len(z_offsets))
-    readout_s = stack_len / config.camera.max_fps
-    spacing = _typical_step_um(fields)
-    move_s = move_duration_s(spacing, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2)
     table = AcquisitionTable(
         fields=fields,
         channels=channels,
@@ -303,19 +286,11 @@ def resolve(
         time_points_s=time_points,
         z_outer=z_outer,
         plate_format=plate,
-        frame_bytes=per_frame,
-        seconds_per_field_s=exposure_s + readout_s + move_s,
+        frame_bytes=frame_bytes(config, spec.binning),
     )
     if data_dir is not None:
         check_disk_space(data_dir, table.total_bytes)
     return table
-
-
-def _typical_step_um(fields: list[FieldOfView]) -> float:
-    if len(fields) < 2:
-        return 0.0
-    steps = [max(abs(b.x_um - a.x_um), abs(b.y_um - a.y_um)) for a, b in itertools.pairwise(fields)]
-    return sum(steps) / len(steps)
 
 
 def check_disk_space(data_dir: Path, needed_bytes: int, margin: float = 1.1) -> None:

@@ -287,6 +287,11 @@ class FilterWheelConfig(Model):
         """The filter in a position, or None for an undeclared slot."""
         return next((f for f in self.filters if f.position == position), None)
 
+    def move_time_s(self, start: int, end: int) -> float:
+        """Time to turn from position ``start`` to ``end``, the shorter way round."""
+        steps = abs(end - start)
+        return min(steps, self.positions - steps) * self.move_time_per_position_s
+
 
 class ChannelConfig(Model):
     """A channel preset: what a microscopist selects by name."""

@@ -45,10 +45,7 @@ class SimFilterWheelBackend:
 
     async def move_to(self, position: int) -> None:
         """Rotate to a position."""
-        n = self.config.positions
-        steps = abs(position - self.current)
-        steps = min(steps, n - steps)
-        await asyncio.sleep(steps * self.config.move_time_per_position_s)
+        await asyncio.sleep(self.config.move_time_s(self.current, position))
         self.current = position
 
     async def position(self) -> int:

@@ -78,7 +78,7 @@ def _run_spec(
     # Everything is checked (as --dry-run does) before the data directory is created or
     # the acquisition stack is imported, so a refused input leaves nothing behind.
     from hcs_devices.config import UserFileError
-    from hcs_orchestrator.preflight import check_acquisition, describe_plan
+    from hcs_orchestrator.preflight import check_acquisition, describe_plan, estimate
     from hcs_plans.table import AcquisitionError
 
     try:
@@ -90,7 +90,9 @@ def _run_spec(
         print(f"error: {spec_path}: {exc}", file=sys.stderr)
         return 2
     if dry_run:
-        print(describe_plan(checked.table))
+        config, spec, table = checked.config, checked.spec, checked.table
+        plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
+        print(describe_plan(table, estimate(config, spec, table), plate))
         return 0
 
     from hcs_orchestrator.acquisition import run_acquisition

@@ -79,6 +79,7 @@ def _steps(docs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.timing  # the simulated pump's volume is its rate x the time it ran
 def test_stubs_record_steps_in_fluidics_stream_when_run_is_open(RE, fluidics, docs):
     def protocol():
         yield from select_reagent(fluidics, "readout_01", metadata={"round": 3})

@@ -1,0 +1,121 @@
+"""What one simulated frame costs to make on this computer.
+
+A real camera's frame takes its exposure and its readout, whatever the computer. The
+simulated camera also renders the frame, in a thread, while the exposure passes: when
+rendering takes longer than the exposure, the frame takes as long as the rendering.
+An estimate of a run on the simulated microscope needs that time; it depends on the
+computer, the frame size and the simulation mode, so it is measured.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from hcs_devices.camera.settings import ExposureSettings, Roi
+from hcs_devices.config.models import ChannelConfig, MicroscopeConfig
+from hcs_devices.sim.camera import SimFrameSource
+from hcs_devices.sim.specimen import Specimen
+
+#: Frames rendered per measurement (the first also builds what the view needs).
+RENDERS = 3
+
+
+class _StillScene:
+    """The hardware standing still at one field of view, in one channel."""
+
+    def __init__(self, x_um: float, y_um: float, z_um: float, channel: ChannelConfig) -> None:
+        self._xy = (x_um, y_um)
+        self._z = z_um
+        self._channel = channel
+
+    def xy_um(self) -> tuple[float, float]:
+        return self._xy
+
+    def focus_z_um(self) -> float:
+        return self._z
+
+    def light(self) -> tuple[str | None, float, bool]:
+        return self._channel.source, self._channel.intensity_percent, True
+
+    def filter_position(self) -> int:
+        return self._channel.filter_position
+
+
+@dataclass(frozen=True)
+class RenderCost:
+    """What simulated frames cost to render on this computer.
+
+    Attributes:
+        warmup_s: extra time of the run's first frame (tables built, the first well's
+            cells and those of its neighbours built), once.
+        first_view_s: extra time of the first frame in each further well (its cells
+            are built).
+        frame_s: channel name -> time of one frame in that channel.
+    """
+
+    warmup_s: float
+    first_view_s: float
+    frame_s: dict[str, float]
+
+
+def render_cost(
+    config: MicroscopeConfig,
+    *,
+    fields_xy_um: list[tuple[float, float]],
+    z_um: float,
+    channels: list[ChannelConfig],
+    binning: int,
+) -> RenderCost:
+    """Measure the simulated camera's rendering, in each channel.
+
+    Args:
+        config: the microscope configuration.
+        fields_xy_um: the first field of view, and one in another well if there is one.
+        z_um: the focus.
+        channels: the channels to measure.
+        binning: the camera binning.
+
+    The first field's first frame measures the warm-up; the second field's first frame
+    the cost of a new well; later frames are steady. Moves nothing and writes nothing:
+    the frames are rendered and dropped.
+    """
+    cam = config.camera
+    specimen = Specimen(config.specimen, config.plate())
+    roi = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
+    first = channels[0]
+    frame_s: dict[str, float] = {}
+    extra: list[float] = []
+    for i, (x_um, y_um) in enumerate(fields_xy_um[:2]):
+        for channel in channels if i == 0 else [first]:
+            scene = _StillScene(x_um, y_um, z_um, channel)
+            times = _render_s(config, scene, specimen, channel, binning, roi)
+            steady = min(times[1:])
+            frame_s.setdefault(channel.name, steady)
+            if channel is first:
+                extra.append(max(0.0, times[0] - steady))
+    return RenderCost(
+        warmup_s=extra[0], first_view_s=extra[1] if len(extra) > 1 else 0.0, frame_s=frame_s
+    )
+
+
+def _render_s(
+    config: MicroscopeConfig,
+    scene: _StillScene,
+    specimen: Specimen,
+    channel: ChannelConfig,
+    binning: int,
+    roi: Roi,
+) -> list[float]:
+    """Seconds each of :data:`RENDERS` frames took to render, in order."""
+    source = SimFrameSource(config, scene, specimen)
+    settings = ExposureSettings(channel.exposure_ms, gain=1.0, binning=binning, roi=roi)
+    times: list[float] = []
+    try:
+        for _ in range(RENDERS):
+            start = time.perf_counter()
+            source.render(settings)
+            times.append(time.perf_counter() - start)
+    finally:
+        source.close()
+    return times

@@ -1,0 +1,137 @@
+"""How long an acquisition will take, from what takes time on the instrument.
+
+The estimate walks the resolved acquisition frame by frame, as the plan will:
+
+- each frame: the focus move to its plane and the filter wheel's turn to its channel
+  (in a hardware-timed burst the controller does these between frames; in software
+  they are messages of their own), then the longest of the exposure, the sensor's
+  readout and, on the simulated microscope, the rendering of the frame;
+- each field of view: the stage's move from the last one (trapezoid or triangle
+  profile, the longer of x and y) and the messages that prepare, start and record it;
+- each time point: the wait for its scheduled start, if the previous one ended early;
+- the run: opening, staging and closing it, and writing what is left.
+
+Not modelled: autofocus (its time depends on the specimen) and a slow disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hcs_devices.config.models import MicroscopeConfig
+from hcs_devices.stage.kinematics import move_duration_s
+from hcs_plans.table import AcquisitionTable
+
+#: Messages of one field of view (checkpoint, prepare, collect, ...), seconds.
+FIELD_OVERHEAD_S = 0.012
+#: Messages of one software-triggered frame (light, filter, exposure, trigger...), seconds.
+SOFTWARE_FRAME_S = 0.008
+#: Opening, staging and closing a run, and recording its last field, seconds.
+RUN_OVERHEAD_S = 0.4
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """An acquisition's duration, by what takes the time (seconds each).
+
+    Attributes:
+        frames_s: exposures, readouts and (simulated microscope) rendering.
+        focus_s: moves of the focus between planes.
+        filters_s: turns of the filter wheel between channels.
+        stage_s: moves of the stage between fields of view.
+        messages_s: the plan's messages per field (and per frame in software).
+        waits_s: waits for the scheduled start of time points.
+        run_s: opening and closing the run.
+    """
+
+    frames_s: float
+    focus_s: float
+    filters_s: float
+    stage_s: float
+    messages_s: float
+    waits_s: float
+    run_s: float
+
+    @property
+    def total_s(self) -> float:
+        """The whole run."""
+        return (
+            self.frames_s
+            + self.focus_s
+            + self.filters_s
+            + self.stage_s
+            + self.messages_s
+            + self.waits_s
+            + self.run_s
+        )
+
+
+def estimate_duration(
+    config: MicroscopeConfig,
+    table: AcquisitionTable,
+    *,
+    hardware_timed: bool,
+    frame_render_s: dict[str, float] | None = None,
+    first_view_s: float = 0.0,
+    warmup_s: float = 0.0,
+) -> DurationEstimate:
+    """Estimate how long an acquisition takes.
+
+    Args:
+        config: the microscope configuration.
+        table: the resolved acquisition.
+        hardware_timed: each field is a hardware-timed burst (else software triggers).
+        frame_render_s: on the simulated microscope, the time one frame of each channel
+            takes to render (it overlaps the exposure); none for a real camera.
+        first_view_s: on the simulated microscope, the extra time of the first frame
+            in each well after the first (the well's cells are built then).
+        warmup_s: on the simulated microscope, the extra time of the run's first frame.
+    """
+    stage, cam = config.stage, config.camera
+    readout_s = 1.0 / cam.max_fps
+    frames_s = focus_s = filters_s = stage_s = messages_s = waits_s = 0.0
+    x, y = stage.x.start_um, stage.y.start_um
+    z = 0.0  # relative to each field's focus
+    wheel = 1
+    clock = 0.0
+    frames_s += warmup_s + first_view_s * max(0, len({f.well for f in table.fields}) - 1)
+    for t, start_s in enumerate(table.time_points_s):
+        if start_s > clock:
+            waits_s += start_s - clock
+            clock = start_s
+        began = frames_s + focus_s + filters_s + stage_s + messages_s
+        stack = table.stack(t)
+        for field in table.fields:
+            stage_s += max(
+                move_duration_s(
+                    field.x_um - x, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2
+                ),
+                move_duration_s(
+                    field.y_um - y, stage.y.max_velocity_um_s, stage.y.max_acceleration_um_s2
+                ),
+            )
+            x, y = field.x_um, field.y_um
+            messages_s += FIELD_OVERHEAD_S
+            for frame in stack:
+                target = frame.z_rel_um + frame.channel.z_offset_um
+                focus_s += move_duration_s(
+                    target - z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2
+                )
+                z = target
+                filters_s += config.filter_wheel.move_time_s(wheel, frame.channel.filter_position)
+                wheel = frame.channel.filter_position
+                render_s = (frame_render_s or {}).get(frame.channel.name, 0.0)
+                frames_s += max(frame.channel.exposure_ms / 1000.0, readout_s, render_s)
+                if not hardware_timed:
+                    messages_s += SOFTWARE_FRAME_S
+        clock += frames_s + focus_s + filters_s + stage_s + messages_s - began
+    focus_s += move_duration_s(z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2)
+    return DurationEstimate(
+        frames_s=frames_s,
+        focus_s=focus_s,
+        filters_s=filters_s,
+        stage_s=stage_s,
+        messages_s=messages_s,
+        waits_s=waits_s,
+        run_s=RUN_OVERHEAD_S,
+    )

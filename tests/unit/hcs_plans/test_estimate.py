@@ -1,0 +1,93 @@
+"""The duration model: each part of the estimate from what takes time on the instrument."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from hcs_devices.config import MicroscopeConfig
+from hcs_devices.stage.kinematics import move_duration_s
+from hcs_plans.estimate import FIELD_OVERHEAD_S, SOFTWARE_FRAME_S, estimate_duration
+from hcs_plans.specs import spec_from_data
+from hcs_plans.table import AcquisitionTable, resolve
+
+HERE = {"x": 20000.0, "y": 20000.0}
+
+
+def table_of(config: MicroscopeConfig, **sequence: Any) -> AcquisitionTable:
+    data = {"stage_positions": [HERE], "channels": ["DAPI"], **sequence}
+    return resolve(config, spec_from_data({"sequence": data}), focus_z_um=3000.0)
+
+
+def test_frames_take_the_longest_of_exposure_readout_and_rendering(
+    profile_config: MicroscopeConfig,
+) -> None:
+    table = table_of(profile_config, channels=[{"config": "DAPI", "exposure": 30.0}])
+    readout_s = 1 / profile_config.camera.max_fps
+    exposed = estimate_duration(profile_config, table, hardware_timed=True)
+    assert exposed.frames_s == pytest.approx(max(0.030, readout_s))
+    rendered = estimate_duration(
+        profile_config, table, hardware_timed=True, frame_render_s={"DAPI": 0.075}
+    )
+    assert rendered.frames_s == pytest.approx(0.075)
+
+
+def test_filter_wheel_turns_are_counted_the_shorter_way_between_channels(
+    profile_config: MicroscopeConfig,
+) -> None:
+    channels = ["DAPI", "Cy5", "DAPI"]
+    table = table_of(profile_config, channels=channels)
+    wheel = profile_config.filter_wheel
+    positions = [1, *(profile_config.channel(c).filter_position for c in channels)]
+    expected = sum(wheel.move_time_s(a, b) for a, b in itertools.pairwise(positions))
+    assert expected > 0
+    estimate = estimate_duration(profile_config, table, hardware_timed=True)
+    assert estimate.filters_s == pytest.approx(expected)
+
+
+def test_focus_moves_follow_the_z_stack_and_return_to_focus(
+    profile_config: MicroscopeConfig,
+) -> None:
+    table = table_of(profile_config, z_plan={"range": 4.0, "step": 2.0})
+    z = profile_config.stage.z
+    one = move_duration_s(2.0, z.max_velocity_um_s, z.max_acceleration_um_s2)
+    two = move_duration_s(2.0 * 2, z.max_velocity_um_s, z.max_acceleration_um_s2)
+    # 0 -> -2 -> 0 -> +2, then back to 0 at the end.
+    assert estimate_duration(profile_config, table, hardware_timed=True).focus_s == pytest.approx(
+        3 * one + 0 * two + one
+    )
+
+
+def test_time_points_wait_for_their_start_and_software_frames_cost_messages(
+    profile_config: MicroscopeConfig,
+) -> None:
+    table = table_of(profile_config, time_plan={"interval": 5.0, "loops": 3})
+    burst = estimate_duration(profile_config, table, hardware_timed=True)
+    software = estimate_duration(profile_config, table, hardware_timed=False)
+    # Each time point takes far less than 5 s: the run waits for the second and third,
+    # and ends one time point (a field, one frame: no moves, no turns) after 10 s.
+    frame_s = max(
+        profile_config.channel("DAPI").exposure_ms / 1000, 1 / profile_config.camera.max_fps
+    )
+    assert burst.total_s == pytest.approx(10.0 + FIELD_OVERHEAD_S + frame_s + burst.run_s)
+    assert software.messages_s - burst.messages_s == pytest.approx(3 * SOFTWARE_FRAME_S)
+    assert burst.messages_s == pytest.approx(3 * FIELD_OVERHEAD_S)
+
+
+def test_each_new_well_adds_its_first_view_and_the_run_its_warm_up_once(
+    profile_config: MicroscopeConfig,
+) -> None:
+    plate = {
+        "plate": 96,
+        "a1_center_xy": [14380.0, 11240.0],
+        "selected_wells": [[0, 0, 1], [0, 1, 1]],
+        "well_points_plan": {"rows": 1, "columns": 2, "overlap": 10},
+    }
+    table = table_of(profile_config, stage_positions=plate)
+    plain = estimate_duration(profile_config, table, hardware_timed=True)
+    sim = estimate_duration(
+        profile_config, table, hardware_timed=True, first_view_s=0.5, warmup_s=2.0
+    )
+    assert sim.frames_s - plain.frames_s == pytest.approx(2.0 + 0.5 * (3 - 1))
