@@ -94,6 +94,8 @@ def describe_plan(
     table: AcquisitionTable,
     duration: DurationEstimate | None = None,
     plate: PlateFormat | None = None,
+    *,
+    positions: bool | None = None,
 ) -> str:
     """What a resolved acquisition would do: where, images, time, bytes.
 
@@ -101,6 +103,8 @@ def describe_plan(
         table: the resolved acquisition.
         duration: its estimated duration, by what takes the time.
         plate: the plate format, to draw the plate's map.
+        positions: list every field of view's stage position; by default only when
+            there is no plate map to show.
     """
     wells = {f.well for f in table.fields}
     lines = [
@@ -128,8 +132,11 @@ def describe_plan(
     lines.append(f"estimated data: {table.total_bytes / 1e6:.1f} MB")
     if plate is not None:
         lines += ["plate map (# wells imaged):", *plate_map(plate, table)]
-    lines.append("positions (well#fov: x, y um):")
-    lines += [f"  {f.well}#{f.fov}: {f.x_um:.1f}, {f.y_um:.1f}" for f in table.fields]
+    if positions or (positions is None and plate is None):
+        lines.append("positions (well#fov: x, y um):")
+        lines += [f"  {f.well}#{f.fov}: {f.x_um:.1f}, {f.y_um:.1f}" for f in table.fields]
+    else:
+        lines.append("stage positions: --positions lists each field of view's")
     return "\n".join(lines)
 
 

@@ -871,6 +871,12 @@ def test_hcs_acquire_dry_run_prints_the_plan_and_touches_nothing_when_asked(
     code = hcs_main(["acquire", str(DEMO_SPEC), "--dry-run", "--data-dir", str(data_dir)])
     out = capsys.readouterr().out
     assert code == 0
+    # The plate's map, with the three wells imaged; positions only when asked for.
+    assert "   B  .  #  #  .  ." in out and "   C  .  .  #  .  ." in out
+    assert "3 wells, 4 fields of view each" in out and "B2#0" not in out
+    args = ["acquire", str(DEMO_SPEC), "--dry-run", "--positions", "--data-dir", str(data_dir)]
+    assert hcs_main(args) == 0
+    out = capsys.readouterr().out
     # demo-96: B2, B3, C3 x 2 x 2 fields x 3 channels x 3 planes; binning 2: 1024^2 frames.
     assert "fields of view: 12 in 3 wells" in out
     assert "images: 108" in out

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 import numpy as np
-import scipy.ndimage
 
 FocusMeasureName = Literal["normalized_variance", "brenner", "laplacian_variance"]
 #: Every focus measure, by name.
@@ -54,6 +53,8 @@ def laplacian_variance(image: np.ndarray, smoothing_px: float = LAPLACIAN_SMOOTH
     mean = float(f.mean())
     if mean <= 0:
         return 0.0
+    import scipy.ndimage  # here: reading a spec that names a measure needs no SciPy
+
     return float(scipy.ndimage.gaussian_laplace(f, smoothing_px).var() / mean**2)
 
 

@@ -22,24 +22,24 @@ RENDERS = 3
 
 
 class _StillScene:
-    """The hardware standing still at one field of view, in one channel."""
+    """The hardware standing still at a field of view, in a channel (set between frames)."""
 
-    def __init__(self, x_um: float, y_um: float, z_um: float, channel: ChannelConfig) -> None:
-        self._xy = (x_um, y_um)
-        self._z = z_um
-        self._channel = channel
+    def __init__(self, z_um: float, channel: ChannelConfig) -> None:
+        self.xy = (0.0, 0.0)
+        self.z_um = z_um
+        self.channel = channel
 
     def xy_um(self) -> tuple[float, float]:
-        return self._xy
+        return self.xy
 
     def focus_z_um(self) -> float:
-        return self._z
+        return self.z_um
 
     def light(self) -> tuple[str | None, float, bool]:
-        return self._channel.source, self._channel.intensity_percent, True
+        return self.channel.source, self.channel.intensity_percent, True
 
     def filter_position(self) -> int:
-        return self._channel.filter_position
+        return self.channel.filter_position
 
 
 @dataclass(frozen=True)
@@ -81,41 +81,37 @@ def render_cost(
     the frames are rendered and dropped.
     """
     cam = config.camera
-    specimen = Specimen(config.specimen, config.plate())
-    roi = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
     first = channels[0]
+    scene = _StillScene(z_um, first)
+    source = SimFrameSource(config, scene, Specimen(config.specimen, config.plate()))
+    roi = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
     frame_s: dict[str, float] = {}
     extra: list[float] = []
-    for i, (x_um, y_um) in enumerate(fields_xy_um[:2]):
-        for channel in channels if i == 0 else [first]:
-            scene = _StillScene(x_um, y_um, z_um, channel)
-            times = _render_s(config, scene, specimen, channel, binning, roi)
-            steady = min(times[1:])
-            frame_s.setdefault(channel.name, steady)
-            if channel is first:
-                extra.append(max(0.0, times[0] - steady))
+    try:
+        for i, xy in enumerate(fields_xy_um[:2]):
+            scene.xy = xy
+            for channel in channels if i == 0 else [first]:
+                scene.channel = channel
+                times = _render_s(source, channel, binning, roi)
+                steady = min(times[1:])
+                frame_s.setdefault(channel.name, steady)
+                if channel is first:
+                    extra.append(max(0.0, times[0] - steady))
+    finally:
+        source.close()
     return RenderCost(
         warmup_s=extra[0], first_view_s=extra[1] if len(extra) > 1 else 0.0, frame_s=frame_s
     )
 
 
 def _render_s(
-    config: MicroscopeConfig,
-    scene: _StillScene,
-    specimen: Specimen,
-    channel: ChannelConfig,
-    binning: int,
-    roi: Roi,
+    source: SimFrameSource, channel: ChannelConfig, binning: int, roi: Roi
 ) -> list[float]:
     """Seconds each of :data:`RENDERS` frames took to render, in order."""
-    source = SimFrameSource(config, scene, specimen)
     settings = ExposureSettings(channel.exposure_ms, gain=1.0, binning=binning, roi=roi)
     times: list[float] = []
-    try:
-        for _ in range(RENDERS):
-            start = time.perf_counter()
-            source.render(settings)
-            times.append(time.perf_counter() - start)
-    finally:
-        source.close()
+    for _ in range(RENDERS):
+        start = time.perf_counter()
+        source.render(settings)
+        times.append(time.perf_counter() - start)
     return times

@@ -44,6 +44,11 @@ def register(commands: Any) -> None:
     acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
     add_data_dir_option(acquire, must_exist=False)
     acquire.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
+    acquire.add_argument(
+        "--positions",
+        action="store_true",
+        help="with --dry-run, list every field of view's stage position",
+    )
     acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
     acquire.set_defaults(run=_acquire)
 
@@ -64,7 +69,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _acquire(args: argparse.Namespace) -> int:
-    return _run_spec(args.sequence, args.config, args.data_dir, args.overview, dry_run=args.dry_run)
+    return _run_spec(
+        args.sequence,
+        args.config,
+        args.data_dir,
+        args.overview,
+        dry_run=args.dry_run,
+        positions=args.positions,
+    )
 
 
 def _run_spec(
@@ -74,6 +86,7 @@ def _run_spec(
     overview: Path | None,
     *,
     dry_run: bool = False,
+    positions: bool = False,
 ) -> int:
     # Everything is checked (as --dry-run does) before the data directory is created or
     # the acquisition stack is imported, so a refused input leaves nothing behind.
@@ -92,7 +105,7 @@ def _run_spec(
     if dry_run:
         config, spec, table = checked.config, checked.spec, checked.table
         plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-        print(describe_plan(table, estimate(config, spec, table), plate))
+        print(describe_plan(table, estimate(config, spec, table), plate, positions=positions))
         return 0
 
     from hcs_orchestrator.acquisition import run_acquisition
