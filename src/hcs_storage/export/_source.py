@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,18 +100,18 @@ class RunSource:
             table=table,
         )
 
-    @property
+    @cached_property
     def images(self) -> Any:
         """The run's image stack, ``(N, 1, H, W)``."""
         return image_stack(self.run)
 
-    @property
+    @cached_property
     def frame_shape(self) -> tuple[int, int]:
         """(height, width) of every frame."""
         height, width = self.images.shape[-2:]
         return int(height), int(width)
 
-    @property
+    @cached_property
     def dtype(self) -> np.dtype[Any]:
         """The frames' data type."""
         return np.dtype(self.images.dtype)

@@ -1,0 +1,246 @@
+"""A whole 1536-well plate in one run: does anything grow with the run?
+
+Run as a script: ``.venv/bin/python benchmarks/bench_scale.py [--fields 2] [--channels 4]``.
+
+A zero-latency simulated microscope (instant stage and filter wheel, 0.1 ms exposures,
+a 64 x 64 sensor in the simulation's fast mode) acquires every well of a 1536-well
+plate, ``--fields`` x ``--fields`` fields of view per well, ``--channels`` channels:
+24,576 images by default, in one run, through the whole stack (RunEngine, camera,
+frame writer, spool, forwarder, embedded Tiled catalog). Printed:
+
+- the per-image time of each tenth of the run (target: the last tenth within 10 % of
+  the first), and the process's memory (RSS) at each tenth (target: flat after the
+  first tenth);
+- the spool's size at the end, and how long the catalog takes to catch up after the
+  run's last document;
+- on that run: ``well_fields`` for one well, ``frame_table`` of the whole run,
+  ``find_runs`` by well and channel (target: each under 1 s);
+- the OME-Zarr export's time per image for a 96-well run and for the 1536-well run,
+  with a progress bar (target: within 20 %);
+- the dry run (``hcs acquire --dry-run``) of the 1536-well spec, as a user runs it
+  (target: under 2 s).
+
+The machine may be shared: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from hcs_devices.config import MicroscopeConfig, load_config
+from hcs_orchestrator import DEFAULT_CONFIG
+from hcs_orchestrator.session import open_session
+from hcs_plans import acquire_plate, spec_from_data
+from hcs_storage.export import export_ome_zarr
+from hcs_storage.query import find_runs, frame_table, well_fields
+from hcs_storage.spool import spool_dir
+
+CHANNELS = ("DAPI", "GFP", "Cy3", "Cy5")
+PLATES = {"96": ([14380.0, 11240.0], "B3"), "1536": ([11005.0, 7865.0], "P24")}
+HCS = str(Path(sys.executable).with_name("hcs"))
+
+
+def zero_latency(base: MicroscopeConfig, sensor_px: int = 64) -> MicroscopeConfig:
+    """``base`` with an instant stage and wheel, a fast camera and a small sensor."""
+    fast_axis = {"max_velocity_um_s": 1_000_000.0, "max_acceleration_um_s2": 100_000_000.0}
+    stage = base.stage.model_copy(
+        update={
+            axis: getattr(base.stage, axis).model_copy(update=fast_axis) for axis in ("x", "y", "z")
+        }
+    )
+    camera = base.camera.model_copy(
+        update={
+            "sensor_width_px": sensor_px,
+            "sensor_height_px": sensor_px,
+            "max_fps": 100_000.0,
+            "simulation": "fast",
+        }
+    )
+    wheel = base.filter_wheel.model_copy(update={"move_time_per_position_s": 0.0})
+    return base.model_copy(update={"stage": stage, "camera": camera, "filter_wheel": wheel})
+
+
+def spec_data(plate: str, fields: int, channels: int) -> dict[str, Any]:
+    """Every well of a plate, ``fields`` x ``fields`` fields each, 0.1 ms exposures."""
+    a1, _ = PLATES[plate]
+    return {
+        "experiment_id": f"scale-{plate}",
+        "clip_to_well": False,
+        "hardware_sequencing": True,
+        "sequence": {
+            "stage_positions": {
+                "plate": int(plate),
+                "a1_center_xy": a1,
+                "well_points_plan": {
+                    "rows": fields,
+                    "columns": fields,
+                    "overlap": 0,
+                    "fov_width": 100.0,
+                    "fov_height": 100.0,
+                },
+            },
+            "channels": [{"config": c, "exposure": 0.1} for c in CHANNELS[:channels]],
+        },
+    }
+
+
+class Sampler:
+    """Images recorded and the process's memory, sampled as the run goes."""
+
+    def __init__(self) -> None:
+        self.images: list[tuple[float, int]] = []  # (time, images announced so far)
+        self.count = 0
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        if name == "stream_datum" and doc.get("descriptor"):
+            self.count = max(self.count, int(doc["indices"]["stop"]))
+            self.images.append((time.perf_counter(), self.count))
+
+
+def rss_mb() -> float:
+    """This process's resident memory, MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def tenths(
+    sampler: Sampler, memory: list[tuple[float, float]], total: int
+) -> list[tuple[float, float]]:
+    """(ms per image, RSS MB) for each tenth of the run's images."""
+    out = []
+    marks = [total * k // 10 for k in range(11)]
+    for lo, hi in itertools.pairwise(marks):
+        t0 = next(t for t, n in sampler.images if n >= lo) if lo else sampler.images[0][0]
+        t1 = next(t for t, n in sampler.images if n >= hi)
+        rss = [m for t, m in memory if t0 <= t <= t1] or [float("nan")]
+        out.append(((t1 - t0) / max(1, hi - lo) * 1000, max(rss)))
+    return out
+
+
+def timed(work: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - start
+
+
+def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, dict[str, Any]]:
+    """Acquire one plate; the run's uid and what was measured."""
+    sampler = Sampler()
+    memory: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample_memory() -> None:
+        while not done.wait(0.25):
+            memory.append((time.perf_counter(), rss_mb()))
+
+    token = session.RE.subscribe(sampler)
+    thread = threading.Thread(target=sample_memory, daemon=True)
+    thread.start()
+    spec = spec_from_data(spec_data(plate, fields, channels))
+    start = time.perf_counter()
+    try:
+        (uid,) = session.RE(acquire_plate(session.microscope, spec))
+    finally:
+        run_s = time.perf_counter() - start
+        done.set()
+        thread.join()
+        session.RE.unsubscribe(token)
+    _, catch_up_s = timed(lambda: session.flush(3600.0))
+    return uid, {
+        "images": sampler.count,
+        "run_s": run_s,
+        "catch_up_s": catch_up_s,
+        "tenths": tenths(sampler, memory, sampler.count) if sampler.count >= 10 else [],
+    }
+
+
+def export_per_image_ms(run: Any, out: Path, label: str) -> float:
+    images = int(run.metadata["start"]["num_images"])
+    bar = tqdm(
+        total=images,
+        desc=f"export {label}",
+        unit="image",
+        leave=False,
+        disable=not sys.stderr.isatty(),
+    )
+    with bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        _, seconds = timed(lambda: export_ome_zarr(run, out, progress=progress))
+    return seconds / images * 1000
+
+
+def dry_run_s(plate: str, fields: int, channels: int, work: Path) -> float:
+    path = work / f"dry-{plate}.yaml"
+    path.write_text(yaml.safe_dump(spec_data(plate, fields, channels)))
+    args = [HCS, "acquire", str(path), "--dry-run", "--data-dir", str(work / "dry")]
+    _, seconds = timed(lambda: subprocess.run(args, check=True, capture_output=True))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fields", type=int, default=2, help="fields of view per well side")
+    parser.add_argument("--channels", type=int, default=4, choices=range(1, 5))
+    args = parser.parse_args()
+    config = zero_latency(load_config(DEFAULT_CONFIG))
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="hcs-scale-") as tmp:
+        work = Path(tmp)
+        with open_session(config, work / "data") as session:
+            small_uid, small = acquire(session, "96", args.fields, args.channels)
+            uid, big = acquire(session, "1536", args.fields, args.channels)
+            spool_mb = dir_mb(spool_dir(work / "data"))
+            catalog = session.catalog
+            run = catalog[uid]
+            well = PLATES["1536"][1]
+            fields_found, well_s = timed(lambda: well_fields(run, well, "DAPI"))
+            table, table_s = timed(lambda: frame_table(run))
+            found, find_s = timed(lambda: list(find_runs(catalog, well=well, channel="DAPI")))
+            small_ms = export_per_image_ms(catalog[small_uid], work / "small.zarr", "96")
+            big_ms = export_per_image_ms(run, work / "big.zarr", "1536")
+        dry_s = dry_run_s("1536", args.fields, args.channels, work)
+
+    print(f"96-well run: {small['images']} images in {small['run_s']:.1f} s")
+    print(f"1536-well run: {big['images']} images in {big['run_s']:.1f} s")
+    print(f"{'tenth':>5s} {'ms/image':>9s} {'RSS MB':>8s}")
+    for k, (ms, rss) in enumerate(big["tenths"], start=1):
+        print(f"{k:5d} {ms:9.2f} {rss:8.0f}")
+    if big["tenths"]:
+        first, last = big["tenths"][0][0], big["tenths"][-1][0]
+        print(f"last tenth / first tenth: {last / first:.2f} (target <= 1.10)")
+    print(f"spool at the end: {spool_mb:.1f} MB")
+    print(f"catalog caught up {big['catch_up_s']:.2f} s after the run's last document")
+    print(f"well_fields({well!r}, DAPI): {len(fields_found)} fields in {well_s:.2f} s (target < 1)")
+    print(f"frame_table: {len(table['well'])} rows in {table_s:.2f} s (target < 1)")
+    print(f"find_runs(well={well!r}, channel='DAPI'): {len(found)} runs in {find_s:.2f} s")
+    print(
+        f"OME-Zarr export: {small_ms:.2f} ms/image (96 wells), {big_ms:.2f} ms/image "
+        f"(1536 wells); ratio {big_ms / small_ms:.2f} (target within 20 %)"
+    )
+    print(f"dry run of the 1536-well spec: {dry_s:.2f} s as a command (target < 2)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
