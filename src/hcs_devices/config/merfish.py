@@ -91,7 +91,7 @@ class MerfishSampleConfig(BaseModel):
         "'1:4'; 'v:p v:p' through a chain of valves). Tubes not listed hold buffer.",
     )
     molecules_per_cell: float = Field(
-        30.0, ge=0.0, le=1000.0, description="Mean RNA molecules per cell (Poisson), 0..1000."
+        10.0, ge=0.0, le=1000.0, description="Mean RNA molecules per cell (Poisson), 0..1000."
     )
     abundance_log_sigma: float = Field(
         1.0,

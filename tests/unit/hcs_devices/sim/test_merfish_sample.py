@@ -42,7 +42,7 @@ def test_merfish_molecules_carry_genes_of_the_codebook_and_never_a_blank(
     for gene, count in zip(genes, counts, strict=True):
         assert count / len(molecules) == pytest.approx(share[gene], rel=0.1, abs=0.002)
     cells = specimen.well_content("B2")
-    expected = merfish_config.specimen.merfish.molecules_per_cell * cells.cell_x_um.size  # type: ignore[union-attr]
+    expected = specimen.merfish.molecules_per_cell * cells.cell_x_um.size
     assert len(molecules) == pytest.approx(expected, rel=0.05)
     # In the cytoplasm: every molecule within 20 um of its cell's centre.
     distance, _ = cKDTree(np.c_[cells.cell_x_um, cells.cell_y_um]).query(
@@ -79,7 +79,7 @@ def test_merfish_empty_well_holds_no_molecules_but_beads_on_the_glass(
     cx, cy = merfish_config.plate().well_center_um("H12")
     half = 500.0
     beads = specimen.beads_in(cx - half, cx + half, cy - half, cy + half)
-    per_mm2 = merfish_config.specimen.merfish.fiducial_beads_per_mm2  # type: ignore[union-attr]
+    per_mm2 = specimen.merfish.fiducial_beads_per_mm2
     assert beads.x_um.size == pytest.approx(per_mm2 * (2 * half / 1000) ** 2, rel=0.15)
     assert well_area_mm2(specimen.plate) > 1.0
 
