@@ -204,6 +204,23 @@ def test_merfish_frames_keep_the_previous_rounds_spots_when_the_cleave_is_skippe
     assert not shows_exactly(b, cy3, ["bit03"])
 
 
+def test_merfish_sample_keeps_what_flowed_when_the_microscope_is_built_again(
+    RE: RunEngine,
+    documents: Documents,
+    make_microscope: Callable[..., Microscope],
+    tmp_path: Path,
+) -> None:
+    """The sample stays on the stage when the process dies: its state lives with the data."""
+    config = merfish_config()
+    first = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "data"))
+    first.flow("RO-1")
+    again = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "data"))
+    assert again.specimen.flow_cell.chemistry == first.specimen.flow_cell.chemistry
+    assert shows_exactly(again, again.frame("Cy3"), ["bit01"])
+    fresh = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "other"))
+    assert len(spots_px(fresh.frame("Cy3"))) == 0
+
+
 def phase_correlation_px(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """The (rows, columns) shift that moves ``a``'s content onto ``b``'s, sub-pixel."""
     window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
