@@ -23,8 +23,7 @@ from test_simulated_microscope import snap, use_channel
 
 from hcs_devices.config import MicroscopeConfig, TubeContent, load_config
 from hcs_devices.factory import Microscope
-from hcs_devices.sim import optics_of, specimen_of
-from hcs_devices.sim.merfish import MerfishSpecimen
+from hcs_devices.sim import merfish_specimen_of, optics_of
 from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
 from hcs_devices.sim.specimen import CY3, CY5, GFP
 from hcs_plans.stubs.fluidics import flow_volume, select_reagent
@@ -70,9 +69,7 @@ class Bench:
 
     def __init__(self, RE: RunEngine, documents: Documents, microscope: Microscope) -> None:
         self.RE, self.documents, self.m = RE, documents, microscope
-        specimen = specimen_of(microscope)
-        assert isinstance(specimen, MerfishSpecimen)
-        self.specimen = specimen
+        self.specimen = merfish_specimen_of(microscope)
         x, y = microscope.config.plate().well_center_um(WELL)
         RE(bps.mv(microscope.stage_.x, x, microscope.stage_.y, y))
 
@@ -257,3 +254,10 @@ def test_merfish_drift_between_rounds_measured_on_the_beads_matches_the_configur
     assert measured == pytest.approx(expected, abs=0.3)
     # The beads carry the registration: in GFP they are the brightest spots.
     assert len(spots_px(round2)) > 5
+
+
+def test_merfish_specimen_of_refuses_a_microscope_without_a_merfish_sample(
+    microscope: Microscope,
+) -> None:
+    with pytest.raises(TypeError, match=r"no specimen\.merfish section"):
+        merfish_specimen_of(microscope)
