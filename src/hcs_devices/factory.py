@@ -24,6 +24,7 @@ from hcs_devices.camera.genicam import GenicamFrameSource
 from hcs_devices.config.models import AxisConfig, GenicamBackend, MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel, FilterWheelBackend
 from hcs_devices.fluidics import build_fluidics
+from hcs_devices.fluidics.backends import FlowSink
 from hcs_devices.illumination import Illumination, IlluminationBackend
 from hcs_devices.microscope import Closeable, Microscope
 from hcs_devices.ownership import HardwareOwner
@@ -31,6 +32,7 @@ from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.camera import Scene, SimFrameSource, SimOptics
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
 from hcs_devices.sim.laser_autofocus import SimLaserAutofocusBackend
+from hcs_devices.sim.merfish import SAMPLE_STATE_FILE, MerfishSpecimen
 from hcs_devices.sim.sequencer import SimSequencer
 from hcs_devices.sim.specimen import Specimen
 from hcs_devices.sim.squid_scene import SquidScene
@@ -71,7 +73,7 @@ def build_microscope(
         RunEngine's loop.
     """
     owner = owner or HardwareOwner()
-    hardware = _Hardware(config)
+    hardware = _Hardware(config, Path(data_dir))
     stage = build_stage(config, hardware, owner)
     camera, source = build_camera(
         config,
@@ -93,7 +95,11 @@ def build_microscope(
         filter_wheel=build_filter_wheel(config, hardware, owner),
         camera=camera,
         laser_autofocus=build_laser_autofocus(config, hardware, owner),
-        fluidics=build_fluidics(config.fluidics, owner) if config.fluidics else None,
+        fluidics=(
+            build_fluidics(config.fluidics, owner, flow_sink=hardware.flow_sink)
+            if config.fluidics
+            else None
+        ),
         closers=closers,
     )
 
@@ -101,8 +107,9 @@ def build_microscope(
 class _Hardware:
     """What drives a microscope's devices, each part built the first time a role asks."""
 
-    def __init__(self, config: MicroscopeConfig) -> None:
+    def __init__(self, config: MicroscopeConfig, data_dir: Path) -> None:
         self.config = config
+        self.data_dir = data_dir
         self.squid: SquidBackends | None = (
             _squid_backends(config) if config.stage.backend.kind == "squid" else None
         )
@@ -136,7 +143,24 @@ class _Hardware:
     @cached_property
     def specimen(self) -> Specimen:
         """The synthetic specimen (only for simulated cameras and sensors)."""
+        if self.config.specimen.merfish is not None:
+            # The sample stays on the stage when the process dies: its state lives
+            # with the data.
+            state = self.data_dir / SAMPLE_STATE_FILE
+            return MerfishSpecimen(self.config.specimen, self.config.plate(), state)
         return Specimen(self.config.specimen, self.config.plate())
+
+    @property
+    def flow_sink(self) -> FlowSink | None:
+        """Where simulated flows reach the sample: a simulated camera's MERFISH specimen.
+
+        None otherwise: the fluidics then report to nothing.
+        """
+        if self.config.specimen.merfish is None or self.config.camera.backend.kind != "sim":
+            return None
+        specimen = self.specimen
+        assert isinstance(specimen, MerfishSpecimen)
+        return specimen.flow_cell
 
 
 def build_stage(config: MicroscopeConfig, hardware: _Hardware, owner: HardwareOwner) -> Stage:

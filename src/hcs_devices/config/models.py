@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hcs_devices.config.errors import FieldError
+from hcs_devices.config.merfish import MerfishSampleConfig, parse_tube_key
 from hcs_devices.config.plates import PlateFormat, standard_plate_formats
 from hcs_devices.fluidics.config import FluidicsConfig
 from hcs_devices.squid.config import SquidConfig
@@ -408,6 +409,11 @@ class SpecimenConfig(Model):
     curvature_um_per_mm2: float = Field(0.01, ge=-10.0, le=10.0)
     well_offset_rms_um: float = Field(2.0, ge=0.0, le=100.0)
     empty_wells: tuple[str, ...] = Field((), description="Wells with no cells, e.g. ('H12',).")
+    merfish: MerfishSampleConfig | None = Field(
+        None,
+        description="A MERFISH sample: barcoded RNA molecules, fiducial beads and the "
+        "chemistry the simulated fluidics drives; none for a plain plate of cells.",
+    )
 
 
 class MicroscopeConfig(Model):
@@ -511,7 +517,27 @@ class MicroscopeConfig(Model):
                 f"specimen.plate_format {self.specimen.plate_format!r} is not one of "
                 f"{sorted(self.plate_formats)}",
             )
+        self._tubes_on_the_valves()
         return self
+
+    def _tubes_on_the_valves(self) -> None:
+        """Refuse a MERFISH tube at a valve or port the fluidics section does not have."""
+        merfish = self.specimen.merfish
+        if merfish is None or self.fluidics is None:
+            return
+        counts = self.fluidics.valves.port_counts
+        for key in merfish.tubes:
+            for valve, port in parse_tube_key(key):
+                if valve > len(counts) or port > counts[valve - 1]:
+                    where = (
+                        f"port {port} of valve {valve}, which has ports 1..{counts[valve - 1]}"
+                        if valve <= len(counts)
+                        else f"valve {valve}; the chain has valves 1..{len(counts)}"
+                    )
+                    raise FieldError(
+                        ("specimen", "merfish", "tubes", key),
+                        f"tube {key!r} is at {where} (fluidics.valves)",
+                    )
 
     @property
     def active_objective(self) -> ObjectiveConfig:

@@ -1,6 +1,10 @@
 """Fluidics backends: the seam between devices and hardware, and simulated backends.
 
-The simulated backends let plans run with no hardware and no emulator.
+The simulated backends let plans run with no hardware and no emulator. A simulated
+pump can be given an outlet (:meth:`SimPumpBackend.feed`): then it reports every volume
+it delivers, with the simulated valve chain's path at that moment, to a
+:class:`FlowSink` (the simulated MERFISH sample's flow cell). Real drivers report
+nothing: what reaches a real sample is seen in its images.
 
 The driver-backed backends live next to their drivers:
 :class:`hcs_devices.fluidics.mvp.backend.MvpValveChainBackend` and
@@ -79,6 +83,18 @@ class PumpBackend(Protocol):
         ...
 
 
+class FlowSink(Protocol):
+    """Where simulated flows go (the flow cell over a simulated sample)."""
+
+    def flowed(self, path: tuple[tuple[int, int], ...], volume_ul: float) -> None:
+        """``volume_ul`` left the pump through the valve chain at ``path``.
+
+        ``path`` holds every valve of the chain with its port, as ``(valve, port)``
+        pairs from valve 1 (port 0: the valve is between ports).
+        """
+        ...
+
+
 class SimValveChainBackend:
     """Simulated valves: they take time to turn and can be made to stick.
 
@@ -146,6 +162,10 @@ class SimValveChainBackend:
             )
         self.ports[valve - 1] = port
 
+    def path(self) -> tuple[tuple[int, int], ...]:
+        """Every valve with its port now, as ``(valve, port)`` pairs from valve 1."""
+        return tuple(enumerate(self.ports, start=1))
+
     async def port(self, valve: int) -> int:
         """The simulated port."""
         self._check(valve)
@@ -177,21 +197,32 @@ class SimPumpBackend:
         #: every command, in order ("start 12.5 forward", "stop").
         self.commands: list[str] = []
         self.connected = False
+        self._outlet: tuple[SimValveChainBackend, FlowSink] | None = None
 
     @property
     def name(self) -> str:
         """What errors call the pump."""
         return self._name
 
+    def feed(self, valves: SimValveChainBackend, sink: FlowSink) -> None:
+        """Report every forward volume delivered, with ``valves``' path then, to ``sink``."""
+        self._outlet = (valves, sink)
+
     def _advance(self) -> None:
         now = time.monotonic()
         if self._stall_at is not None and now >= self._stall_at:
-            self._delivered_ul += self._rate_ul_s() * max(0.0, self._stall_at - self._since)
+            self._deliver(self._rate_ul_s() * max(0.0, self._stall_at - self._since))
             self._since = self._stall_at
             self._stall_at = None
             self._direction = None
-        self._delivered_ul += self._rate_ul_s() * max(0.0, now - self._since)
+        self._deliver(self._rate_ul_s() * max(0.0, now - self._since))
         self._since = now
+
+    def _deliver(self, volume_ul: float) -> None:
+        self._delivered_ul += volume_ul
+        if volume_ul > 0.0 and self._outlet is not None:
+            valves, sink = self._outlet
+            sink.flowed(valves.path(), volume_ul)
 
     def _rate_ul_s(self) -> float:
         if self._direction is None:

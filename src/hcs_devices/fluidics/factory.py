@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hcs_devices.fluidics.backends import (
+    FlowSink,
     PumpBackend,
     SimPumpBackend,
     SimValveChainBackend,
@@ -44,7 +45,11 @@ def build_pump_backend(config: PumpConfig) -> PumpBackend:
 
 
 def build_fluidics(
-    config: FluidicsConfig, owner: HardwareOwner = DEFAULT_OWNER, name: str = "fluidics"
+    config: FluidicsConfig,
+    owner: HardwareOwner = DEFAULT_OWNER,
+    name: str = "fluidics",
+    *,
+    flow_sink: FlowSink | None = None,
 ) -> Fluidics:
     """Build (not connect) the fluidics device: valves, pump and reagent map.
 
@@ -55,14 +60,24 @@ def build_fluidics(
         config: the ``fluidics:`` section.
         owner: who may command the hardware (shared by all devices of a microscope).
         name: device name; children are ``{name}-valves-1``, ``{name}-pump``, ...
+        flow_sink: where a simulated pump behind a simulated valve chain reports
+            each volume it delivers and the chain's path (a simulated sample's flow
+            cell); real hardware reports nothing.
     """
     chain = build_valve_chain_backend(config.valves)
+    pump_backend = build_pump_backend(config.pump)
+    if (
+        flow_sink is not None
+        and isinstance(chain, SimValveChainBackend)
+        and isinstance(pump_backend, SimPumpBackend)
+    ):
+        pump_backend.feed(chain, flow_sink)
     valves = [
         SelectorValve(chain, chain_index=index, n_ports=n_ports, owner=owner)
         for index, n_ports in enumerate(config.valves.port_counts, start=1)
     ]
     pump = Pump(
-        build_pump_backend(config.pump),
+        pump_backend,
         tube_ul_per_rev=config.pump.tube_ul_per_rev,
         max_rpm=config.pump.max_rpm,
         status_poll_s=config.pump.status_poll_s,

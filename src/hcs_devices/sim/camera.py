@@ -150,7 +150,7 @@ class SimFrameSource:
         return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
 
     def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
-        key = (light, settings, round(view.focus_z_um, 1))
+        key = (light, settings, round(view.focus_z_um, 1), self.specimen.state().key)
         bank = self._banks.get(key)
         if bank is None:
             frames = []

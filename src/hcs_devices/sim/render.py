@@ -13,12 +13,12 @@ view show the same cells at the same places.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.fft
 
-from hcs_devices.sim.specimen import OBJECT_CLASSES, Blobs, ObjectClass, Specimen
+from hcs_devices.sim.specimen import Blobs, ObjectClass, SampleState, Specimen
 
 #: Chromatic focal shift: the focal plane of longer wavelengths lies this much higher.
 FOCAL_SHIFT_UM_PER_NM = 0.004
@@ -128,13 +128,25 @@ class Renderer:
         )
 
     def expected(self, view: View, light: Light) -> np.ndarray:
-        """Expected photons per pixel (float32, shape ``(height_px, width_px)``)."""
+        """Expected photons per pixel (float32, shape ``(height_px, width_px)``).
+
+        The sample's state is read once: a frame shows one moment of a sample that
+        changes (a MERFISH sample between rounds), and where it has drifted to.
+        """
+        state = self.specimen.state()
+        dx, dy = state.offset_um
+        if dx or dy:
+            # The sample moved by (dx, dy) on the stage: the camera sees the sample
+            # point that lay at (x - dx, y - dy).
+            view = replace(
+                view, center_x_um=view.center_x_um - dx, center_y_um=view.center_y_um - dy
+            )
         surface = self.specimen.surface_z_um(view.center_x_um, view.center_y_um)
         area_um2 = view.pixel_um**2
         inside = self.specimen.well_at(view.center_x_um, view.center_y_um) is not None
         brightfield = light.wavelength_nm is None
         layers: list[tuple[ObjectClass, float, float]] = []  # class, weight, sigma_um
-        for cls in OBJECT_CLASSES:
+        for cls in state.classes:
             # In brightfield a blob removes `absorbance` of the light at its centre.
             weight = (
                 cls.absorbance
@@ -161,13 +173,15 @@ class Renderer:
         layers = [layer for layer in layers if layer[1] >= MIN_RELATIVE_WEIGHT * strongest]
         if brightfield:
             flat = BRIGHTFIELD_PER_MW_S_UM2 * light.dose_mw_s * area_um2 * (1.0 if inside else 0.8)
-            absorbed = self._convolved(view, layers)
+            absorbed = self._convolved(view, layers, state)
             return np.maximum(flat - absorbed, 0.0, dtype=np.float32)
-        image = self._convolved(view, layers)
+        image = self._convolved(view, layers, state)
         image += np.float32(BACKGROUND_PER_MW_S_UM2 * light.dose_mw_s * area_um2)
         return image
 
-    def _convolved(self, view: View, layers: list[tuple[ObjectClass, float, float]]) -> np.ndarray:
+    def _convolved(
+        self, view: View, layers: list[tuple[ObjectClass, float, float]], state: SampleState
+    ) -> np.ndarray:
         """Sum of each class's blobs convolved with its Gaussian, on the view's grid."""
         h, w = view.height_px, view.width_px
         if not layers:
@@ -186,7 +200,9 @@ class Renderer:
         for cls, weight, sigma_um in layers:
             sigma_px = sigma_um / view.pixel_um
             reach = 4 * sigma_um
-            blobs = self.specimen.blobs_in(cls.name, x0 - reach, x1 + reach, y0 - reach, y1 + reach)
+            blobs = self.specimen.blobs_in(
+                cls.name, x0 - reach, x1 + reach, y0 - reach, y1 + reach, state
+            )
             if blobs.x_um.size == 0:
                 continue
             factor = _coarsening(sigma_px, hp, wp)

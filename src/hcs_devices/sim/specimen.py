@@ -7,7 +7,11 @@ micrometres, which the simulated stage uses as its own.
 
 Cells are made of Gaussian blobs in four object classes, each carrying one label:
 nuclei (a DAPI-like dye), cytoplasm (a GFP-like protein) and two sets of
-sub-resolution spots (Cy3- and Cy5-like probes, as in smFISH/MERFISH).
+sub-resolution spots (Cy3- and Cy5-like probes, as in smFISH).
+
+A sample that changes while it is imaged (a MERFISH sample, whose readout spots follow
+the reagents that flowed, :mod:`hcs_devices.sim.merfish`) subclasses :class:`Specimen`
+and reports its :class:`SampleState` (classes, drift) once per frame.
 """
 
 from __future__ import annotations
@@ -63,6 +67,26 @@ OBJECT_CLASSES = (NUCLEI, CYTOPLASM, SPOTS_A, SPOTS_B)
 
 NUCLEUS_BLOBS = 3
 CYTOPLASM_BLOBS = 5
+
+
+@dataclass(frozen=True)
+class SampleState:
+    """What the sample shows at one moment, read once per frame.
+
+    Attributes:
+        classes: the object classes an image is made of.
+        offset_um: where the sample has drifted to on the stage (x, y).
+        key: what else the image depends on (None for a sample that never changes);
+            frames rendered under different keys are never reused for each other.
+    """
+
+    classes: tuple[ObjectClass, ...] = OBJECT_CLASSES
+    offset_um: tuple[float, float] = (0.0, 0.0)
+    key: object = None
+
+
+#: The state of a plain plate of cells: it never changes.
+STILL = SampleState()
 
 
 @dataclass(frozen=True)
@@ -170,8 +194,23 @@ class Specimen:
         """The cells of a well (generated on first use, then cached)."""
         return self._content(well)
 
-    def blobs_in(self, name: str, x0: float, x1: float, y0: float, y1: float) -> Blobs:
-        """Blobs of one object class inside a rectangle."""
+    def state(self) -> SampleState:
+        """What the sample shows now (a plain plate of cells never changes)."""
+        return STILL
+
+    def blobs_in(
+        self,
+        name: str,
+        x0: float,
+        x1: float,
+        y0: float,
+        y1: float,
+        state: SampleState = STILL,
+    ) -> Blobs:
+        """Blobs of one object class inside a rectangle, in sample coordinates.
+
+        ``state`` (from :meth:`state`) matters only to a sample that changes.
+        """
         return Blobs.concatenate(
             [
                 self.well_content(w).blobs[name].within(x0, x1, y0, y1)
@@ -182,24 +221,14 @@ class Specimen:
     def _make_well(self, well: str) -> WellContent:
         p, c = self.plate, self.config
         row, col = p.well_index(well)
-        cx, cy = p.well_center_um(well)
         rng = np.random.default_rng([c.seed, row, col])
         empty = np.zeros(0)
         if well in self._empty:
             nothing = Blobs(empty, empty, empty)
             return WellContent(well, empty, empty, {k.name: nothing for k in OBJECT_CLASSES})
-        half = p.well_size_um / 2
-        area_mm2 = (math.pi * half**2 if p.well_shape == "round" else (2 * half) ** 2) / 1e6
-        n = int(rng.poisson(c.cells_per_mm2 * area_mm2))
+        n = int(rng.poisson(c.cells_per_mm2 * well_area_mm2(p)))
         # Uniform positions inside the well, keeping cells clear of the wall.
-        margin = 10.0
-        if p.well_shape == "round":
-            r = (half - margin) * np.sqrt(rng.random(n))
-            theta = rng.random(n) * 2 * math.pi
-            x, y = cx + r * np.cos(theta), cy + r * np.sin(theta)
-        else:
-            x = cx + rng.uniform(-half + margin, half - margin, n)
-            y = cy + rng.uniform(-half + margin, half - margin, n)
+        x, y = points_in_well(rng, p, well, n, margin_um=10.0)
         # A mild phenotype gradient across the plate: GFP expression rises with the column.
         expression = 0.6 + 0.8 * col / max(1, p.columns - 1)
         blobs = {
@@ -207,10 +236,31 @@ class Specimen:
             CYTOPLASM.name: _satellites(
                 rng, x, y, CYTOPLASM_BLOBS, 4.0, expression * rng.lognormal(0, 0.4, n)
             ),
-            SPOTS_A.name: _spots(rng, x, y, c.spots_per_cell),
-            SPOTS_B.name: _spots(rng, x, y, c.spots_per_cell),
+            SPOTS_A.name: spots_around_cells(rng, x, y, c.spots_per_cell),
+            SPOTS_B.name: spots_around_cells(rng, x, y, c.spots_per_cell),
         }
         return WellContent(well, x, y, {k: b.sorted_by_x() for k, b in blobs.items()})
+
+
+def well_area_mm2(plate: PlateFormat) -> float:
+    """Area of one well of a plate, mm^2."""
+    half = plate.well_size_um / 2
+    return (math.pi * half**2 if plate.well_shape == "round" else (2 * half) ** 2) / 1e6
+
+
+def points_in_well(
+    rng: np.random.Generator, plate: PlateFormat, well: str, n: int, margin_um: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points spread uniformly over a well, at least ``margin_um`` from its wall."""
+    cx, cy = plate.well_center_um(well)
+    half = plate.well_size_um / 2
+    if plate.well_shape == "round":
+        r = (half - margin_um) * np.sqrt(rng.random(n))
+        theta = rng.random(n) * 2 * math.pi
+        return cx + r * np.cos(theta), cy + r * np.sin(theta)
+    x = cx + rng.uniform(-half + margin_um, half - margin_um, n)
+    y = cy + rng.uniform(-half + margin_um, half - margin_um, n)
+    return x, y
 
 
 def _satellites(
@@ -229,7 +279,9 @@ def _satellites(
     return Blobs((x[:, None] + dx).ravel(), (y[:, None] + dy).ravel(), weights.ravel())
 
 
-def _spots(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, mean_per_cell: int) -> Blobs:
+def spots_around_cells(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, mean_per_cell: float
+) -> Blobs:
     """Sub-resolution spots (single transcripts) in each cell's cytoplasm."""
     counts = rng.poisson(mean_per_cell, x.size)
     owner = np.repeat(np.arange(x.size), counts)
