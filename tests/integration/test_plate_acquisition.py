@@ -947,3 +947,21 @@ def test_acquire_plate_records_the_images_useq_iterates_when_given_the_richest_s
     z_recorded = sorted(r["z_um"] - preset_dz[r["channel"]] for r in rows)
     z_iterated = sorted(z for _, _, z, *_ in iterated)
     assert z_recorded == pytest.approx(z_iterated, abs=0.05)
+
+
+def test_hcs_acquire_dry_run_ends_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    # ``hcs acquire spec --dry-run --positions | head -1``: no error, no traceback.
+    hcs = str(Path(sys.executable).with_name("hcs"))
+    args = [hcs, "acquire", str(DEMO_SPEC), "--dry-run", "--positions"]
+    with subprocess.Popen(
+        [*args, "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith("plate format:")
+        process.stdout.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=60) == 0
+    assert err == ""

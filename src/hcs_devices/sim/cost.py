@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from hcs_devices.camera.settings import ExposureSettings, Roi
 from hcs_devices.config.models import ChannelConfig, MicroscopeConfig
 from hcs_devices.sim.camera import SimFrameSource
+from hcs_devices.sim.merfish import MerfishSpecimen
 from hcs_devices.sim.specimen import Specimen
 
 #: Frames rendered per measurement (the first also builds what the view needs).
@@ -83,7 +84,12 @@ def render_cost(
     cam = config.camera
     first = channels[0]
     scene = _StillScene(z_um, first)
-    source = SimFrameSource(config, scene, Specimen(config.specimen, config.plate()))
+    specimen = (
+        Specimen(config.specimen, config.plate())
+        if config.specimen.merfish is None
+        else MerfishSpecimen(config.specimen, config.plate())  # molecules, nothing bound
+    )
+    source = SimFrameSource(config, scene, specimen)
     roi = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
     frame_s: dict[str, float] = {}
     extra: list[float] = []
