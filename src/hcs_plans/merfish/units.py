@@ -11,9 +11,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from hcs_plans.merfish.steps import Step, StepKind
+from hcs_schema import FIDUCIAL_BIT
 
 #: The ``bit`` of a fiducial-bead image in its frame row.
-FIDUCIAL = "fiducial"
+FIDUCIAL = FIDUCIAL_BIT
 
 
 def unit_id(protocol_hash: str, round_index: int, step_index: int, field: str = "") -> str:
