@@ -163,6 +163,9 @@ class Protocol(BaseModel):
             substituted where a template step's reagent is ``{readout}``.
         repeat_safe: per step kind, whether a step may be repeated after a crash
             without the operator's confirmation.
+        flow_parts: every flow and cleave is pumped in this many equal parts, each
+            recorded as it ends: after a crash only the parts not recorded are
+            pumped, so at most one part (1/flow_parts of the volume) runs twice.
         qc: decoding QC checks and the warning policy.
         notify: the notification command.
     """
@@ -177,6 +180,7 @@ class Protocol(BaseModel):
     round_template: tuple[Step, ...] = Field(min_length=1)
     rounds: tuple[dict[str, str], ...] = Field(min_length=1)
     repeat_safe: RepeatSafety = RepeatSafety()
+    flow_parts: int = Field(default=50, ge=1, le=1000)
     qc: QcPolicy = QcPolicy()
     notify: NotifySpec = NotifySpec()
 
@@ -427,6 +431,7 @@ def expand_units(protocol: Protocol, config: MicroscopeConfig) -> list[Unit]:
                         kind=step.kind,
                         repeat_safe=safe,
                         step=step,
+                        flow_parts=protocol.flow_parts if step.kind in ("flow", "cleave") else 1,
                     )
                 )
     return units

@@ -39,6 +39,8 @@ class Unit(BaseModel):
         well: an image unit's well (empty otherwise).
         fov: an image unit's field of view in its well (-1 otherwise).
         channel_bits: an image unit's channel -> bit name (or ``fiducial``).
+        flow_parts: a flow or cleave is pumped in this many equal parts, each
+            recorded as it ends, so a crash repeats at most one part.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -53,3 +55,4 @@ class Unit(BaseModel):
     well: str = ""
     fov: int = -1
     channel_bits: dict[str, str] = Field(default_factory=dict)
+    flow_parts: int = Field(default=1, ge=1, le=1000)
