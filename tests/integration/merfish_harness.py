@@ -170,8 +170,8 @@ def read_experiment(data_dir: Path) -> ExperimentRecord:
             starts.append(start)
             unit = start["merfish"]["unit"]
             recorded_parts = 0
-            if "frames" in run:
-                table = frame_table(run)
+            table = frame_table(run) if "frames" in run else {}
+            if "well" in table:
                 n_images = run["primary"]["camera"].shape[0] if "primary" in run else 0
                 rows_ok &= n_images == len(table["well"])
                 for i in range(len(table["well"])):
@@ -186,8 +186,8 @@ def read_experiment(data_dir: Path) -> ExperimentRecord:
                         )
                     ] += 1
             last_reagent = ""
-            if "fluidics" in run:
-                table = stream_columns(run, "fluidics", "fluidics_step-")
+            table = stream_columns(run, "fluidics", "fluidics_step-") if "fluidics" in run else {}
+            if "step" in table:
                 for step, reagent, vol, meta in zip(
                     table["step"],
                     table["reagent"],

@@ -111,6 +111,8 @@ def _recorded_frames(runs: list[Any], unit: Unit) -> set[FrameKey]:
         if FRAMES_STREAM not in run:
             continue
         table = frame_table(run)
+        if "well" not in table:  # the stream was declared, no row reached it
+            continue
         for well, fov, channel, z in zip(
             table["well"], table["fov"], table["channel"], table["z_index"], strict=True
         ):
@@ -125,6 +127,8 @@ def _recorded_parts(runs: list[Any]) -> int:
         if STEP_STREAM not in run:
             continue
         table = stream_columns(run, STEP_STREAM, f"{STEP_LOG.name}-")
+        if "step" not in table:
+            continue
         for step, metadata in zip(table["step"], table["metadata"], strict=True):
             if str(step) == "flow":
                 part = json.loads(str(metadata)).get("part")
