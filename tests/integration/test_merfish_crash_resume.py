@@ -74,29 +74,31 @@ class Moment:
 
 
 def draw_moments(units: list[Unit], n: int, rng: random.Random) -> list[Moment]:
-    """``n`` moments, kinds in turn, each at a different unit, in experiment order."""
-    fluidics = [u for u in units if u.kind in ("flow", "cleave", "incubate")]
-    fields = [u for u in units if u.kind == "image"]
-    last_of_round = [[u for u in units if u.round == r][-1] for r in range(1, units[-1].round)]
+    """``n`` moments, kinds in turn, at units ``SPACING`` apart, in experiment order."""
     order = {u.id: i for i, u in enumerate(units)}
+    pools = {
+        "fluidics": [u for u in units if u.kind in ("flow", "cleave", "incubate")],
+        "field": [u for u in units if u.kind == "image"],
+        "between": [[u for u in units if u.round == r][-1] for r in range(1, units[-1].round)],
+    }
     chosen: dict[str, Moment] = {}
-    kinds = ["fluidics", "field", "between"]
-    for attempt in range(1000):
+    kinds = list(pools)
+    for attempt in range(3 * n):
         if len(chosen) == n:
             break
         kind = kinds[attempt % 3]
+        free = [
+            u for u in pools[kind] if all(abs(order[u.id] - order[c]) >= SPACING for c in chosen)
+        ]
+        if not free:
+            continue
+        unit = rng.choice(free)
         if kind == "fluidics":
-            unit = rng.choice(fluidics)
-            moment = Moment(kind, unit, "started", rng.uniform(0.0, 0.4))
+            chosen[unit.id] = Moment(kind, unit, "started", rng.uniform(0.0, 0.4))
         elif kind == "field":
-            unit = rng.choice(fields)
-            moment = Moment(kind, unit, "started", rng.uniform(0.0, 0.3))
+            chosen[unit.id] = Moment(kind, unit, "started", rng.uniform(0.0, 0.3))
         else:
-            unit = rng.choice(last_of_round)
-            moment = Moment(kind, unit, "completed", 0.0)
-        index = order[unit.id]
-        if all(abs(index - order[u]) >= SPACING for u in chosen):
-            chosen[unit.id] = moment
+            chosen[unit.id] = Moment(kind, unit, "completed", 0.0)
     return sorted(chosen.values(), key=lambda m: order[m.unit.id])
 
 
