@@ -170,9 +170,10 @@ def read_experiment(data_dir: Path) -> ExperimentRecord:
             starts.append(start)
             unit = start["merfish"]["unit"]
             recorded_parts = 0
-            table = frame_table(run) if "frames" in run else {}
+            streams = set(run)  # (``name in run`` retries a missing name: slow)
+            table = frame_table(run) if "frames" in streams else {}
             if "well" in table:
-                n_images = run["primary"]["camera"].shape[0] if "primary" in run else 0
+                n_images = run["primary"]["camera"].shape[0] if "primary" in streams else 0
                 rows_ok &= n_images == len(table["well"])
                 for i in range(len(table["well"])):
                     images[
@@ -186,7 +187,9 @@ def read_experiment(data_dir: Path) -> ExperimentRecord:
                         )
                     ] += 1
             last_reagent = ""
-            table = stream_columns(run, "fluidics", "fluidics_step-") if "fluidics" in run else {}
+            table = (
+                stream_columns(run, "fluidics", "fluidics_step-") if "fluidics" in streams else {}
+            )
             if "step" in table:
                 for step, reagent, vol, meta in zip(
                     table["step"],

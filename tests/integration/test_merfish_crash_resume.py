@@ -51,7 +51,7 @@ from hcs_orchestrator.merfish.journal import Journal, journal_path
 from hcs_orchestrator.merfish.protocol import expand_units, load_protocol
 from hcs_plans.merfish import Unit
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SEED = 20261130
 KILLS = int(os.environ.get("HCS_MERFISH_KILLS", "5"))

@@ -199,9 +199,7 @@ class Journal:
                 return None
             db.execute("UPDATE runs SET exit_status = ? WHERE run_uid = ?", (exit_status, run_uid))
             state: UnitState = "completed" if exit_status == "success" else "failed"
-            current = db.execute("SELECT state FROM units WHERE unit_id = ?", row).fetchone()
-            if current is None or current[0] != "completed":
-                self._upsert(db, row[0], state, run_uid)
+            self._upsert(db, row[0], state, run_uid)
             return str(row[0])
 
     def mark_completed(self, unit_id: str, run_uid: str) -> None:
@@ -214,9 +212,12 @@ class Journal:
 
     @staticmethod
     def _upsert(db: sqlite3.Connection, unit_id: str, state: str, run_uid: str | None) -> None:
+        """Set a unit's state; a completed unit stays completed."""
         db.execute(
             "INSERT INTO units (unit_id, state, run_uid, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(unit_id) DO UPDATE SET state = excluded.state, "
+            "ON CONFLICT(unit_id) DO UPDATE SET "
+            "state = CASE WHEN units.state = 'completed' THEN units.state "
+            "ELSE excluded.state END, "
             "run_uid = CASE WHEN ? IS NULL THEN units.run_uid ELSE excluded.run_uid END, "
             "updated = excluded.updated",
             (unit_id, state, run_uid or "", time.time(), run_uid),

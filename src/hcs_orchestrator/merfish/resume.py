@@ -100,6 +100,15 @@ def _run(catalog: Any, uid: str) -> Any | None:
         return None
 
 
+def _streams(run: Any) -> set[str]:
+    """A run's stream names, in one request.
+
+    (``name in run`` asks for the stream itself, and Tiled's client retries a lookup
+    that fails.)
+    """
+    return {str(name) for name in run}
+
+
 def _exit_status(run: Any) -> str:
     stop = run.metadata.get("stop") or {}
     return str(stop.get("exit_status", ""))
@@ -108,7 +117,7 @@ def _exit_status(run: Any) -> str:
 def _recorded_frames(runs: list[Any], unit: Unit) -> set[FrameKey]:
     frames: set[FrameKey] = set()
     for run in runs:
-        if FRAMES_STREAM not in run:
+        if FRAMES_STREAM not in _streams(run):
             continue
         table = frame_table(run)
         if "well" not in table:  # the stream was declared, no row reached it
@@ -124,7 +133,7 @@ def _recorded_frames(runs: list[Any], unit: Unit) -> set[FrameKey]:
 def _recorded_parts(runs: list[Any]) -> int:
     parts: set[int] = set()
     for run in runs:
-        if STEP_STREAM not in run:
+        if STEP_STREAM not in _streams(run):
             continue
         table = stream_columns(run, STEP_STREAM, f"{STEP_LOG.name}-")
         if "step" not in table:
