@@ -30,7 +30,7 @@ from hcs_orchestrator.merfish.runner import COMPLETED, run_experiment
 
 @pytest.mark.slow
 def test_merfish_experiment_records_every_image_once_and_each_reagents_volume_when_it_completes(
-    tmp_path: Path, profile_config: MicroscopeConfig
+    tmp_path: Path, profile_config: MicroscopeConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = tmp_path / "events.txt"
     data = protocol_data()
@@ -66,6 +66,22 @@ def test_merfish_experiment_records_every_image_once_and_each_reagents_volume_wh
     # A resume of a finished experiment does nothing and says so.
     assert main(["merfish", "resume", "--data-dir", str(files.data_dir)]) == 0
     assert len(read_experiment(files.data_dir).starts) == len(record.starts)
+    capsys.readouterr()
+    assert main(["merfish", "status", "--data-dir", str(files.data_dir)]) == 0
+    status = capsys.readouterr().out
+    assert "units done: 32 of 32" in status
+    assert "round 4: flow 4/4, incubate 1/1, image 2/2, cleave 1/1" in status
+    assert main(["merfish", "confirm", "--data-dir", str(files.data_dir)]) == 2
+    assert "no confirmation is asked" in capsys.readouterr().err
+
+
+def test_hcs_merfish_resume_refuses_a_directory_without_an_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for action in ("resume", "status", "confirm"):
+        assert main(["merfish", action, "--data-dir", str(tmp_path)]) == 2
+        assert "holds no MERFISH experiment" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def _codebook_with_duplicate(directory: Path) -> None:
