@@ -12,9 +12,7 @@ from hcs_devices.config.codebook import Codebook, design_codebook, read_codebook
 GENES = [f"Gene{i:03d}" for i in range(100)]
 
 
-def test_designed_codebook_has_weight_4_and_distance_4_for_100_genes_and_blanks() -> (
-    None
-):
+def test_designed_codebook_has_weight_4_and_distance_4_for_100_genes_and_blanks() -> None:
     codebook = design_codebook(GENES, n_blanks=12, seed=3)
     matrix = codebook.matrix()
     assert matrix.shape == (112, 16)
