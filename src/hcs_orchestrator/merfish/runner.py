@@ -201,9 +201,12 @@ class Orchestrator:
             status, reason = self.submitter.submit(todo)
             if self.on_unit is not None:
                 self.on_unit(unit.id, status)
+            if status == "abort":
+                self._notify("pause", f"unit {unit.id} was interrupted: {reason}")
+                return INTERRUPTED
             if status != "success":
                 self._notify("failure", f"unit {unit.id} ended with {status}: {reason}")
-                return INTERRUPTED if status == "abort" else FAILED
+                return FAILED
         self._notify("completion", f"{self.protocol.name}: every unit is done")
         return COMPLETED
 
