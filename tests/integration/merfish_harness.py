@@ -243,3 +243,10 @@ def protocol_volumes(rounds: int = 4) -> dict[str, float]:
     per_round = {"wash": 2, "imaging": 1, "cleave": 1}
     volumes = {name: n * rounds * VOLUME_UL for name, n in per_round.items()}
     return volumes | {f"RO-{r}": VOLUME_UL for r in range(1, rounds + 1)}
+
+
+def focus_at(microscope: Any, z_um: float) -> Any:
+    """A custom step's plan: move the focus to ``z_um`` (the operator's focusing)."""
+    import bluesky.plan_stubs as bps
+
+    yield from bps.mv(microscope.stage_.z, z_um)

@@ -12,13 +12,15 @@ experiment can ask the catalog what a unit left behind:
 - an image unit takes one field of view of the round with
   :func:`~hcs_plans.acquire.acquire_fields`, every row carrying the round and the bit
   of its channel; ``skip_frames`` leaves out images an earlier run recorded;
-- a custom unit runs a plan the caller names.
+- a custom unit runs a plan the caller names, with the step's parameters (and the
+  microscope, if the plan has a ``microscope`` parameter).
 
 Every unit starts at a checkpoint; flows checkpoint between parts. Nothing here talks
 to a device except through messages.
 """
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
+import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -35,7 +37,8 @@ from hcs_plans.stubs.fluidics import flow_volume, incubate, select_reagent
 from hcs_plans.table import AcquisitionError
 from hcs_schema import MERFISH_KEY
 
-#: A custom step's plan: called with the step's parameters as keyword arguments.
+#: A custom step's plan: called with the step's parameters as keyword arguments (and
+#: the microscope as ``microscope`` when it takes one).
 CustomPlan = Callable[..., MsgGenerator]
 
 
@@ -102,7 +105,10 @@ def run_unit(
             f"round_template[{unit.step_index}].plan: unknown plan {step.plan!r}; "
             f"the session's plans are {sorted(custom_plans or {})}"
         )
-    return (yield from run_wrapper(plan(**step.parameters), md=md))
+    parameters = dict(step.parameters)
+    if "microscope" in inspect.signature(plan).parameters:
+        parameters["microscope"] = microscope
+    return (yield from run_wrapper(plan(**parameters), md=md))
 
 
 def _fluidics(microscope: Microscope, unit: Unit) -> Fluidics:
