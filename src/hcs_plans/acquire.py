@@ -19,9 +19,11 @@ while the burst's frames are still being written.
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
 import importlib.metadata
+import itertools
 import json
 import time
 import uuid
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -100,10 +102,60 @@ def acquire_plate(
     Returns:
         The run's uid.
     """
+    return (yield from acquire_fields(microscope, spec, metadata=metadata))
+
+
+#: A frame of a field, as a selection names it: (well, fov, channel, z_index).
+FrameKey = tuple[str, int, str, int]
+
+
+def acquire_fields(
+    microscope: Microscope,
+    spec: AcquisitionSpec | dict[str, Any] | str,
+    *,
+    fields: Collection[tuple[str, int]] | None = None,
+    skip_frames: Collection[FrameKey] = (),
+    channel_rows: Mapping[str, Mapping[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> MsgGenerator:
+    """:func:`acquire_plate` for some of a spec's fields and frames, with extra row fields.
+
+    The field machinery other plans reuse: ``run_merfish`` images one field of a round
+    per run, and after a crash only the frames the catalog lacks.
+
+    Args:
+        microscope: the microscope.
+        spec: what to acquire (as :func:`acquire_plate` takes it).
+        fields: the (well, fov) pairs to image (in the spec's order); all by default.
+        skip_frames: frames already recorded, not taken again (well, fov, channel,
+            z_index).
+        channel_rows: per channel name, extra fields of its images' rows (the MERFISH
+            ``round`` and ``bit``; see :data:`hcs_schema.FRAME_DEFAULTS`).
+        metadata: extra start-document metadata.
+
+    Returns:
+        The run's uid.
+    """
     spec = as_spec(spec)
     table: AcquisitionTable = yield from plan_acquisition(microscope, spec)
+    skipped = set(skip_frames)
+    extra_rows = channel_rows or {}
+    wanted = None if fields is None else set(fields)
+    chosen = [i for i, f in enumerate(table.fields) if wanted is None or (f.well, f.fov) in wanted]
+    following = dict(itertools.pairwise(chosen))
     experiment_id = spec.experiment_id or f"exp-{uuid.uuid4().hex[:8]}"
-    md = _start_metadata(microscope, spec, table, experiment_id) | (metadata or {})
+    md = _start_metadata(microscope, spec, table, experiment_id)
+    if fields is not None or skipped:
+        md["num_fields"] = len(chosen)
+        md["num_images"] = sum(
+            1
+            for t in range(len(table.time_points_s))
+            for i in chosen
+            for sf in table.stack(t)
+            if (table.fields[i].well, table.fields[i].fov, sf.channel.name, sf.z_index)
+            not in skipped
+        )
+    md |= metadata or {}
     hardware_timed = spec.hardware_sequencing and microscope.camera.sequencer is not None
     base_z = float((yield from bps.rd(microscope.stage_.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
@@ -126,7 +178,13 @@ def acquire_plate(
             # Focus is decided and recorded: a replay after a pause starts from here.
             yield Msg("checkpoint")
             yield from _move_xy(microscope, fov)
-        stack = table.stack(t_index)
+        stack = [
+            sf
+            for sf in table.stack(t_index)
+            if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
+        ]
+        if not stack:
+            return
         identity = {
             "experiment_id": experiment_id,
             "well": fov.well,
@@ -137,10 +195,10 @@ def acquire_plate(
         }
         field = FieldSequence(
             key=f"t{t_index}/{fov.well}/{fov.fov}",
-            frames=tuple(_recipe(identity, sf, field_z) for sf in stack),
+            frames=tuple(_recipe(identity, sf, field_z, extra_rows) for sf in stack),
             hardware_timed=hardware_timed,
         )
-        nxt = table.fields[index + 1] if index + 1 < len(table.fields) else None
+        nxt = table.fields[following[index]] if index in following else None
         try:
             yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
@@ -174,8 +232,8 @@ def acquire_plate(
             if wait > 0:
                 yield from bps.checkpoint()
                 yield from bps.sleep(wait)
-            for index, fov in enumerate(table.fields):
-                yield from one_field(t_index, index, fov)
+            for index in chosen:
+                yield from one_field(t_index, index, table.fields[index])
         # Anything a pause inside the last collect left unannounced (nothing, usually).
         yield from _record(camera, rewindable)
         yield from bps.wait(group=PREMOVE)
@@ -270,7 +328,12 @@ def _record(camera: Camera, rewindable: bool) -> MsgGenerator:
         yield Msg("rewindable", None, rewindable)
 
 
-def _recipe(identity: dict[str, Any], sf: StackFrame, field_z: float) -> FrameRecipe:
+def _recipe(
+    identity: dict[str, Any],
+    sf: StackFrame,
+    field_z: float,
+    extra_rows: Mapping[str, Mapping[str, Any]],
+) -> FrameRecipe:
     """One frame of a field: hardware settings and the image's row."""
     channel = sf.channel
     settings = SequencedFrame(
@@ -284,6 +347,7 @@ def _recipe(identity: dict[str, Any], sf: StackFrame, field_z: float) -> FrameRe
         "channel": channel.name,
         "z_index": sf.z_index,
         "exposure_ms": channel.exposure_ms,
+        **extra_rows.get(channel.name, {}),
     }
     return FrameRecipe(settings=settings, row=row)
 

@@ -25,6 +25,7 @@ from hcs_storage.read.frames import (
     image_stack,
     read_frames,
     select_frames,
+    stream_columns,
 )
 from hcs_storage.read.images import FieldImage, run_images, well_fields
 from hcs_storage.read.layout import RunLayout, run_layout
@@ -53,6 +54,7 @@ __all__ = [
     "run_layout",
     "select_frames",
     "split_well",
+    "stream_columns",
     "well_fields",
     "well_sort_key",
 ]

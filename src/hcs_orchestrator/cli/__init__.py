@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import acquire, emulate, export, forward, lab, serve
+from hcs_orchestrator.cli import acquire, emulate, export, forward, lab, merfish, serve
 from hcs_orchestrator.cli.options import CommandParser, HcsParser, add_debug_option
 
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     forward.register(commands)
     export.register(commands)
     lab.register(commands)
+    merfish.register(commands)
     return parser
 
 

@@ -36,18 +36,29 @@ def frame_table(run: Any) -> dict[str, np.ndarray]:
     Text columns are numpy string arrays, numbers numeric arrays; entry ``i`` describes
     image ``i`` of the run's ``primary`` stream.
     """
-    stream = run[FRAMES_STREAM]
+    return stream_columns(run, FRAMES_STREAM, FRAME_PREFIX)
+
+
+def stream_columns(run: Any, stream_name: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """The columns of one event stream of a run whose keys start with ``prefix``.
+
+    Keys are returned without the prefix; text columns are numpy string arrays.
+
+    Raises:
+        KeyError: the run has no such stream.
+    """
+    stream = run[stream_name]
     internal = _event_table(stream)
     if internal is not None:
         return {
-            key.removeprefix(FRAME_PREFIX): _column(internal[key].to_numpy())
+            key.removeprefix(prefix): _column(internal[key].to_numpy())
             for key in internal.columns
-            if key.startswith(FRAME_PREFIX)
+            if key.startswith(prefix)
         }
     columns = {}
     for key in stream:
-        if key.startswith(FRAME_PREFIX):
-            columns[key.removeprefix(FRAME_PREFIX)] = np.asarray(stream[key].read())
+        if key.startswith(prefix):
+            columns[key.removeprefix(prefix)] = np.asarray(stream[key].read())
     return columns
 
 
