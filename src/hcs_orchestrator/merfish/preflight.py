@@ -22,6 +22,7 @@ from hcs_devices.config.errors import UserFileError
 from hcs_devices.fluidics.config import FluidicsConfig
 from hcs_devices.fluidics.peristaltic_pump import MIN_RPM
 from hcs_orchestrator.merfish.protocol import Protocol, round_image_step
+from hcs_orchestrator.preflight import estimate as duration_estimate
 from hcs_plans.merfish import CleaveStep, FlowStep, ImageStep, IncubateStep
 from hcs_plans.table import AcquisitionError, resolve
 
@@ -71,6 +72,7 @@ def check_protocol(
     """
     problems: list[str] = []
     estimate = MerfishEstimate(rounds=protocol.n_rounds)
+    imaging_s: dict[str, float] = {}
     channels = {c.name for c in config.channels}
     for bit, spec in protocol.bits.items():
         if spec.channel not in channels:
@@ -110,7 +112,10 @@ def check_protocol(
                     raise UserFileError(source, [f"{where}.acquisition.{err}"]) from err
                 estimate.images += table.images
                 estimate.bytes += table.total_bytes
-                estimate.duration_s += table.estimated_duration_s
+                key = resolved.acquisition.model_dump_json()
+                if key not in imaging_s:  # rounds image alike: measure once
+                    imaging_s[key] = duration_estimate(config, resolved.acquisition, table).total_s
+                estimate.duration_s += imaging_s[key]
                 estimate.fields = len(table.fields)
                 estimate.units += len(table.fields)
             else:
