@@ -8,33 +8,11 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 from bluesky import RunEngine
-from storage_support import A1_XY_UM
+from preview_support import one_well_spec
 
 from hcs_devices.camera.shared_frame import SharedFrameReader, SharedFrameSlot, leftover_segments
 from hcs_devices.factory import Microscope
-from hcs_plans import acquire_plate, spec_from_data
-
-
-def spec(fields_per_side: int, channels: tuple[str, ...]) -> Any:
-    """One well, a square grid of fields, the given channels at 1 ms."""
-    return spec_from_data(
-        {
-            "sequence": {
-                "axis_order": "tpgcz",
-                "stage_positions": {
-                    "plate": 96,
-                    "a1_center_xy": list(A1_XY_UM),
-                    "selected_wells": [[1], [1]],
-                    "well_points_plan": {
-                        "rows": fields_per_side,
-                        "columns": fields_per_side,
-                        "overlap": 0.0,
-                    },
-                },
-                "channels": [{"config": name, "exposure": 1.0} for name in channels],
-            }
-        }
-    )
+from hcs_plans import acquire_plate
 
 
 def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewing(
@@ -59,7 +37,7 @@ def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewin
     thread = threading.Thread(target=read_slowly)
     thread.start()
     try:
-        RE(acquire_plate(microscope, spec(3, ("DAPI", "GFP", "Cy3"))))
+        RE(acquire_plate(microscope, one_well_spec(3, ("DAPI", "GFP", "Cy3"))))
         threading.Event().wait(0.2)
         shared = reader.read()
     finally:
@@ -87,7 +65,7 @@ def test_acquisition_previews_one_frame_in_every_n_when_decimated(
     RE(bps.mv(camera.preview_every_n, 4))
     viewer = camera.preview.subscribe()
     try:
-        RE(acquire_plate(microscope, spec(2, ("DAPI", "GFP"))))
+        RE(acquire_plate(microscope, one_well_spec(2, ("DAPI", "GFP"))))
     finally:
         viewer.close()
     assert run_on_re_loop(camera.data.frames_written.get_value) == 8

@@ -183,7 +183,7 @@ class Camera(StandardDetector):
     async def _put_frame(self, frame: Any) -> None:
         index = self.data.frames_queued()
         await self.data.put(frame)
-        if self.preview.has_viewers and self.preview.wants_acquisition_frame():
+        if self.preview.wants(index):
             await self._preview(frame, index)
 
     async def _preview(self, frame: Any, index: int) -> None:

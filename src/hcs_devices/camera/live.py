@@ -1,10 +1,11 @@
 """Live view: the camera free-running for the preview tap, writing nothing to disk.
 
-:class:`LiveStream` is a flyable child of the camera: ``kickoff`` starts the camera
-exposing frame after frame at its current settings (a change of exposure applies from
-the next frame), each frame going to the preview tap with its metadata; ``stop`` ends
-it. A plan drives it through messages (``kickoff``, ``stop``), so live view starts and
-ends through the RunEngine like every other hardware command.
+:class:`LiveStream` is a child of the camera: setting its ``enabled`` signal starts the
+camera exposing frame after frame at its current settings (a change of exposure applies
+from the next frame), each frame going to the preview tap with its metadata; clearing it
+(or ``stop``) ends it. A plan drives it through messages (``set``, ``stop``), so live
+view starts and ends through the RunEngine like every other hardware command, and needs
+no run: live view records nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from ophyd_async.core import AsyncStatus, Device
+from ophyd_async.core import AsyncStatus, Device, soft_signal_rw
 
 from hcs_devices.camera.preview import PreviewTap, frame_meta
 from hcs_devices.camera.settings import ExposureSettings, FrameSource
@@ -61,7 +62,9 @@ class LiveStream(Device):
         self._owner = owner
         self._context = context
         self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
         self.frames = 0
+        self.enabled = soft_signal_rw(bool, False, setter=self._set_enabled)
         super().__init__(name=name)
 
     @property
@@ -69,18 +72,21 @@ class LiveStream(Device):
         """Whether the camera is free-running now."""
         return self._task is not None and not self._task.done()
 
-    @AsyncStatus.wrap
-    async def kickoff(self) -> None:
-        """Start free-running (refused while another client's run owns the camera)."""
-        self._owner.check(self.name or "live", "kickoff")
+    async def _set_enabled(self, value: bool | None) -> None:
+        """Start (or stop) free-running; refused while another client's run owns the camera."""
+        self._owner.check(self.name or "live", "enabled")
         await self.halt()
-        self.frames = 0
-        self._task = asyncio.create_task(self._loop(), name="hcs-live-view")
+        if value:
+            self.frames = 0
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(self._loop(self._stop), name="hcs-live-view")
 
-    def complete(self) -> AsyncStatus:
-        """Done when free-running ends (a ``stop``, or an exposure that failed)."""
+    def failure(self) -> BaseException | None:
+        """The error that ended free-running, if an exposure failed."""
         task = self._task
-        return AsyncStatus(_wait(task))
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
 
     @AsyncStatus.wrap
     async def stop(self, success: bool = True) -> None:
@@ -90,14 +96,18 @@ class LiveStream(Device):
     async def halt(self) -> None:
         """Stop free-running now (safe to call at any time)."""
         task, self._task = self._task, None
+        if self._stop is not None:
+            # Also a flag: a cancellation that arrives as an exposure's frame does can
+            # be lost (Python 3.11), and the loop must end all the same.
+            self._stop.set()
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _loop(self) -> None:
+    async def _loop(self, stop: asyncio.Event) -> None:
         next_start = time.monotonic()
-        while True:
+        while not stop.is_set():
             settings = await self._settings()
             delay = next_start - time.monotonic()
             if delay > 0:
@@ -105,6 +115,8 @@ class LiveStream(Device):
             period = max(self._source.min_frame_period_s(settings), settings.exposure_ms / 1e3)
             next_start = max(next_start + period, time.monotonic())
             frame = await self._source.expose(settings)
+            if stop.is_set():
+                return
             self.frames += 1
             channel, position = await self._context()
             meta = frame_meta(
@@ -115,9 +127,3 @@ class LiveStream(Device):
                 mode="live",
             )
             self._tap.offer(frame, meta)
-
-
-async def _wait(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(task)

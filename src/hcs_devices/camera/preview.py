@@ -166,7 +166,6 @@ class PreviewTap:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._publishing = False
-        self._acquired = 0
         self.latest: PreviewFrame | None = None
         self.offered = 0
         self.published = 0
@@ -177,10 +176,9 @@ class PreviewTap:
         """Whether anyone looks at the frames (else offering them costs nothing)."""
         return bool(self._subscriptions or self._sinks)
 
-    def wants_acquisition_frame(self) -> bool:
-        """Count one acquisition frame; True for one in ``every_n``."""
-        self._acquired += 1
-        return (self._acquired - 1) % self.every_n == 0
+    def wants(self, index: int) -> bool:
+        """Whether acquisition frame ``index`` (from 0) is previewed: one in ``every_n``."""
+        return index % self.every_n == 0
 
     def offer(self, pixels: np.ndarray, meta: FrameMeta) -> None:
         """Keep ``pixels`` as the latest frame; never waits (drops the oldest kept)."""

@@ -81,7 +81,7 @@ def test_offer_never_waits_and_a_slow_viewer_drops_when_frames_come_faster() -> 
 
 def test_tap_offers_one_acquisition_frame_in_every_n() -> None:
     tap = PreviewTap(every_n=4)
-    wanted = [tap.wants_acquisition_frame() for _ in range(12)]
+    wanted = [tap.wants(i) for i in range(12)]
     assert wanted == [True, False, False, False] * 3
 
 
