@@ -58,10 +58,12 @@ def test_console_refuses_commands_and_reads_without_the_key(
 def test_console_reads_are_public_only_when_configured_and_commands_never(
     fast_profile_config: MicroscopeConfig, tmp_path: Path
 ) -> None:
-    with served_console(fast_profile_config, tmp_path, public_read=True) as public:
-        with httpx.Client(base_url=public.url, timeout=60.0) as client:
-            assert client.get("/api/state").status_code == 200
-            assert client.post("/api/move", json={"well": "B3"}).status_code == 401
+    with (
+        served_console(fast_profile_config, tmp_path, public_read=True) as public,
+        httpx.Client(base_url=public.url, timeout=60.0) as client,
+    ):
+        assert client.get("/api/state").status_code == 200
+        assert client.post("/api/move", json={"well": "B3"}).status_code == 401
 
 
 def test_live_frames_arrive_over_the_websocket_with_their_metadata(
