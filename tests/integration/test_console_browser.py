@@ -41,7 +41,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 def live_image_pixels(png: bytes, box: list[float], scale: float) -> np.ndarray:
     """The pixels of the live image's rectangle in a screenshot."""
     image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
-    x, y, w, h = (int(round(v * scale)) for v in box)
+    x, y, w, h = (round(v * scale) for v in box)
     return image[y : y + h, x : x + w]
 
 
