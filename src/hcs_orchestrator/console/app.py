@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hcs_devices.navigation import Command, MoveTo, SetChannel, SetExposure, SetIntensity
 from hcs_devices.ownership import BusyError
-from hcs_orchestrator.console.frames import Contrast, encode
+from hcs_orchestrator.console.frames import Contrast, SharedEncoder
 from hcs_orchestrator.console.plate import PlateMap, RunTracker
 from hcs_orchestrator.live_control import LiveControl
 from hcs_plans import spec_from_data
@@ -101,6 +101,7 @@ def build_console_app(
     plate = plate or PlateMap()
     tracker = tracker or RunTracker()
     app = FastAPI(title="hcs console", docs_url=None, redoc_url=None, openapi_url=None)
+    encoder = SharedEncoder()
     page = files("hcs_orchestrator.console").joinpath("static/index.html").read_text("utf-8")
 
     def key_of(headers: Any, query: Any) -> str:
@@ -201,12 +202,14 @@ def build_console_app(
         except Unauthorized as exc:
             await websocket.close(code=4401, reason=str(exc))  # the page shows why
             return
-        await stream_frames(websocket, control)
+        await stream_frames(websocket, control, encoder)
 
     return app
 
 
-async def stream_frames(websocket: WebSocket, control: LiveControl) -> None:
+async def stream_frames(
+    websocket: WebSocket, control: LiveControl, encoder: SharedEncoder
+) -> None:
     """Send the newest preview frame whenever the viewer is ready for one.
 
     The viewer may send ``{"low": L, "high": H}`` to set the contrast limits (0, 0:
@@ -229,7 +232,7 @@ async def stream_frames(websocket: WebSocket, control: LiveControl) -> None:
             frame = await viewer.aget(timeout_s=0.5)
             if frame is None:
                 continue
-            message = await loop.run_in_executor(None, encode, frame, contrast)
+            message = await loop.run_in_executor(None, encoder, frame, contrast)
             await websocket.send_json(message)
     except (WebSocketDisconnect, RuntimeError):
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,3 +69,28 @@ def encode(frame: PreviewFrame, contrast: Contrast) -> dict[str, object]:
         "contrast": [low, high],
         "jpeg": base64.b64encode(buffer.getvalue()).decode("ascii"),
     }
+
+
+class SharedEncoder:
+    """Encodes each frame once for every viewer asking for it with the same contrast.
+
+    Viewers are handed the same frames by the preview tap; encoding is the costly part
+    of serving them, so the last message is kept and given to the next viewer that asks
+    for the same frame and limits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, int, Contrast] | None = None
+        self._message: dict[str, object] = {}
+        self.encoded = 0
+
+    def __call__(self, frame: PreviewFrame, contrast: Contrast) -> dict[str, object]:
+        """The message for ``frame`` (encoded now, or by another viewer just before)."""
+        key = (id(frame.pixels), frame.meta.seq, contrast)
+        with self._lock:
+            if key != self._key:
+                self._message = encode(frame, contrast)
+                self._key = key
+                self.encoded += 1
+            return self._message
