@@ -207,9 +207,7 @@ def build_console_app(
     return app
 
 
-async def stream_frames(
-    websocket: WebSocket, control: LiveControl, encoder: SharedEncoder
-) -> None:
+async def stream_frames(websocket: WebSocket, control: LiveControl, encoder: SharedEncoder) -> None:
     """Send the newest preview frame whenever the viewer is ready for one.
 
     The viewer may send ``{"low": L, "high": H}`` to set the contrast limits (0, 0:
