@@ -51,7 +51,10 @@ def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewin
     writer = camera.data
     assert run_on_re_loop(writer.frames_written.get_value) == images
     assert camera.preview.offered == images
-    assert viewer.dropped > 0 and viewer.delivered < images
+    # The slow viewer missed frames (dropped at the tap or at the viewer), nothing else did.
+    missed = viewer.dropped + camera.preview.dropped
+    assert missed > 0 and viewer.delivered < images
+    assert viewer.delivered + missed in (images - 1, images)  # the last may still be held
     assert {m["mode"] for m in seen} == {"acquisition"}
     assert {m["channel"] for m in seen} <= {"DAPI", "GFP", "Cy3"}
     assert shared is not None and shared[1].seq == images

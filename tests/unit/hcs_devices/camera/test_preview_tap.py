@@ -72,7 +72,7 @@ def test_offer_never_waits_and_a_slow_viewer_drops_when_frames_come_faster() -> 
         reader.join()
         tap.close()
     assert tap.offered == 500
-    assert slow.dropped > 0 and 0 < len(received) < 500
+    assert slow.dropped + tap.dropped > 0 and 0 < len(received) < 500
     # Every frame was delivered or counted as dropped (by the tap or by the viewer).
     assert len(received) + slow.dropped + tap.dropped == 500
     assert received == sorted(received)  # newest-first never reorders frames
