@@ -167,6 +167,8 @@ class Microscope(Device):
 
     async def aclose(self) -> None:
         """Release what the backends hold (threads, ports), on the RunEngine's loop."""
+        await self.camera.live.halt()
+        self.camera.preview.close()
         if self.fluidics is not None:
             await self.fluidics.close()
         for closer in self._closers:

@@ -110,12 +110,14 @@ def test_async_viewer_gets_the_newest_frame_and_none_after_a_timeout() -> None:
 
 
 def test_close_stops_the_publisher_thread_and_releases_waiting_viewers() -> None:
+    before = set(threading.enumerate())
     tap = PreviewTap()
     viewer = tap.subscribe()
-    assert any(t.name == "hcs-preview" for t in threading.enumerate())
+    started = [t for t in set(threading.enumerate()) - before if t.name == "hcs-preview"]
+    assert len(started) == 1
     tap.close()
     assert viewer.get(timeout_s=1.0) is None
-    assert not any(t.name == "hcs-preview" and t.is_alive() for t in threading.enumerate())
+    assert not started[0].is_alive()
 
 
 def test_shared_slot_hands_the_latest_frame_and_metadata_to_a_reader() -> None:
