@@ -172,7 +172,9 @@ def test_hundred_switches_between_live_and_acquisition_leak_nothing_and_lose_no_
                 baseline = (threads_settle_to(thread_kinds()), open_fds())
         assert baseline is not None
         assert threads_settle_to(baseline[0]) == baseline[0]
-        assert open_fds() <= baseline[1]
+        # A leak would grow with the switches (98 more after the baseline); the storage
+        # path may hold one file more or less at any moment (a spool segment, say).
+        assert open_fds() <= baseline[1] + 2
     finally:
         reader.close()
         camera.preview.remove_sink(slot)
