@@ -18,6 +18,7 @@ import json
 import mmap
 import os
 import struct
+import time
 import uuid
 from multiprocessing import shared_memory
 from pathlib import Path
@@ -35,8 +36,8 @@ _HEADER = struct.Struct("<QIII")
 _META_OFFSET = 64
 _META_BYTES = 1024
 _PIXELS_OFFSET = _META_OFFSET + _META_BYTES
-#: Attempts a reader makes before reporting the slot busy.
-READ_ATTEMPTS = 50
+#: How long a reader keeps trying while the writer rewrites the slot (seconds).
+READ_TIMEOUT_S = 1.0
 
 
 class SharedFrameSlot:
@@ -116,16 +117,18 @@ class SharedFrameReader:
         """A copy of the latest frame and its metadata, or None if none was written yet.
 
         Raises:
-            TimeoutError: the writer kept rewriting the slot while it was read.
+            TimeoutError: the writer kept rewriting the slot for ``READ_TIMEOUT_S``.
         """
         view = self._map
         if view is None:
             raise ValueError(f"the reader of {self.name!r} is closed")
-        for _ in range(READ_ATTEMPTS):
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while time.monotonic() < deadline:
             seq, height, width, meta_len = _HEADER.unpack_from(view, 0)
             if seq == 0:
                 return None
-            if seq % 2:
+            if seq % 2:  # being written: let the writer finish
+                os.sched_yield()
                 continue
             meta = bytes(view[_META_OFFSET : _META_OFFSET + meta_len])
             pixels = np.frombuffer(view, np.uint16, height * width, _PIXELS_OFFSET)
