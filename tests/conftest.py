@@ -41,7 +41,7 @@ PROFILE_CONFIG_PATH = REPO_ROOT / "src" / "hcs_orchestrator" / "data" / "microsc
 #: Sensor size of ``small_config``: a 166 um field of view with the 20x objective.
 SMALL_SENSOR_PX = 512
 #: Threads the simulated microscope starts (render pool, frame writers).
-MICROSCOPE_THREAD_PREFIXES = ("sim-camera", "tiff-writer-")
+MICROSCOPE_THREAD_PREFIXES = ("sim-camera", "tiff-writer-", "hcs-preview")
 
 
 def with_sensor(

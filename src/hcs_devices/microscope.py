@@ -81,7 +81,27 @@ class Microscope(Device):
         self.camera = camera
         self.laser_autofocus = laser_autofocus
         self.fluidics = fluidics
+        camera.frame_context = self.frame_context
         super().__init__(name=name)
+
+    async def frame_context(self) -> tuple[str, tuple[float, float, float]]:
+        """The channel set now and the stage's x, y, z (um): a previewed frame's metadata.
+
+        The channel is the configured channel whose light source and emission filter
+        are selected, else the light source's name.
+        """
+        stage = self.stage_
+        x = await stage.x.user_readback.get_value()
+        y = await stage.y.user_readback.get_value()
+        z = await stage.z.user_readback.get_value()
+        source = await self.illumination.source.get_value()
+        position = await self.filter_wheel.position.get_value()
+        channels = [
+            c.name
+            for c in self.config.channels
+            if c.source == source and c.filter_position == position
+        ]
+        return (channels[0] if channels else source), (x, y, z)
 
     @AsyncStatus.wrap
     async def stage(self) -> None:
@@ -147,6 +167,8 @@ class Microscope(Device):
 
     async def aclose(self) -> None:
         """Release what the backends hold (threads, ports), on the RunEngine's loop."""
+        await self.camera.live.halt()
+        self.camera.preview.close()
         if self.fluidics is not None:
             await self.fluidics.close()
         for closer in self._closers:

@@ -21,7 +21,7 @@ from typing import Any
 
 from bluesky import RunEngine
 from bluesky.log import ComposableLogAdapter
-from bluesky.utils import FailedStatus, Msg
+from bluesky.utils import FailedStatus, Msg, SigintHandler
 
 from hcs_devices.ownership import HardwareOwner
 
@@ -277,6 +277,23 @@ class MicroscopeRunEngine(RunEngine):
         self.preprocessors.append(
             lambda plan: readable_failures(plan, lambda: str(self._reason or ""))  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType, reportAttributeAccessIssue]
         )
+
+    @property
+    def context_managers(self) -> list[Any]:
+        """Context managers entered around each stretch of running (bluesky's hook).
+
+        bluesky's ``SigintHandler`` installs a SIGINT handler, which only the main
+        thread may do: a plan run from another thread (the web console's control
+        thread) runs without it, and Ctrl-C stays the main thread's.
+        """
+        managers = self._context_managers
+        if threading.current_thread() is threading.main_thread():
+            return managers
+        return [m for m in managers if m is not SigintHandler]
+
+    @context_managers.setter
+    def context_managers(self, managers: list[Any]) -> None:
+        self._context_managers = list(managers)
 
     def subscribe_timed(self, callback: Callable[[str, dict[str, Any]], Any], name: str) -> int:
         """Subscribe a document callback whose slow calls are reported by ``name``."""

@@ -21,12 +21,14 @@ from ophyd_async.core import (
 )
 
 from hcs_devices.camera.field import FieldSequence, FrameRows
+from hcs_devices.camera.live import FrameContext, LiveStream, no_context
 from hcs_devices.camera.logic import (
     AcquisitionPlan,
     CameraAcquireLogic,
     CameraTriggerLogic,
     TiffSequenceDataLogic,
 )
+from hcs_devices.camera.preview import PreviewTap, check_every_n, frame_meta
 from hcs_devices.camera.settings import ExposureSettings, FrameSource, Roi
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
@@ -74,6 +76,11 @@ class Camera(StandardDetector):
     each frame (through ``sequencer`` in a hardware-timed burst) and records each
     image's row in :attr:`rows`, collected with the images (:mod:`.field`).
 
+    Every frame taken is offered to the preview tap :attr:`preview` (one in
+    ``preview_every_n`` during an acquisition), which never holds the camera or the
+    writer up. :attr:`live` free-runs the camera for live view: its frames go to the
+    preview tap only, never to disk (:mod:`.live`).
+
     Args:
         source: where frames come from (the simulated specimen or a camera SDK).
         config: the camera section of the microscope configuration.
@@ -102,6 +109,11 @@ class Camera(StandardDetector):
         self.config = config
         self.sequencer = sequencer
         self._owner = owner
+        #: The latest frames, for viewers (never holds the camera up).
+        self.preview = PreviewTap()
+        #: Where the stage is and which channel is set, for each previewed frame's
+        #: metadata (the microscope sets it; frames of a field use their rows).
+        self.frame_context: FrameContext = no_context
         self._progress: _FieldProgress | None = None
         #: Tasks waiting for frames (trigger, complete), and those a pause released.
         self._waiting: set[asyncio.Task[Any]] = set()
@@ -124,6 +136,9 @@ class Camera(StandardDetector):
         )
         self.roi_height = soft_signal_rw(
             int, config.sensor_height_px, units="px", setter=self._checked("roi_height")
+        )
+        self.preview_every_n = soft_signal_rw(
+            int, self.preview.every_n, setter=self._set_preview_every_n
         )
         self.acquiring: SignalR[bool]
         self.acquiring, set_acquiring = soft_signal_r_and_setter(bool, False)
@@ -155,10 +170,42 @@ class Camera(StandardDetector):
             self.roi_width,
             self.roi_height,
         )
+        self.live = LiveStream(
+            source,
+            self.exposure_settings,
+            self.preview,
+            owner,
+            context=lambda: self.frame_context(),
+            name="live",
+        )
         super().__init__(name=name, connector=BackendConnector(source.connect))
 
     async def _put_frame(self, frame: Any) -> None:
+        index = self.data.frames_queued()
         await self.data.put(frame)
+        if self.preview.wants(index):
+            await self._preview(frame, index)
+
+    async def _preview(self, frame: Any, index: int) -> None:
+        """Offer an acquisition frame to the preview tap, with its row's metadata."""
+        row = self.rows.peek(index)
+        if row is None:  # a frame outside a field of view (a plain trigger)
+            channel, position = await self.frame_context()
+            exposure_ms = await self.exposure_ms.get_value()
+        else:
+            channel, exposure_ms = str(row["channel"]), float(row["exposure_ms"])
+            position = (float(row["x_um"]), float(row["y_um"]), float(row["z_um"]))
+        meta = frame_meta(
+            self.preview.next_seq(),
+            channel=channel,
+            exposure_ms=exposure_ms,
+            position_um=position,
+            mode="acquisition",
+        )
+        self.preview.offer(frame, meta)
+
+    async def _set_preview_every_n(self, value: int | None) -> None:
+        self.preview.every_n = check_every_n(int(value or 0))
 
     async def _wait_for_index(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
@@ -439,6 +486,7 @@ class Camera(StandardDetector):
         """Stop acquiring and close the frame set, whatever state the camera is in."""
         self._plan.step = self._plan.end = None
         self._progress = None
+        await self.live.halt()
         await self._cancel_prepare()
         await super().unstage()
 

@@ -100,6 +100,11 @@ class FrameRows:
             raise ValueError(f"image {index}'s row was collected already")
         self._rows[index] = (dict(row), time.time())
 
+    def peek(self, index: int) -> Mapping[str, Any] | None:
+        """The row recorded for image ``index`` and not collected yet, if any."""
+        entry = self._rows.get(index)
+        return entry[0] if entry is not None else None
+
     def clear(self) -> None:
         """Forget every row (a new run)."""
         self._rows.clear()

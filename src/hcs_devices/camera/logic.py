@@ -257,6 +257,10 @@ class TiffSequenceDataLogic(DetectorDataLogic):
             collections_written_signal=self.frames_written,
         )
 
+    def frames_queued(self) -> int:
+        """Frames of the open frame set handed to the writer so far (0 when none is open)."""
+        return self._writer.frames_queued if self._writer is not None else 0
+
     async def put(self, frame: np.ndarray) -> None:
         """Hand a frame to the writer (waits while the writer's queue is full)."""
         if self._writer is None:

@@ -13,7 +13,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hcs_orchestrator.cli import acquire, emulate, export, forward, lab, merfish, serve
+from hcs_orchestrator.cli import (
+    acquire,
+    console,
+    emulate,
+    export,
+    forward,
+    lab,
+    merfish,
+    serve,
+)
 from hcs_orchestrator.cli.options import CommandParser, HcsParser, add_debug_option
 
 
@@ -39,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     acquire.register(commands)
     emulate.register(commands)
     serve.register(commands)
+    console.register(commands)
     forward.register(commands)
     export.register(commands)
     lab.register(commands)

@@ -1,0 +1,19 @@
+"""Live view at the prompt: ``live()``, ``snap()``, ``move_to(x_um, y_um)``, ``stop_live()``.
+
+Interactive only: the queue server's RE worker has no prompt to steer live view from.
+"""
+
+from hcs_orchestrator.lab.profile import in_re_worker
+
+if not in_re_worker():
+    from hcs_orchestrator.live_control import LiveControl
+    from hcs_orchestrator.live_prompt import PromptHelpers
+
+    live_control = LiveControl(RE, microscope)  # noqa: F821  (00-session.py)
+    _helpers = PromptHelpers(live_control)
+    live, snap, move_to, stop_live = (
+        _helpers.live,
+        _helpers.snap,
+        _helpers.move_to,
+        _helpers.stop_live,
+    )

@@ -1,0 +1,94 @@
+"""``hcs console``: the web console on the simulated (or configured) microscope.
+
+The handler imports the web stack when it runs, so that ``hcs --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from hcs_orchestrator.cli.key_options import (
+    REFUSED_KEY_MESSAGE,
+    add_key_options,
+    key_on_command_line,
+)
+from hcs_orchestrator.cli.options import add_data_dir_option
+
+#: Mirrors ``hcs_orchestrator.console.server`` (not imported here: it pulls in uvicorn).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8010
+#: Where ``hcs console`` writes the key it generates, in the data directory (mode 0600).
+CONSOLE_KEY_FILE = "console-api-key"
+
+
+def register(commands: Any) -> None:
+    """Add ``hcs console`` to the ``hcs`` parser."""
+    console = cast(
+        argparse.ArgumentParser,
+        commands.add_parser(
+            "console",
+            help="a web page to watch and steer the microscope: live view, plate map, progress",
+            description=(
+                "Open a session on the microscope and serve the web console. Commands "
+                "(live view, moves, acquisitions) always need the API key; watching needs "
+                "it too unless --public-read. The key comes from --api-key-file, else "
+                "$HCS_TILED_API_KEY, else a new random key is written to "
+                f"DATA_DIR/{CONSOLE_KEY_FILE} (readable by you only)."
+            ),
+            allow_abbrev=False,
+        ),
+    )
+    add_data_dir_option(console, must_exist=False)
+    console.add_argument("--config", type=Path, default=None, help="microscope configuration")
+    console.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"interface to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    console.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    add_key_options(console, "file holding the API key (default: $HCS_TILED_API_KEY, else new)")
+    console.add_argument(
+        "--public-read", action="store_true", help="let anyone who can connect watch, keyless"
+    )
+    console.set_defaults(run=_console)
+
+
+def _console(args: argparse.Namespace) -> int:
+    if key_on_command_line(args):
+        print(f"error: {REFUSED_KEY_MESSAGE}", file=sys.stderr)
+        return 2
+    from hcs_orchestrator.console.server import serve_console
+    from hcs_orchestrator.console.wiring import console_for
+    from hcs_orchestrator.session import open_session
+    from hcs_storage.api_key import resolve_api_key
+    from hcs_storage.server import is_loopback
+    from hcs_storage.server_error import ServerError
+
+    try:
+        api_key, origin = resolve_api_key(
+            args.api_key_file, generated_key_file=args.data_dir / CONSOLE_KEY_FILE
+        )
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: other machines can reach the console, "
+            "and HTTP sends the API key unencrypted; put it behind an HTTPS proxy.",
+            file=sys.stderr,
+        )
+    session = open_session(args.config, args.data_dir)
+    console = console_for(session, api_key=api_key, public_read=args.public_read)
+    print(f"console: http://{args.host}:{args.port}/  (API key: {origin})", flush=True)
+    print("open it with #key=YOUR_KEY after the address, or type the key in the page")
+    try:
+        serve_console(console.app, args.host, args.port)
+    finally:
+        console.close()
+        session.close()
+    return 0

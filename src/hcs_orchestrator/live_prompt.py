@@ -1,0 +1,54 @@
+"""Live view at the IPython prompt: ``live()``, ``snap()``, ``move_to()``, ``stop_live()``.
+
+Each helper goes through :class:`~hcs_orchestrator.live_control.LiveControl`, so through
+the RunEngine: live view runs in the background and the prompt stays free to steer it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hcs_devices.navigation import MoveTo, SetChannel, SetExposure
+from hcs_orchestrator.live_control import LiveControl
+
+
+@dataclass(frozen=True)
+class PromptHelpers:
+    """The helpers a microscopist types at the prompt, bound to one session."""
+
+    control: LiveControl
+
+    def live(self, channel: str = "", exposure_ms: float = 0.0) -> None:
+        """Start live view (in the background); ``stop_live()`` ends it.
+
+        Args:
+            channel: a configured channel (e.g. ``"DAPI"``); the current one if empty.
+            exposure_ms: exposure in milliseconds; the current one if 0.
+        """
+        if self.control.state == "live":
+            if channel:
+                self.control.navigate(SetChannel(channel))
+            if exposure_ms:
+                self.control.navigate(SetExposure(exposure_ms))
+            return
+        self.control.start_live(channel, exposure_ms)
+        print("live view running: move_to(x_um, y_um), live(channel=...), stop_live()")
+
+    def stop_live(self) -> None:
+        """End live view (the camera stops, the light goes off)."""
+        self.control.stop_live()
+
+    def move_to(self, x_um: float, y_um: float, z_um: float | None = None) -> None:
+        """Move the stage (through live view if it runs)."""
+        self.control.navigate(MoveTo(x_um, y_um, z_um))
+
+    def snap(self, channel: str = "", exposure_ms: float = 0.0) -> np.ndarray:
+        """End live view, take one image into a run of its own and return its pixels."""
+        uid = self.control.snap(channel, exposure_ms)
+        frame = self.control.microscope.camera.preview.latest
+        print(f"snapped: run {uid}")
+        if frame is None:
+            raise RuntimeError("the snapped frame did not reach the preview tap")
+        return frame.pixels
