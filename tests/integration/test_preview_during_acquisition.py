@@ -25,24 +25,14 @@ def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewin
     camera.preview.add_sink(slot)
     reader = SharedFrameReader(slot.name)
     seen: list[dict[str, Any]] = []
-    stop = threading.Event()
-
-    def read_slowly() -> None:
-        while not stop.is_set():
-            got = viewer.get(timeout_s=0.2)
-            if got is not None:
-                seen.append(got.meta.as_dict())
-                threading.Event().wait(0.1)
-
-    thread = threading.Thread(target=read_slowly)
-    thread.start()
     try:
+        # The slowest viewer: it reads nothing while the plate is acquired.
         RE(acquire_plate(microscope, one_well_spec(3, ("DAPI", "GFP", "Cy3"))))
         threading.Event().wait(0.2)
+        while (got := viewer.get(timeout_s=0.2)) is not None:
+            seen.append(got.meta.as_dict())
         shared = reader.read()
     finally:
-        stop.set()
-        thread.join()
         reader.close()
         camera.preview.remove_sink(slot)
         slot.close()
@@ -53,7 +43,7 @@ def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewin
     assert camera.preview.offered == images
     # The slow viewer missed frames (dropped at the tap or at the viewer), nothing else did.
     missed = viewer.dropped + camera.preview.dropped
-    assert missed > 0 and viewer.delivered < images
+    assert missed >= images - 2 and 1 <= viewer.delivered <= 2
     assert viewer.delivered + missed in (images - 1, images)  # the last may still be held
     assert {m["mode"] for m in seen} == {"acquisition"}
     assert {m["channel"] for m in seen} <= {"DAPI", "GFP", "Cy3"}
