@@ -21,7 +21,6 @@ while the burst's frames are still being written.
 import importlib.metadata
 import itertools
 import json
-import time
 import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -46,6 +45,7 @@ from hcs_plans.table import (
     StackFrame,
     resolve,
 )
+from hcs_plans.time_points import Schedule
 from hcs_schema import FRAMES_STREAM, IMAGES_STREAM
 
 #: Versions recorded in every start document, so a run can be re-run from its record.
@@ -226,12 +226,11 @@ def acquire_fields(
         # (bps.declare_stream types its objects as readables; these are collectables.)
         yield Msg("declare_stream", None, camera, name=IMAGES_STREAM, collect=True)
         yield Msg("declare_stream", None, camera.rows, name=FRAMES_STREAM, collect=True)
-        start = time.monotonic()
+        schedule = Schedule(spec.late_time_points, spec.late_tolerance_s)
+        timed = spec.sequence.time_plan is not None
         for t_index, t_s in enumerate(table.time_points_s):
-            wait = t_s - (time.monotonic() - start)
-            if wait > 0:
-                yield from bps.checkpoint()
-                yield from bps.sleep(wait)
+            if not (yield from schedule.begin(t_index, t_s, record=timed)):
+                continue
             for index in chosen:
                 yield from one_field(t_index, index, table.fields[index])
         # Anything a pause inside the last collect left unannounced (nothing, usually).

@@ -25,6 +25,7 @@ __all__ = [
     "IMAGES_STREAM",
     "MERFISH_FIELDS",
     "MERFISH_KEY",
+    "TIME_POINTS_STREAM",
     "FieldType",
     "frame_key",
 ]
@@ -33,6 +34,9 @@ __all__ = [
 IMAGES_STREAM: Final = "primary"
 #: The stream of the per-image metadata (one row per image, in image order).
 FRAMES_STREAM: Final = "frames"
+#: The stream of a time-lapse's time points (one event per time point: when it was due,
+#: when it started, how late, and whether it was skipped).
+TIME_POINTS_STREAM: Final = "time_points"
 #: The main camera's device name (its image data key too).
 CAMERA: Final = "camera"
 #: The data directory's folder of frame files (one folder per run's frame set).

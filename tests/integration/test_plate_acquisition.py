@@ -965,3 +965,69 @@ def test_hcs_acquire_dry_run_ends_quietly_when_its_reader_goes_away(tmp_path: Pa
         err = process.stderr.read()
         assert process.wait(timeout=60) == 0
     assert err == ""
+
+
+# --- time-lapse: late time points ----------------------------------------------------
+
+
+def time_points_of(harness: SessionHarness, uid: str) -> list[dict[str, Any]]:
+    """The run's time points as recorded (its ``time_points`` stream), in order."""
+    documents = harness.run_documents(uid)
+    (descriptor,) = [
+        d["uid"] for n, d in documents if n == "descriptor" and d["name"] == "time_points"
+    ]
+    events = [d for n, d in documents if n == "event" and d["descriptor"] == descriptor]
+    return [
+        {key.removeprefix("time_point-"): value for key, value in e["data"].items()}
+        for e in sorted(events, key=lambda e: e["seq_num"])
+    ]
+
+
+def time_lapse(interval_s: float, loops: int) -> dict[str, Any]:
+    """Two fields, two channels per time point: each takes longer than 0.05 s."""
+    sequence = plate_sequence(columns=2, channels=(("DAPI", 5.0), ("GFP", 5.0)))
+    sequence["time_plan"] = {"interval": interval_s, "loops": loops}
+    return sequence
+
+
+@pytest.mark.parametrize("policy", ["run_late", "skip"])
+def test_time_lapse_records_each_late_time_point_and_takes_or_skips_it_as_the_spec_says(
+    harness: SessionHarness, policy: str
+) -> None:
+    spec = make_spec(
+        time_lapse(0.05, 3), late_time_points=policy, late_tolerance_s=0.0, hardware_sequencing=True
+    )
+    (uid,) = harness.RE(acquire_plate(harness.microscope, spec))
+    points = time_points_of(harness, uid)
+    assert [p["time_index"] for p in points] == [0, 1, 2]
+    assert [p["due_s"] for p in points] == pytest.approx([0.0, 0.05, 0.1])
+    assert points[0]["late_s"] == pytest.approx(0.0, abs=0.05) and not points[0]["skipped"]
+    assert all(p["late_s"] > 0 for p in points[1:])  # each time point takes > 0.05 s
+    skipped = [p["skipped"] for p in points]
+    assert skipped == ([False, True, True] if policy == "skip" else [False, False, False])
+    harness.session.flush(60.0)
+    rows = rows_of(frame_table(harness.session.catalog[uid]))
+    taken = 1 if policy == "skip" else 3
+    assert sorted({r["time_index"] for r in rows}) == list(range(taken))
+    assert len(rows) == taken * 2 * 2 == images_of(harness, uid)
+
+
+def test_time_lapse_pause_shifts_no_time_point_so_one_due_during_it_is_late(
+    harness: SessionHarness,
+) -> None:
+    # Due at 0 and 1.5 s; paused for 2.5 s during the first: the second starts late.
+    spec = make_spec(time_lapse(1.5, 2), late_time_points="skip", late_tolerance_s=0.3)
+    n_starts = start_count(harness)
+    watcher = Watcher(
+        images_after(harness, n_starts, 1), lambda: harness.RE.request_pause(defer=True)
+    ).start()
+    with pytest.raises(RunEngineInterrupted):
+        harness.RE(acquire_plate(harness.microscope, spec))
+    watcher.join()
+    threading.Event().wait(2.5)
+    harness.RE.resume()
+    uid = current_run_uid(harness)
+    assert uid is not None and stop_doc(harness, uid)["exit_status"] == "success"
+    first, second = time_points_of(harness, uid)
+    assert not first["skipped"] and second["skipped"] and second["late_s"] > 1.0
+    assert images_of(harness, uid) == 2 * 2  # the first time point only, each image once

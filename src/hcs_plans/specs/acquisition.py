@@ -56,6 +56,12 @@ class AcquisitionSpec(BaseModel):
         z_reference: ``stage`` uses the sequence's z positions as absolute stage z
             (useq semantics when positions carry z); ``focus`` centres z plans on the
             microscope's current (or predicted) focus.
+        late_time_points: what a time-lapse does with a time point that starts late
+            (the previous one took longer than the interval, or the run was paused):
+            ``run_late`` takes it at once, ``skip`` takes nothing for it when it is more
+            than ``late_tolerance_s`` late. Each time point is recorded either way
+            (:mod:`hcs_plans.time_points`).
+        late_tolerance_s: how late a time point may start before ``skip`` skips it.
         autofocus: how each field of view's focus is found (none, focus map,
             contrast or laser autofocus, and how often); see
             :class:`~hcs_plans.specs.autofocus.AutofocusPolicy`.
@@ -74,6 +80,8 @@ class AcquisitionSpec(BaseModel):
     hardware_sequencing: bool = True
     z_reference: Literal["stage", "focus"] = "focus"
     binning: int = Field(1, ge=1, le=8)
+    late_time_points: Literal["run_late", "skip"] = "run_late"
+    late_tolerance_s: float = Field(1.0, ge=0.0, le=86_400.0)
     autofocus: AutofocusPolicy = AutofocusPolicy()
 
     @field_validator("sequence", mode="before")
