@@ -16,11 +16,15 @@ from typing import Final, Literal
 __all__ = [
     "CAMERA",
     "CATALOG_FILE",
+    "FIDUCIAL_BIT",
     "FRAMES_DIR",
     "FRAMES_STREAM",
+    "FRAME_DEFAULTS",
     "FRAME_FIELDS",
     "FRAME_KEY_PREFIX",
     "IMAGES_STREAM",
+    "MERFISH_FIELDS",
+    "MERFISH_KEY",
     "FieldType",
     "frame_key",
 ]
@@ -52,7 +56,19 @@ FRAME_FIELDS: Final[dict[str, tuple[FieldType, str | None]]] = {
     "z_index": ("integer", None),
     "time_index": ("integer", None),
     "exposure_ms": ("number", "ms"),
+    "round": ("integer", None),
+    "bit": ("string", None),
 }
+
+#: Row fields a plate acquisition leaves out, and their value then: MERFISH images carry
+#: their ``round`` (from 1) and ``bit`` (a codebook bit name, or :data:`FIDUCIAL_BIT`).
+FRAME_DEFAULTS: Final[dict[str, int | str]] = {"round": 0, "bit": ""}
+#: The ``bit`` of a MERFISH fiducial-bead image.
+FIDUCIAL_BIT: Final = "fiducial"
+#: Start-document key of a MERFISH run: ``{protocol_hash, round, unit}``.
+MERFISH_KEY: Final = "merfish"
+#: The fields of :data:`MERFISH_KEY`: the protocol's hash, the round (from 1), the unit id.
+MERFISH_FIELDS: Final = ("protocol_hash", "round", "unit")
 
 
 def frame_key(field: str, prefix: str = FRAME_KEY_PREFIX) -> str:

@@ -24,7 +24,7 @@ from event_model import DataKey
 from event_model.documents.event_page import PartialEventPage
 
 from hcs_devices.sequencer import SequencedFrame
-from hcs_schema import FRAME_FIELDS, FRAME_KEY_PREFIX, frame_key
+from hcs_schema import FRAME_DEFAULTS, FRAME_FIELDS, FRAME_KEY_PREFIX, frame_key
 
 _NUMPY = {"string": "|S1", "integer": "<i8", "number": "<f8"}
 
@@ -82,10 +82,13 @@ class FrameRows:
     def record(self, index: int, row: Mapping[str, Any]) -> None:
         """Record the row of image ``index`` (replacing a row of a frame never written).
 
+        Fields of :data:`~hcs_schema.FRAME_DEFAULTS` left out get their default value.
+
         Raises:
             KeyError: when the row lacks a field or has one the schema does not know.
             ValueError: when image ``index`` was collected already.
         """
+        row = {**{k: v for k, v in FRAME_DEFAULTS.items() if k not in row}, **row}
         if row.keys() != FRAME_FIELDS.keys():
             unknown = sorted(set(row) - set(FRAME_FIELDS))
             missing = [f for f in FRAME_FIELDS if f not in row]

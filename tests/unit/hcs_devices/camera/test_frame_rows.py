@@ -20,6 +20,8 @@ ROW: dict[str, Any] = {
     "z_index": 0,
     "time_index": 0,
     "exposure_ms": 5.0,
+    "round": 2,
+    "bit": "bit03",
 }
 
 
@@ -53,6 +55,16 @@ def test_record_refuses_a_row_with_a_missing_field_and_names_it() -> None:
     incomplete = {k: v for k, v in ROW.items() if k != "z_index"}
     with pytest.raises(KeyError, match=r"missing \['z_index'\]"):
         rows.record(0, incomplete)
+
+
+def test_record_gives_a_plate_row_round_0_and_no_bit_when_they_are_left_out() -> None:
+    rows, announced = table()
+    rows.record(0, {k: v for k, v in ROW.items() if k not in ("round", "bit")})
+    rows.record(1, ROW)
+    announced.count = 2
+    (page,) = list(rows.collect_pages())
+    assert page["data"]["frame-round"] == [0, 2]
+    assert page["data"]["frame-bit"] == ["", "bit03"]
 
 
 def test_record_names_unknown_and_missing_fields_apart_when_a_field_is_misspelt() -> None:
@@ -142,7 +154,7 @@ def test_describe_collect_gives_every_field_its_type_and_units() -> None:
         "experiment_id": None, "well": None, "fov": None,
         "x_um": "um", "y_um": "um", "z_um": "um",
         "channel": None, "z_index": None, "time_index": None,
-        "exposure_ms": "ms",
+        "exposure_ms": "ms", "round": None, "bit": None,
     }  # fmt: skip
 
 
