@@ -79,6 +79,7 @@ def make_field(
     n_molecules: int = 150,
     n_beads: int = 40,
     swap: dict[int, int] | None = None,
+    lost: dict[str, float] | None = None,
 ) -> SyntheticField:
     """A field of random molecules imaged in every round, with a random drift.
 
@@ -88,6 +89,8 @@ def make_field(
         n_beads: fiducial beads.
         swap: round -> the round whose readout probes were in its tube instead (a
             swapped reagent: round 2 showing round 3's bits is ``{2: 3}``).
+        lost: bit -> the fraction of its molecules that show no spot (a readout
+            that bound poorly).
     """
     rng = np.random.default_rng(seed)
     codebook = example_codebook()
@@ -109,6 +112,8 @@ def make_field(
         bit_images[r] = {}
         for bit, shown_bit in zip(bits_of_round(r), bits_of_round(shown), strict=True):
             on = matrix[entries, column[shown_bit]]
+            if lost and bit in lost:
+                on &= rng.random(n_molecules) >= lost[bit]
             bit_images[r][bit] = render(positions[on] - offset, SPOT_PEAK * brightness[on], rng)
         fiducials[r] = render(beads - offset, np.full(n_beads, 1.5 * SPOT_PEAK), rng)
     return SyntheticField(positions, entries, shifts, bit_images, fiducials)

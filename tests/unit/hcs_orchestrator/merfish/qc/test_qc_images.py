@@ -127,6 +127,14 @@ def test_decode_field_names_both_rounds_showing_one_readout_without_truth() -> N
     assert any("bit07 shows the same molecules as bit01" in w for w in result.warnings)
 
 
+def test_decode_field_flags_a_round_whose_readout_bound_poorly_without_truth() -> None:
+    field = make_field(4, lost={"bit05": 0.4})
+    result = decode_field(_rounds(field), example_codebook())
+    assert set(result.flagged_rounds) == {3}
+    assert result.bit_errors["bit05"].one_to_zero > 0.15
+    assert result.flagged_rounds[3][0].startswith("round 3: bit05 reads wrong")
+
+
 def test_decode_field_flags_no_round_when_every_readout_was_right() -> None:
     for seed in range(3):
         field = make_field(seed)
