@@ -7,12 +7,14 @@ the results as ``merfish_qc`` runs (:mod:`~hcs_orchestrator.merfish.qc.documents
 ``emit``, e.g. the session's durable storage. When the worker falls behind it lags; when
 the queue is full a document is not queued, counted in :attr:`DecodingQc.dropped` and
 logged, and the QC of the runs it belonged to may be incomplete: acquisition never
-waits for the QC.
+waits for the QC. On Linux the worker thread runs at a lower priority (niceness
++10), so that on a busy machine the acquisition's threads are scheduled first.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from typing import Any
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Documents that may wait for the worker.
 QUEUE_SIZE = 100_000
+#: Niceness added to the worker thread (Linux), so acquisition threads get the CPU first.
+WORKER_NICE = 10
 _STOP = ("", {})
 
 
@@ -88,6 +92,10 @@ class DecodingQc:
         self._thread.join(timeout_s)
 
     def _work(self) -> None:
+        try:  # Linux: a thread's id is a process id for the scheduler
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except (AttributeError, OSError):
+            log.debug("decoding QC runs at normal priority")
         while True:
             name, doc = self._queue.get()
             try:
