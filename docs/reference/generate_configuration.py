@@ -36,6 +36,7 @@ UNITS: list[tuple[str, str]] = [
     ("_seconds_per_port", "s per port step"),
     ("_percent", "%"),
     ("_um", "um"),
+    ("_ul", "uL"),
     ("_mm", "mm"),
     ("_nm", "nm"),
     ("_ms", "ms"),

@@ -32,7 +32,7 @@ from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.camera import Scene, SimFrameSource, SimOptics
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
 from hcs_devices.sim.laser_autofocus import SimLaserAutofocusBackend
-from hcs_devices.sim.merfish import MerfishSpecimen
+from hcs_devices.sim.merfish import SAMPLE_STATE_FILE, MerfishSpecimen
 from hcs_devices.sim.sequencer import SimSequencer
 from hcs_devices.sim.specimen import Specimen
 from hcs_devices.sim.squid_scene import SquidScene
@@ -73,7 +73,7 @@ def build_microscope(
         RunEngine's loop.
     """
     owner = owner or HardwareOwner()
-    hardware = _Hardware(config)
+    hardware = _Hardware(config, Path(data_dir))
     stage = build_stage(config, hardware, owner)
     camera, source = build_camera(
         config,
@@ -107,8 +107,9 @@ def build_microscope(
 class _Hardware:
     """What drives a microscope's devices, each part built the first time a role asks."""
 
-    def __init__(self, config: MicroscopeConfig) -> None:
+    def __init__(self, config: MicroscopeConfig, data_dir: Path) -> None:
         self.config = config
+        self.data_dir = data_dir
         self.squid: SquidBackends | None = (
             _squid_backends(config) if config.stage.backend.kind == "squid" else None
         )
@@ -143,7 +144,10 @@ class _Hardware:
     def specimen(self) -> Specimen:
         """The synthetic specimen (only for simulated cameras and sensors)."""
         if self.config.specimen.merfish is not None:
-            return MerfishSpecimen(self.config.specimen, self.config.plate())
+            # The sample stays on the stage when the process dies: its state lives
+            # with the data.
+            state = self.data_dir / SAMPLE_STATE_FILE
+            return MerfishSpecimen(self.config.specimen, self.config.plate(), state)
         return Specimen(self.config.specimen, self.config.plate())
 
     @property

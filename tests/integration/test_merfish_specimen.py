@@ -23,8 +23,7 @@ from test_simulated_microscope import snap, use_channel
 
 from hcs_devices.config import MicroscopeConfig, TubeContent, load_config
 from hcs_devices.factory import Microscope
-from hcs_devices.sim import optics_of, specimen_of
-from hcs_devices.sim.merfish import MerfishSpecimen
+from hcs_devices.sim import merfish_specimen_of, optics_of
 from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
 from hcs_devices.sim.specimen import CY3, CY5, GFP
 from hcs_plans.stubs.fluidics import flow_volume, select_reagent
@@ -70,9 +69,7 @@ class Bench:
 
     def __init__(self, RE: RunEngine, documents: Documents, microscope: Microscope) -> None:
         self.RE, self.documents, self.m = RE, documents, microscope
-        specimen = specimen_of(microscope)
-        assert isinstance(specimen, MerfishSpecimen)
-        self.specimen = specimen
+        self.specimen = merfish_specimen_of(microscope)
         x, y = microscope.config.plate().well_center_um(WELL)
         RE(bps.mv(microscope.stage_.x, x, microscope.stage_.y, y))
 
@@ -204,6 +201,23 @@ def test_merfish_frames_keep_the_previous_rounds_spots_when_the_cleave_is_skippe
     assert not shows_exactly(b, cy3, ["bit03"])
 
 
+def test_merfish_sample_keeps_what_flowed_when_the_microscope_is_built_again(
+    RE: RunEngine,
+    documents: Documents,
+    make_microscope: Callable[..., Microscope],
+    tmp_path: Path,
+) -> None:
+    """The sample stays on the stage when the process dies: its state lives with the data."""
+    config = merfish_config()
+    first = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "data"))
+    first.flow("RO-1")
+    again = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "data"))
+    assert again.specimen.flow_cell.chemistry == first.specimen.flow_cell.chemistry
+    assert shows_exactly(again, again.frame("Cy3"), ["bit01"])
+    fresh = Bench(RE, documents, make_microscope(config, data_dir=tmp_path / "other"))
+    assert len(spots_px(fresh.frame("Cy3"))) == 0
+
+
 def phase_correlation_px(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """The (rows, columns) shift that moves ``a``'s content onto ``b``'s, sub-pixel."""
     window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
@@ -240,3 +254,10 @@ def test_merfish_drift_between_rounds_measured_on_the_beads_matches_the_configur
     assert measured == pytest.approx(expected, abs=0.3)
     # The beads carry the registration: in GFP they are the brightest spots.
     assert len(spots_px(round2)) > 5
+
+
+def test_merfish_specimen_of_refuses_a_microscope_without_a_merfish_sample(
+    microscope: Microscope,
+) -> None:
+    with pytest.raises(TypeError, match=r"no specimen\.merfish section"):
+        merfish_specimen_of(microscope)

@@ -11,12 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hcs_devices.sim.camera import SimFrameSource, SimOptics
+from hcs_devices.sim.merfish import MerfishSpecimen
 from hcs_devices.sim.specimen import Specimen
 
 if TYPE_CHECKING:
     from hcs_devices.microscope import Microscope
 
-__all__ = ["SimFrameSource", "SimOptics", "Specimen", "optics_of", "specimen_of"]
+__all__ = [
+    "MerfishSpecimen",
+    "SimFrameSource",
+    "SimOptics",
+    "Specimen",
+    "merfish_specimen_of",
+    "optics_of",
+    "specimen_of",
+]
 
 
 def _source(microscope: Microscope) -> SimFrameSource:
@@ -45,3 +54,19 @@ def specimen_of(microscope: Microscope) -> Specimen:
         TypeError: when the camera is not simulated.
     """
     return _source(microscope).specimen
+
+
+def merfish_specimen_of(microscope: Microscope) -> MerfishSpecimen:
+    """The MERFISH sample a simulated camera images: ground truth and flow cell.
+
+    Raises:
+        TypeError: when the camera is not simulated or the specimen has no MERFISH
+            section.
+    """
+    specimen = specimen_of(microscope)
+    if not isinstance(specimen, MerfishSpecimen):
+        raise TypeError(
+            f"{microscope.name}'s simulated specimen is not a MERFISH sample: its "
+            "configuration has no specimen.merfish section"
+        )
+    return specimen

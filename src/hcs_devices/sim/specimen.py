@@ -7,7 +7,11 @@ micrometres, which the simulated stage uses as its own.
 
 Cells are made of Gaussian blobs in four object classes, each carrying one label:
 nuclei (a DAPI-like dye), cytoplasm (a GFP-like protein) and two sets of
-sub-resolution spots (Cy3- and Cy5-like probes, as in smFISH/MERFISH).
+sub-resolution spots (Cy3- and Cy5-like probes, as in smFISH).
+
+A sample that changes while it is imaged (a MERFISH sample, whose readout spots follow
+the reagents that flowed, :mod:`hcs_devices.sim.merfish`) subclasses :class:`Specimen`
+and reports its :class:`SampleState` (classes, drift) once per frame.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -53,6 +54,9 @@ _READOUT_DYES: dict[str, Dye] = {READOUT_CY3.name: "cy3", READOUT_CY5.name: "cy5
 #: Molecules lie at most this far outside their well's square (cells keep 10 um clear of
 #: the wall; molecules lie within ~15 um of their cell's centre).
 WELL_SLACK_UM = 25.0
+
+#: Where a built microscope keeps its simulated sample's state, in its data directory.
+SAMPLE_STATE_FILE = Path("simulation") / "merfish-flow-cell.json"
 
 _MOLECULES_TAG = 0x524E41  # "RNA"
 _BEADS_TAG = 0x424541  # "BEA"
@@ -125,16 +129,22 @@ class MerfishSpecimen(Specimen):
     Args:
         config: the specimen section (its ``merfish`` section must be set).
         plate: the plate format the wells follow.
+        state_file: where the flow cell's state survives the process (see
+            :class:`FlowCell`); None keeps it in memory only.
     """
 
-    def __init__(self, config: SpecimenConfig, plate: PlateFormat) -> None:
+    def __init__(
+        self, config: SpecimenConfig, plate: PlateFormat, state_file: Path | None = None
+    ) -> None:
         if config.merfish is None:
             raise ValueError("a MERFISH specimen needs the specimen.merfish section")
         # The plain Cy3/Cy5 spots are replaced by readout spots: never draw them.
         super().__init__(config.model_copy(update={"spots_per_cell": 0}), plate)
         self.merfish = config.merfish
         self.codebook: Codebook = config.merfish.read_codebook()
-        self.flow_cell = FlowCell(config.merfish.tube_paths(), config.merfish.chamber_volume_ul)
+        self.flow_cell = FlowCell(
+            config.merfish.tube_paths(), config.merfish.chamber_volume_ul, state_file
+        )
         self.drift = Drift(config.seed, config.merfish.drift_per_round_um)
         self._names = tuple(e.name for e in self.codebook.entries)
         self._barcodes = self.codebook.matrix()
@@ -263,6 +273,7 @@ __all__ = [
     "MERFISH_CLASSES",
     "READOUT_CY3",
     "READOUT_CY5",
+    "SAMPLE_STATE_FILE",
     "MerfishSpecimen",
     "MerfishState",
     "Molecules",

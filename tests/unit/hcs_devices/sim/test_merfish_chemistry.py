@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,30 @@ async def test_simulated_pump_reports_each_forward_volume_with_the_valve_path_wh
     await pump.stop()
     assert ((1, 3),) not in cell.delivered_ul
     assert cell.chemistry.bits_with("cy5") == {"bit02"}
+
+
+def test_flow_cell_continues_from_its_state_file_when_built_again(tmp_path: Path) -> None:
+    """A killed process leaves the sample as it was: a half-done flow finishes later."""
+    state = tmp_path / "sample" / "flow-cell.json"
+    tubes = _flow_cell().tubes
+    first = FlowCell(tubes, CHAMBER_UL, state)
+    first.flowed(RO1, CHAMBER_UL)
+    first.flowed(CLEAVE, CHAMBER_UL)
+    first.flowed(RO2, 60.0)  # the process dies here, mid-flow
+    again = FlowCell(tubes, CHAMBER_UL, state)
+    assert again.chemistry == first.chemistry
+    assert again.chemistry.bound == () and again.chemistry.round == 1
+    assert again.delivered_ul == first.delivered_ul
+    again.flowed(RO2, 40.0)  # the flow repeated after the restart completes the binding
+    assert again.chemistry.bits_with("cy3") == {"bit03"}
+    assert again.chemistry.round == 2
+    assert not list(state.parent.glob("*.partial"))
+    fresh = FlowCell(tubes, CHAMBER_UL, tmp_path / "other.json")
+    assert fresh.chemistry.round == 0
+
+
+def test_flow_cell_refuses_a_state_file_it_did_not_write(tmp_path: Path) -> None:
+    state = tmp_path / "flow-cell.json"
+    state.write_text('{"bound": [["bit01", "gfp"]]}')
+    with pytest.raises(ValueError, match=r"flow-cell\.json: not a simulated flow cell's state"):
+        FlowCell(_flow_cell().tubes, CHAMBER_UL, state)
