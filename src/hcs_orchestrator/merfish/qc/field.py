@@ -126,12 +126,15 @@ def decode_field(
 ) -> FieldDecoding:
     """Decode a field from its rounds' spots; flag rounds whose bits read wrong.
 
-    A round is flagged when one of its bits reads wrong too often among the decoded
-    molecules (a readout that partly failed), against the molecules present when the
-    truth is known (any wrong readout, even one exchanged with another round's), or
+    A round is flagged when one of its bits disagrees with the molecules present, when
+    the truth is known (any wrong readout, even one exchanged with another round's);
     when one of its bits shows the same molecules as a bit of another round (a round
     given another round's readout mix: both rounds are named, the images cannot tell
-    which of the two is right).
+    which of the two is right); or, when neither check flagged a round, when one of its
+    bits reads wrong too often among the decoded molecules (a readout that partly
+    failed). That last check is skipped once a round is wrong outright, because a wrong
+    round makes molecules decode to wrong barcodes, whose bits then look wrong in the
+    right rounds too.
 
     Args:
         rounds: round -> its :func:`round_qc` (every bit of the codebook in one of them).
@@ -163,8 +166,6 @@ def decode_field(
                     f"max_bit_error_rate={limits.max_bit_error_rate})"
                 )
 
-    if n_decoded >= limits.min_decoded_for_rates:
-        flag_bits(errors, "decoded molecules")
     truth_errors = None
     if truth is not None:
         truth_errors = truth_bit_errors(
@@ -180,6 +181,10 @@ def decode_field(
                     f"max_colocalisation={limits.max_colocalisation}): one of the two rounds "
                     "had the other's readout"
                 )
+    if not flagged and n_decoded >= limits.min_decoded_for_rates:
+        # Only when no round is wrong outright: a wrong round makes molecules decode to
+        # wrong barcodes, which shows as errors in the bits of right rounds too.
+        flag_bits(errors, "decoded molecules")
     blanks = blank_rate(result)
     warnings = [w for r in sorted(flagged) for w in flagged[r]]
     if blanks > limits.max_blank_rate:
