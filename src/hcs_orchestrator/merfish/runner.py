@@ -33,8 +33,10 @@ from hcs_orchestrator.merfish.protocol import (
 from hcs_orchestrator.merfish.protocol import (
     expand_units,
     load_protocol,
+    load_protocol_codebook,
     protocol_hash,
 )
+from hcs_orchestrator.merfish.qc import DecodingQc, QcLimits
 from hcs_orchestrator.merfish.resume import UnitTodo, reconcile
 from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_orchestrator.session import Session, open_session
@@ -233,6 +235,25 @@ def _wait_for_catalog(session: Session, uids: list[str]) -> None:
     forwarder.wait_for(targets, RECONCILE_TIMEOUT_S)
 
 
+#: How long the end of an experiment waits for the decoding QC to finish, seconds.
+QC_CATCH_UP_S = 120.0
+
+
+def decoding_qc(protocol: MerfishProtocol, session: Session) -> DecodingQc:
+    """The decoding QC of an experiment's images, writing its results with the session's.
+
+    It runs in a thread of its own, off the RunEngine's (rule 1); its thresholds are the
+    protocol's ``qc`` section.
+    """
+    policy = protocol.qc
+    limits = QcLimits(
+        min_spots_per_bit=policy.min_spots_per_bit,
+        max_shift_px=policy.max_shift_px,
+        max_blank_rate=policy.max_blank_rate,
+    )
+    return DecodingQc(load_protocol_codebook(protocol), session.storage, limits=limits)
+
+
 def run_experiment(
     protocol_path: Path | None,
     config_path: Path | None,
@@ -278,8 +299,10 @@ def run_experiment(
             )
         journal.begin(digest, str(protocol_path.resolve()), str(config_path))
         session = open_session(config, data_dir)
+        qc = decoding_qc(protocol, session)
         try:
             session.RE.subscribe(JournalRecorder(journal))
+            session.RE.subscribe(qc)
             orchestrator = Orchestrator(
                 protocol=protocol,
                 config=config,
@@ -292,6 +315,7 @@ def run_experiment(
             )
             return orchestrator.run()
         finally:
+            qc.close(QC_CATCH_UP_S)  # its last results reach the spool before the session ends
             session.close()
     finally:
         journal.close()
