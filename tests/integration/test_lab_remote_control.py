@@ -200,7 +200,7 @@ def test_lab_plate_paused_resumed_and_aborted_remotely_keeps_each_image_once(
     wait_until(lambda: frames_written(lab) >= 2, 60, "the first images")
 
     # A deferred pause stops at the next checkpoint; resume goes on from there.
-    paused, at_pause = queue_client(
+    paused, _ = queue_client(
         lab,
         "operator",
         [
