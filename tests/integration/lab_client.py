@@ -31,7 +31,7 @@ def wait_status(api: REManagerAPI, wanted: dict[str, Any], timeout_s: float) -> 
     deadline = time.monotonic() + timeout_s
     pause = threading.Event()
     while True:
-        status = dict(api.status())
+        status: Any = api.status()
         if all(status.get(key) == value for key, value in wanted.items()):
             return status
         if time.monotonic() > deadline:
