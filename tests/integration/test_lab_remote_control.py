@@ -7,8 +7,11 @@ One lab (``hcs lab up``: real Redis, RE Manager, Tiled server and forwarder on
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -23,10 +26,15 @@ from urllib.request import url2pathname
 import psutil
 import pytest
 import yaml
+from test_squid_acquisition import squid_config
 
 from hcs_devices.config import MicroscopeConfig
+from hcs_devices.squid.emulator import EmulatedSquid
+from hcs_devices.squid.protocol import Axis
+from hcs_orchestrator.lab.layout import WORKER_COMMAND
 from hcs_orchestrator.paths import DEMO_SPEC
 from hcs_schema import frame_key
+from hcs_storage.owner import read_holder
 from hcs_storage.spool import JOURNAL_SUFFIX, read_journal, spool_dir
 
 pytestmark = [
@@ -68,17 +76,15 @@ def service_processes(lab_dir: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture(scope="module")
-def lab(
-    tmp_path_factory: pytest.TempPathFactory, fast_profile_config: MicroscopeConfig
-) -> Iterator[RunningLab]:
-    root = tmp_path_factory.mktemp("lab-remote")
-    config = root / "microscope.yaml"
-    config.write_text(yaml.safe_dump(fast_profile_config.model_dump(mode="json")))
+@contextlib.contextmanager
+def running_lab(root: Path, config: MicroscopeConfig) -> Iterator[RunningLab]:
+    """``hcs lab up`` in ``root`` with ``config``; ``hcs lab down`` (and no process left) after."""
+    config_file = root / "microscope.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     lab_dir, data_dir = root / "lab", root / "data"
     up = hcs_lab(
         "up", "--lab-dir", lab_dir, "--data-dir", data_dir, "--profile", PROFILE,
-        "--config", config,
+        "--config", config_file,
     )  # fmt: skip
     processes = service_processes(lab_dir)
     try:
@@ -93,9 +99,19 @@ def lab(
         )
     finally:
         hcs_lab("down", "--lab-dir", lab_dir)
+        processes += service_processes(lab_dir)
         _, alive = psutil.wait_procs(processes, timeout=30)
         for process in alive:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, fast_profile_config: MicroscopeConfig
+) -> Iterator[RunningLab]:
+    """A lab on the simulated microscope."""
+    with running_lab(tmp_path_factory.mktemp("lab-remote"), fast_profile_config) as started:
+        yield started
 
 
 def queue_client(lab: RunningLab, group: str, steps: list[dict[str, Any]]) -> list[Any]:
@@ -258,3 +274,109 @@ def test_lab_plate_paused_resumed_and_aborted_remotely_keeps_each_image_once(
     )
     assert len(set(keys)) == len(keys), "an image was recorded twice"
     queue_client(lab, "operator", [{"call": "item_remove", "kwargs": {"pos": "front"}}])
+
+
+@pytest.fixture(scope="module")
+def board() -> Iterator[EmulatedSquid]:
+    """A Squid board emulated in this process, on a pseudo-terminal the worker opens."""
+    with EmulatedSquid(speed_factor=50.0, status_period_s=0.004, seed=5) as emulated:
+        yield emulated
+
+
+@pytest.fixture(scope="module")
+def squid_lab(
+    tmp_path_factory: pytest.TempPathFactory,
+    fast_profile_config: MicroscopeConfig,
+    board: EmulatedSquid,
+) -> Iterator[RunningLab]:
+    """A lab whose worker drives the emulated Squid board through the real driver."""
+    config = squid_config(fast_profile_config, Path(board.path))
+    with running_lab(tmp_path_factory.mktemp("lab-squid"), config) as started:
+        yield started
+
+
+def newest_run(lab: RunningLab) -> str:
+    paths = spool_dir(lab.data_dir).glob(f"*{JOURNAL_SUFFIX}")
+    return max(paths, key=lambda p: p.stat().st_mtime).stem
+
+
+@pytest.mark.timeout(420)
+def test_lab_worker_killed_mid_run_is_noticed_its_run_closed_failed_and_the_next_plate_runs(
+    squid_lab: RunningLab, board: EmulatedSquid
+) -> None:
+    lab = squid_lab
+    total = 4 * 4 * 2
+    moved, added, started = queue_client(
+        lab,
+        "operator",
+        [
+            # The board starts at z = 0, below the stage's soft limit: focus height first.
+            {"add": {"name": "mv", "args": ["microscope.stage_.z", 3000.0]}},
+            {"add": PLATE | {"kwargs": {"spec": plate_spec("killed", wells=4, fields=4)}}},
+            {"call": "queue_start"},
+        ],
+    )
+    assert moved["success"] and added["success"] and started["success"], (added, started)
+    wait_until(lambda: frames_written(lab) >= 4, 120, "the first images")
+    holder = read_holder(lab.data_dir)
+    assert holder is not None and holder.command == WORKER_COMMAND
+    watcher_log = lab.lab_dir / "logs" / "watcher.log"
+    noticed = f"the RE worker (pid {holder.pid}) is gone"
+
+    os.kill(holder.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_until(lambda: noticed in watcher_log.read_text(), 30, "the watcher's notice")
+    detected_s = time.monotonic() - killed_at
+    print(f"worker death noticed {detected_s:.1f} s after kill -9")
+    assert detected_s < 10.0
+    uid = newest_run(lab)
+
+    # The watcher reopens the environment; the new worker reset the board.
+    (status,) = queue_client(
+        lab,
+        "observer",
+        [
+            {
+                "wait_status": {"worker_environment_exists": True, "manager_state": "idle"},
+                "timeout_s": 200,
+            }
+        ],
+    )
+    assert status["items_in_queue"] == 1  # the interrupted plate waits; nothing re-ran it
+    assert not board.emulator.light_on
+    assert not any(board.emulator.moving(axis) for axis in (Axis.X, Axis.Y, Axis.Z))
+    assert "environment reopened" in watcher_log.read_text()
+
+    # The run is closed as failed in the Tiled server with every recorded image.
+    stop, images, rows = closed_run(lab, uid)
+    assert stop["exit_status"] == "fail"
+    unrecorded = stop.get("unrecorded_frames", [])
+    files = frame_files(lab, uid)
+    print(f"killed run: {images} images, {len(files)} files, {len(unrecorded)} unrecorded")
+    assert 0 < images < total
+    assert images == len(rows) == frames_written(lab, uid)
+    assert len(files) == images + len(unrecorded)
+
+    # The history says what happened; the next plate runs once the item is removed.
+    answers = queue_client(
+        lab,
+        "operator",
+        [
+            {"call": "item_remove", "kwargs": {"pos": "front"}},
+            {"add": {"name": "mv", "args": ["microscope.stage_.z", 3000.0]}},
+            {"add": PLATE | {"kwargs": {"spec": plate_spec("after-kill", wells=1, fields=2)}}},
+            {"call": "queue_start"},
+            {"wait_idle_s": 200},
+        ],
+    )
+    history = answers[-1]
+    killed, after = history[-3], history[-1]
+    assert killed["kwargs"]["spec"]["experiment_id"] == "killed"
+    assert killed["result"]["exit_status"] == "failed"
+    assert "destroyed" in killed["result"]["msg"]
+    assert after["result"]["exit_status"] == "completed", after["result"]["msg"]
+    (next_uid,) = after["result"]["run_uids"]
+    stop, images, rows = closed_run(lab, next_uid)
+    assert stop["exit_status"] == "success"
+    assert images == len(rows) == len(frame_files(lab, next_uid)) == 4
+    assert not board.emulator.light_on
