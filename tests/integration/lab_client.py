@@ -6,6 +6,8 @@ of answers. REQUEST_JSON is a list of steps:
 
 - ``{"add": {"name": ..., "args": [...], "kwargs": {...}}}``: add a plan to the queue
   (the answer: ``success`` and ``msg``);
+- ``{"execute": {...}}``: run a plan at once, without queueing it (``item_execute``;
+  the answer: ``success`` and ``msg``);
 - ``{"queue": true}``: the queued items' names;
 - ``{"wait_idle_s": 300}``: wait until the manager is idle, then the history's items;
 - ``{"call": "queue_start"}`` (or ``re_resume``, ``re_abort``, ``environment_open``,
@@ -49,6 +51,11 @@ def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
                 item = step["add"]
                 plan = BPlan(item["name"], *item.get("args", []), **item.get("kwargs", {}))
                 result = api.item_add(plan)
+                answers.append({"success": result["success"], "msg": result["msg"]})
+            elif "execute" in step:
+                item = step["execute"]
+                plan = BPlan(item["name"], *item.get("args", []), **item.get("kwargs", {}))
+                result = api.item_execute(plan)
                 answers.append({"success": result["success"], "msg": result["msg"]})
             elif "queue" in step:
                 answers.append([item["name"] for item in api.queue_get()["items"]])

@@ -380,3 +380,65 @@ def test_lab_worker_killed_mid_run_is_noticed_its_run_closed_failed_and_the_next
     assert stop["exit_status"] == "success"
     assert images == len(rows) == len(frame_files(lab, next_uid)) == 4
     assert not board.emulator.light_on
+
+
+@pytest.mark.timeout(180)
+def test_lab_refuses_an_observer_s_plans_unlisted_plans_and_devices_and_listens_on_loopback(
+    lab: RunningLab,
+) -> None:
+    plate = PLATE | {"kwargs": {"spec": plate_spec("refused", wells=1, fields=1)}}
+    added, executed, queue = queue_client(
+        lab, "observer", [{"add": plate}, {"execute": plate}, {"queue": True}]
+    )
+    for answer in (added, executed):
+        assert not answer["success"]
+        assert "not in the list of allowed plans" in answer["msg"]
+    assert queue == []
+
+    # An operator's plate runs on the microscope, not on another device (the prompt's
+    # short names do not exist in the worker), and a plan not listed is refused.
+    scan = {"name": "scan", "args": [["microscope.camera"], "microscope.stage_.z", 0, 1, 2]}
+    outside, unlisted, queue = queue_client(
+        lab,
+        "operator",
+        [
+            {"add": plate | {"args": ["microscope.camera"]}},
+            {"add": scan},
+            {"queue": True},
+        ],
+    )
+    assert not outside["success"] and "microscope.camera" in outside["msg"], outside
+    assert not unlisted["success"] and "not in the list of allowed plans" in unlisted["msg"]
+    assert queue == []
+
+    # The groups do not cover starting the queue: an operator locks the environment,
+    # and a client without the key can then neither start the queue nor open or close
+    # the worker's environment.
+    key = "operator-key-" + lab.lab_dir.name
+    locked, start, close, unlocked = queue_client(
+        lab,
+        "operator",
+        [
+            {"call": "lock", "kwargs": {"lock_key": key, "environment": True, "queue": True}},
+            {"call": "queue_start"},
+            {"call": "environment_close"},
+            {"call": "unlock", "kwargs": {"lock_key": key}},
+        ],
+    )
+    assert locked["success"], locked
+    for refused in (start, close):
+        assert not refused["success"]
+        assert "lock" in refused["msg"].lower(), refused
+    assert unlocked["success"], unlocked
+
+    # Every socket the lab's processes (the watcher included) listen on is on loopback.
+    processes = service_processes(lab.lab_dir)
+    assert {p.name() for p in processes} >= {"redis-server"}
+    listening = [
+        c.laddr
+        for p in processes
+        for c in p.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert len(listening) >= 4  # Redis, Tiled, RE Manager control and info
+    assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
