@@ -345,7 +345,8 @@ def test_lab_worker_killed_mid_run_is_noticed_its_run_closed_failed_and_the_next
     assert status["items_in_queue"] == 1  # the interrupted plate waits; nothing re-ran it
     assert not board.emulator.light_on
     assert not any(board.emulator.moving(axis) for axis in (Axis.X, Axis.Y, Axis.Z))
-    assert "environment reopened" in watcher_log.read_text()
+    # The watcher reports once it has seen the environment open (a moment later).
+    wait_until(lambda: "environment reopened" in watcher_log.read_text(), 30, "the report")
 
     # The run is closed as failed in the Tiled server with every recorded image.
     stop, images, rows = closed_run(lab, uid)
