@@ -15,7 +15,23 @@ from hcs_plans import (  # noqa: F401
     laser_autofocus,
 )
 
-if not in_re_worker():
+if in_re_worker():
+    # The queue server checks device names only where a parameter says which it takes:
+    # a plate runs on the microscope, and any other name is refused when it is queued.
+    from bluesky_queueserver import parameter_annotation_decorator
+
+    acquire_plate = parameter_annotation_decorator(
+        {
+            "parameters": {
+                "microscope": {
+                    "description": "the microscope, by name",
+                    "annotation": "Microscopes",
+                    "devices": {"Microscopes": ["microscope"]},
+                }
+            }
+        }
+    )(acquire_plate)
+else:
     import bluesky.plan_stubs as bps  # noqa: F401
     import bluesky.plans as bp  # noqa: F401
 

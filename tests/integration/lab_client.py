@@ -6,18 +6,39 @@ of answers. REQUEST_JSON is a list of steps:
 
 - ``{"add": {"name": ..., "args": [...], "kwargs": {...}}}``: add a plan to the queue
   (the answer: ``success`` and ``msg``);
+- ``{"execute": {...}}``: run a plan at once, without queueing it (``item_execute``;
+  the answer: ``success`` and ``msg``);
 - ``{"queue": true}``: the queued items' names;
-- ``{"wait_idle_s": 300}``: wait until the manager is idle, then the history's items.
+- ``{"wait_idle_s": 300}``: wait until the manager is idle, then the history's items;
+- ``{"call": "queue_start"}`` (or ``re_resume``, ``re_abort``, ``environment_open``,
+  ...): call that API method (``"kwargs"`` beside it are passed on); the answer:
+  ``success`` and ``msg``;
+- ``{"wait_status": {"manager_state": "paused"}, "timeout_s": 60}``: wait until every
+  given status field has its value; the answer: the status.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from typing import Any
 
 from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
+
+
+def wait_status(api: REManagerAPI, wanted: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()
+    while True:
+        status: Any = api.status()
+        if all(status.get(key) == value for key, value in wanted.items()):
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"status never reached {wanted}: {status}")
+        pause.wait(0.1)
 
 
 def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
@@ -31,11 +52,21 @@ def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
                 plan = BPlan(item["name"], *item.get("args", []), **item.get("kwargs", {}))
                 result = api.item_add(plan)
                 answers.append({"success": result["success"], "msg": result["msg"]})
+            elif "execute" in step:
+                item = step["execute"]
+                plan = BPlan(item["name"], *item.get("args", []), **item.get("kwargs", {}))
+                result = api.item_execute(plan)
+                answers.append({"success": result["success"], "msg": result["msg"]})
             elif "queue" in step:
                 answers.append([item["name"] for item in api.queue_get()["items"]])
             elif "wait_idle_s" in step:
                 api.wait_for_idle(timeout=step["wait_idle_s"])
                 answers.append(api.history_get()["items"])
+            elif "call" in step:
+                result = getattr(api, step["call"])(**step.get("kwargs", {}))
+                answers.append({"success": result["success"], "msg": result["msg"]})
+            elif "wait_status" in step:
+                answers.append(wait_status(api, step["wait_status"], step.get("timeout_s", 60)))
     finally:
         api.close()
     return answers

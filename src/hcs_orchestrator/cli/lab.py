@@ -1,4 +1,4 @@
-"""``hcs lab up|down|status|logs|restart|plans``: the microscope as a service on this machine.
+"""``hcs lab up|down|status|logs|restart|watch|plans``: the microscope as a service on this machine.
 
 The handlers import the lab package when they run, so that ``hcs --help`` stays fast.
 """
@@ -14,7 +14,7 @@ DEFAULT_LAB_DIR = Path("hcs-lab")
 DEFAULT_DATA_DIR = Path("hcs-data")
 DEFAULT_PROFILE = Path("profile")
 #: Mirrors ``hcs_orchestrator.lab.services.SERVICE_NAMES`` (not imported here).
-SERVICES = ("redis", "tiled", "forwarder", "re-manager")
+SERVICES = ("redis", "tiled", "forwarder", "re-manager", "watcher")
 
 
 def register(commands: Any) -> None:
@@ -66,6 +66,9 @@ def register(commands: Any) -> None:
     restart = action("restart", "stop and start one service; the others go on")
     restart.add_argument("service", choices=SERVICES)
     restart.set_defaults(run=_restart)
+    action(
+        "watch", "watch the RE worker: close its run and reopen it if it dies (a lab service)"
+    ).set_defaults(run=_watch)
     plans = actions.add_parser(
         "plans",
         help="regenerate a profile's existing_plans_and_devices.yaml",
@@ -158,6 +161,13 @@ def _restart(args: argparse.Namespace) -> int:
         Lab(args.lab_dir).restart(args.service)
     except LabError as exc:
         return _fail(str(exc))
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from hcs_orchestrator.lab.watcher import watch
+
+    watch(args.lab_dir)
     return 0
 
 

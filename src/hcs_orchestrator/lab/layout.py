@@ -23,6 +23,8 @@ from pathlib import Path
 LAB_FILE = "lab.json"
 KEY_FILE = "tiled-api-key"
 HOST = "127.0.0.1"
+#: How the RE worker names itself as the data directory's owner (``owner.lock``).
+WORKER_COMMAND = "hcs lab (queue server worker)"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from bluesky.utils import PersistentDict
 
+from hcs_orchestrator.lab.layout import WORKER_COMMAND
 from hcs_orchestrator.session import Session, open_session
 
 CONFIG_ENV = "HCS_CONFIG"
@@ -59,7 +60,7 @@ def open_profile_session(environ: Mapping[str, str] | None = None) -> Session:
         env.get(CONFIG_ENV) or None,
         env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR,
         forwarder=not worker,
-        command="hcs lab (queue server worker)" if worker else None,
+        command=WORKER_COMMAND if worker else None,
     )
     # bluesky types RE.md as a dict; its docs give a PersistentDict for persistence.
     metadata = PersistentDict(str(session.data_dir / RE_METADATA_DIR))

@@ -1,9 +1,10 @@
-"""The four services of a lab: how each is started, and how to tell it is ready.
+"""The services of a lab: how each is started, and how to tell it is ready.
 
 In the order they start: Redis (the queue and its history), the Tiled server on the
 data directory (``hcs serve``), the forwarder draining the spool into it (``hcs
 forward``), and the queue server's RE Manager, whose worker loads the startup profile
-and owns the microscope. Every one listens on 127.0.0.1 only.
+and owns the microscope; last, the watcher, which notices a worker that died
+(:mod:`~hcs_orchestrator.lab.watcher`). Every one listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ REDIS = "redis"
 TILED = "tiled"
 FORWARDER = "forwarder"
 RE_MANAGER = "re-manager"
+WATCHER = "watcher"
 #: Every service, in start order.
-SERVICE_NAMES = (REDIS, TILED, FORWARDER, RE_MANAGER)
+SERVICE_NAMES = (REDIS, TILED, FORWARDER, RE_MANAGER, WATCHER)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Service:
     """One service of the lab.
 
     Attributes:
-        name: its name (``redis``, ``tiled``, ``forwarder``, ``re-manager``).
+        name: its name (``redis``, ``tiled``, ``forwarder``, ``re-manager``, ``watcher``).
         argv: its command line (never holds a key).
         address: where clients reach it ("" if it serves nobody).
         ready: true once it answers.
@@ -185,5 +187,11 @@ def lab_services(layout: LabLayout, settings: LabSettings) -> dict[str, Service]
             ready=lambda: manager_answers(settings.zmq_control_address),
             env=worker_env,
             ready_timeout_s=120.0,
+        ),
+        WATCHER: Service(
+            name=WATCHER,
+            argv=hcs_command("lab", "watch", "--lab-dir", str(layout.root)),
+            address="",
+            ready=lambda: True,
         ),
     }

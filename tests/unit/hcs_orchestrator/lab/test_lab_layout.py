@@ -43,4 +43,4 @@ def test_a_lab_that_was_never_started_and_an_unknown_service_are_refused_by_name
     lab.set_up(tmp_path / "data", PROFILE, None)
     with pytest.raises(LabError, match="no service 'postgres': the services are redis, tiled"):
         lab.stop("postgres")
-    assert [state.up for state in lab.states()] == [False] * 4
+    assert [state.up for state in lab.states()] == [False] * 5
