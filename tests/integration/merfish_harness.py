@@ -18,6 +18,7 @@ import yaml
 from plate_harness import fast_config
 
 from hcs_devices.config import MicroscopeConfig
+from hcs_orchestrator.merfish.qc.documents import QC_PLAN
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = REPO / "profile" / "merfish"
@@ -163,6 +164,8 @@ def read_experiment(data_dir: Path) -> ExperimentRecord:
     catalog = open_catalog(data_dir)
     try:
         runs = [catalog[uid] for uid in catalog]
+        # The experiment's own runs, not its decoding QC's.
+        runs = [r for r in runs if r.metadata["start"].get("plan_name") != QC_PLAN]
         runs.sort(key=lambda r: r.metadata["start"]["time"])
         for run in runs:
             start = dict(run.metadata["start"])

@@ -71,6 +71,9 @@ def test_merfish_experiment_records_every_image_once_and_each_reagents_volume_wh
     status = capsys.readouterr().out
     assert "units done: 32 of 32" in status
     assert "round 4: flow 4/4, incubate 1/1, image 2/2, cleave 1/1" in status
+    # The decoding QC ran beside the experiment: each round of each field checked, each
+    # field decoded once its last round was imaged.
+    assert "decoding QC: 8 rounds checked, 2 fields decoded" in status
     assert main(["merfish", "confirm", "--data-dir", str(files.data_dir)]) == 2
     assert "no confirmation is asked" in capsys.readouterr().err
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from hcs_devices.config import load_config
 from hcs_orchestrator.merfish.journal import Journal, journal_path
 from hcs_orchestrator.merfish.protocol import expand_units, load_protocol
+from hcs_orchestrator.merfish.qc import qc_summary
 from hcs_orchestrator.merfish.runner import experiment_files
 
 #: Log lines shown.
@@ -50,4 +51,18 @@ def experiment_status(data_dir: Path) -> list[str]:
     for when, event, message in log:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
         lines.append(f"{stamp} {event}: {message}")
-    return lines
+    return lines + qc_lines(data_dir, protocol.name)
+
+
+def qc_lines(data_dir: Path, experiment: str) -> list[str]:
+    """The decoding QC's results so far, from the data directory's catalog."""
+    from hcs_storage.catalog import EventTablesBusyError, close_catalog, open_catalog
+
+    try:
+        catalog = open_catalog(data_dir)
+    except EventTablesBusyError:
+        return ["decoding QC: not readable while the experiment runs (the catalog is in use)"]
+    try:
+        return qc_summary(catalog, experiment).lines()
+    finally:
+        close_catalog(catalog)
