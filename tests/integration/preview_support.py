@@ -6,6 +6,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from storage_support import A1_XY_UM
@@ -70,14 +71,15 @@ def thread_kinds() -> list[str]:
 
 
 def threads_settle_to(baseline: list[str], timeout_s: float = 10.0) -> list[str]:
-    """The thread kinds once no more than ``baseline`` are running (or after ``timeout_s``).
+    """The thread kinds running beyond ``baseline``, once none are (or after ``timeout_s``).
 
     Threads that end on their own (a RunEngine's Ctrl-C watcher, a catalog connection)
-    may still be finishing when a run returns.
+    may still be finishing when a run returns; threads of the baseline that ended since
+    (an earlier test's) are not counted either way.
     """
     deadline = time.monotonic() + timeout_s
-    kinds = thread_kinds()
-    while len(kinds) > len(baseline) and time.monotonic() < deadline:
+    extra = sorted((Counter(thread_kinds()) - Counter(baseline)).elements())
+    while extra and time.monotonic() < deadline:
         threading.Event().wait(0.05)
-        kinds = thread_kinds()
-    return kinds
+        extra = sorted((Counter(thread_kinds()) - Counter(baseline)).elements())
+    return extra

@@ -118,7 +118,7 @@ ROWS: dict[str, Row] = {
         ACQUIRE,
         "error: {tmp}/spec.yaml: binnig: unknown key (did you mean 'binning'?); allowed keys "
         "here: autofocus, binning, clip_to_well, experiment_id, fov_order, hardware_sequencing, "
-        "plate_format, sequence, well_order, z_reference",
+        "late_time_points, late_tolerance_s, plate_format, sequence, well_order, z_reference",
         spec=spec_with("binning", rename="binnig"),
     ),
     "autofocus-misspelt-key": Row(

@@ -20,8 +20,8 @@ again. At the end:
   keep the delivered volume within 5 % of it;
 - a cleave (not safe to repeat) ran again only after a confirmation.
 
-``HCS_MERFISH_KILLS`` sets the number of moments (5 by default; the issue's 20 take
-about four minutes on a 2-core machine).
+``HCS_MERFISH_KILLS`` sets the number of moments (5 by default; the issue's 20 took
+15 minutes on a 2-core machine shared with other work).
 """
 
 from __future__ import annotations
