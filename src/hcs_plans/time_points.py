@@ -18,13 +18,12 @@ resumes. Each time point is recorded as one event of the
 from __future__ import annotations
 
 import time
-from dataclasses import astuple, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import bluesky.plan_stubs as bps
 from bluesky.utils import MsgGenerator
-from event_model import DataKey
 
+from hcs_plans.record_log import FieldSpec, RecordLog
 from hcs_schema import TIME_POINTS_STREAM
 
 
@@ -47,46 +46,13 @@ class TimePoint:
     skipped: bool
 
 
-_FIELDS: dict[str, tuple[Literal["integer", "number", "boolean"], str | None]] = {
+_FIELDS: dict[str, FieldSpec] = {
     "time_index": ("integer", None),
     "due_s": ("number", "s"),
     "started_s": ("number", "s"),
     "late_s": ("number", "s"),
     "skipped": ("boolean", None),
 }
-
-
-class TimePointLog:
-    """A software readable holding the last time point, read into the stream's events."""
-
-    def __init__(self, name: str = "time_point") -> None:
-        self.name = name
-        self.parent = None
-        self._point: TimePoint | None = None
-
-    def record(self, point: TimePoint) -> None:
-        """Hold ``point`` for the next read."""
-        self._point = point
-
-    def describe(self) -> dict[str, DataKey]:
-        """The event fields of a time point."""
-        keys: dict[str, DataKey] = {}
-        for field, (dtype, units) in _FIELDS.items():
-            key = DataKey(source="hcs_plans.time_points", dtype=dtype, shape=[])
-            if units is not None:
-                key["units"] = units
-            keys[f"{self.name}-{field}"] = key
-        return keys
-
-    def read(self) -> dict[str, Any]:
-        """The last time point as readings."""
-        if self._point is None:
-            raise RuntimeError(f"{self.name}: no time point recorded yet")
-        now = time.time()
-        return {
-            f"{self.name}-{field}": {"value": value, "timestamp": now}
-            for field, value in zip(_FIELDS, astuple(self._point), strict=True)
-        }
 
 
 class Schedule:
@@ -101,7 +67,7 @@ class Schedule:
         self.skip_late = late_time_points == "skip"
         self.tolerance_s = late_tolerance_s
         self.start = time.monotonic()
-        self.log = TimePointLog()
+        self.log = RecordLog("time_point", "hcs_plans.time_points", _FIELDS)
 
     def elapsed_s(self) -> float:
         """Seconds since the schedule started."""

@@ -6,15 +6,10 @@ The handler imports the web stack when it runs, so that ``hcs --help`` stays fas
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any, cast
 
-from hcs_orchestrator.cli.key_options import (
-    REFUSED_KEY_MESSAGE,
-    add_key_options,
-    key_on_command_line,
-)
+from hcs_orchestrator.cli.key_options import add_key_options, server_key
 from hcs_orchestrator.cli.options import add_data_dir_option
 
 #: Mirrors ``hcs_orchestrator.console.server`` (not imported here: it pulls in uvicorn).
@@ -59,29 +54,14 @@ def register(commands: Any) -> None:
 
 
 def _console(args: argparse.Namespace) -> int:
-    if key_on_command_line(args):
-        print(f"error: {REFUSED_KEY_MESSAGE}", file=sys.stderr)
+    key = server_key(args, args.data_dir / CONSOLE_KEY_FILE, "the console")
+    if key is None:
         return 2
+    api_key, origin = key
     from hcs_orchestrator.console.server import serve_console
     from hcs_orchestrator.console.wiring import console_for
     from hcs_orchestrator.session import open_session
-    from hcs_storage.api_key import resolve_api_key
-    from hcs_storage.server import is_loopback
-    from hcs_storage.server_error import ServerError
 
-    try:
-        api_key, origin = resolve_api_key(
-            args.api_key_file, generated_key_file=args.data_dir / CONSOLE_KEY_FILE
-        )
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not is_loopback(args.host):
-        print(
-            f"warning: listening on {args.host}: other machines can reach the console, "
-            "and HTTP sends the API key unencrypted; put it behind an HTTPS proxy.",
-            file=sys.stderr,
-        )
     session = open_session(args.config, args.data_dir)
     console = console_for(session, api_key=api_key, public_read=args.public_read)
     print(f"console: http://{args.host}:{args.port}/  (API key: {origin})", flush=True)

@@ -6,14 +6,9 @@ The handler imports Tiled when it runs, so that ``hcs --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, cast
 
-from hcs_orchestrator.cli.key_options import (
-    REFUSED_KEY_MESSAGE,
-    add_key_options,
-    key_on_command_line,
-)
+from hcs_orchestrator.cli.key_options import add_key_options, server_key
 from hcs_orchestrator.cli.options import add_data_dir_option
 
 #: Mirrors ``hcs_storage.server`` (not imported here: it pulls in Tiled).
@@ -66,27 +61,14 @@ def register(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if key_on_command_line(args):
-        print(f"error: {REFUSED_KEY_MESSAGE}", file=sys.stderr)
-        return 2
-    from hcs_storage.api_key import GENERATED_KEY_FILE, resolve_api_key
+    from hcs_storage.api_key import GENERATED_KEY_FILE
     from hcs_storage.catalog import redact_uri
-    from hcs_storage.server import ServerAddress, connection_help, is_loopback, serve
-    from hcs_storage.server_error import ServerError
+    from hcs_storage.server import ServerAddress, connection_help, serve
 
-    try:
-        api_key, origin = resolve_api_key(
-            args.api_key_file, generated_key_file=args.data_dir / GENERATED_KEY_FILE
-        )
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    key = server_key(args, args.data_dir / GENERATED_KEY_FILE, "this server")
+    if key is None:
         return 2
-    if not is_loopback(args.host):
-        print(
-            f"warning: listening on {args.host}: other machines can reach this server, "
-            "and HTTP sends the API key unencrypted; put it behind an HTTPS proxy.",
-            file=sys.stderr,
-        )
+    api_key, origin = key
     catalog = redact_uri(args.catalog_uri) if args.catalog_uri else "catalog.db"
     print(f"serving {args.data_dir.resolve()} (catalog: {catalog})", flush=True)
     address = ServerAddress(

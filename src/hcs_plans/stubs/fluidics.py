@@ -14,12 +14,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import FailedStatus, IllegalMessageSequence, MsgGenerator
-from event_model import DataKey
 
 from hcs_devices.fluidics import (
     Flow,
@@ -30,6 +29,7 @@ from hcs_devices.fluidics import (
     ReagentPath,
 )
 from hcs_devices.ownership import BusyError
+from hcs_plans.record_log import FieldSpec, RecordLog
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class FluidicsStep:
     metadata: str
 
 
-_FIELDS: dict[str, tuple[Literal["string", "number"], str | None]] = {
+_FIELDS: dict[str, FieldSpec] = {
     "step": ("string", None),
     "reagent": ("string", None),
     "ports": ("string", None),
@@ -79,49 +79,9 @@ _FIELDS: dict[str, tuple[Literal["string", "number"], str | None]] = {
 }
 
 
-class FluidicsStepLog:
-    """A small Bluesky readable holding the last fluidics step, read into events.
-
-    One instance per stream: Bluesky requires the same objects in every event of a
-    stream, so the stubs share :data:`STEP_LOG`.
-
-    Args:
-        name: prefix of the event fields (``fluidics_step-volume_ul``...).
-    """
-
-    def __init__(self, name: str = "fluidics_step") -> None:
-        self.name = name
-        self.parent = None
-        self._step: FluidicsStep | None = None
-
-    def record(self, step: FluidicsStep) -> None:
-        """Hold ``step`` for the next read."""
-        self._step = step
-
-    def describe(self) -> dict[str, DataKey]:
-        """The event fields of a step."""
-        keys: dict[str, DataKey] = {}
-        for field, (dtype, units) in _FIELDS.items():
-            key = DataKey(source="hcs_plans.stubs.fluidics", dtype=dtype, shape=[])
-            if units is not None:
-                key["units"] = units
-            keys[f"{self.name}-{field}"] = key
-        return keys
-
-    def read(self) -> dict[str, Any]:
-        """The last step as readings."""
-        step = self._step
-        if step is None:
-            raise RuntimeError(f"{self.name}: no step recorded yet")
-        now = time.time()
-        return {
-            f"{self.name}-{field}": {"value": getattr(step, field), "timestamp": now}
-            for field in _FIELDS
-        }
-
-
-#: The step log every stub records into.
-STEP_LOG = FluidicsStepLog()
+#: The step log every stub records into (one object for every event of the stream, as
+#: Bluesky requires), fields ``fluidics_step-volume_ul``...
+STEP_LOG = RecordLog("fluidics_step", "hcs_plans.stubs.fluidics", _FIELDS)
 
 
 def _ports_text(path: ReagentPath) -> str:
