@@ -100,12 +100,12 @@ def shipped_profile() -> Path:
     return packaged if packaged.exists() else package.parents[1] / "profile" / "microscope.yaml"
 
 
-def instant_config(base: MicroscopeConfig) -> MicroscopeConfig:
-    """The microscope with every hardware latency removed."""
+def instant_config(base: MicroscopeConfig, sensor_px: int = SENSOR_PX) -> MicroscopeConfig:
+    """The microscope with every hardware latency removed, and a small sensor."""
     camera = base.camera.model_copy(
         update={
-            "sensor_width_px": SENSOR_PX,
-            "sensor_height_px": SENSOR_PX,
+            "sensor_width_px": sensor_px,
+            "sensor_height_px": sensor_px,
             "max_fps": 1e6,
             # frames from the pre-rendered bank: the camera itself costs nothing
             "simulation": "fast",

@@ -39,7 +39,9 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from hcs_devices.config import MicroscopeConfig, load_config
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the instant microscope's script
+from bench_acquisition_overhead import instant_config
+from hcs_devices.config import load_config
 from hcs_orchestrator import DEFAULT_CONFIG
 from hcs_orchestrator.session import open_session
 from hcs_plans import acquire_plate, spec_from_data
@@ -50,26 +52,6 @@ from hcs_storage.spool import spool_dir
 CHANNELS = ("DAPI", "GFP", "Cy3", "Cy5")
 PLATES = {"96": ([14380.0, 11240.0], "B3"), "1536": ([11005.0, 7865.0], "P24")}
 HCS = str(Path(sys.executable).with_name("hcs"))
-
-
-def zero_latency(base: MicroscopeConfig, sensor_px: int = 64) -> MicroscopeConfig:
-    """``base`` with an instant stage and wheel, a fast camera and a small sensor."""
-    fast_axis = {"max_velocity_um_s": 1_000_000.0, "max_acceleration_um_s2": 100_000_000.0}
-    stage = base.stage.model_copy(
-        update={
-            axis: getattr(base.stage, axis).model_copy(update=fast_axis) for axis in ("x", "y", "z")
-        }
-    )
-    camera = base.camera.model_copy(
-        update={
-            "sensor_width_px": sensor_px,
-            "sensor_height_px": sensor_px,
-            "max_fps": 100_000.0,
-            "simulation": "fast",
-        }
-    )
-    wheel = base.filter_wheel.model_copy(update={"move_time_per_position_s": 0.0})
-    return base.model_copy(update={"stage": stage, "camera": camera, "filter_wheel": wheel})
 
 
 def spec_data(plate: str, fields: int, channels: int) -> dict[str, Any]:
@@ -203,7 +185,7 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=2, help="fields of view per well side")
     parser.add_argument("--channels", type=int, default=4, choices=range(1, 5))
     args = parser.parse_args()
-    config = zero_latency(load_config(DEFAULT_CONFIG))
+    config = instant_config(load_config(DEFAULT_CONFIG), sensor_px=64)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="hcs-scale-") as tmp:
         work = Path(tmp)
