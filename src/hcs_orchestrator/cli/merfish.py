@@ -14,6 +14,9 @@ from typing import Any, cast
 
 from hcs_orchestrator.cli.options import add_data_dir_option
 
+#: Restarts ``--supervise`` allows by default.
+MAX_RESTARTS = 10
+
 #: Exit code of ``run``/``resume --no-wait`` when a unit waits for confirmation.
 WAITING_EXIT = 3
 #: Exit code when the operator interrupted the experiment (as Ctrl-C in shells).
@@ -48,11 +51,13 @@ def register(commands: Any) -> None:
         "--dry-run", action="store_true", help="print what it takes; move and flow nothing"
     )
     _wait_option(run)
+    _supervise_option(run)
     run.set_defaults(run=_run)
 
     resume = actions.add_parser("resume", help="continue a data directory's experiment")
     add_data_dir_option(resume, must_exist=True)
     _wait_option(resume)
+    _supervise_option(resume)
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="what is done, running, waiting")
@@ -79,6 +84,21 @@ def _wait_option(parser: argparse.ArgumentParser) -> None:
         "--no-wait",
         action="store_true",
         help=f"exit with code {WAITING_EXIT} instead of waiting for `hcs merfish confirm`",
+    )
+
+
+def _supervise_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run the orchestrator in a child process and resume it when that process dies",
+    )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=MAX_RESTARTS,
+        metavar="N",
+        help="with --supervise, restarts allowed before giving up",
     )
 
 
@@ -119,7 +139,30 @@ def _resume(args: argparse.Namespace) -> int:
     return _experiment(args, resume=True)
 
 
+def _supervised(args: argparse.Namespace, *, resume: bool) -> int:
+    from hcs_orchestrator.merfish.supervisor import supervise
+
+    if args.max_restarts < 0:
+        print(f"error: --max-restarts must be 0 or more, not {args.max_restarts}", file=sys.stderr)
+        return 2
+
+    def command(resuming: bool) -> list[str]:
+        line = [sys.executable, "-m", "hcs_orchestrator.cli", "merfish"]
+        if resuming:
+            line += ["resume"]
+        else:
+            line += ["run", str(args.protocol)]
+            if args.config is not None:
+                line += ["--config", str(args.config)]
+        line += ["--data-dir", str(args.data_dir)]
+        return line + (["--no-wait"] if args.no_wait else [])
+
+    return supervise(command, args.data_dir, resume=resume, max_restarts=args.max_restarts)
+
+
 def _experiment(args: argparse.Namespace, *, resume: bool) -> int:
+    if args.supervise:
+        return _supervised(args, resume=resume)
     from hcs_devices.config import UserFileError
     from hcs_orchestrator.merfish.journal import JournalError
     from hcs_orchestrator.merfish.runner import COMPLETED, INTERRUPTED, WAITING, run_experiment
