@@ -20,7 +20,7 @@ if in_re_worker():
     # a plate runs on the microscope, and any other name is refused when it is queued.
     from bluesky_queueserver import parameter_annotation_decorator
 
-    acquire_plate = parameter_annotation_decorator(
+    on_the_microscope = parameter_annotation_decorator(
         {
             "parameters": {
                 "microscope": {
@@ -30,7 +30,14 @@ if in_re_worker():
                 }
             }
         }
-    )(acquire_plate)
+    )
+    acquire_plate = on_the_microscope(acquire_plate)
+
+    # One unit of a MERFISH experiment, queued by `hcs merfish run --lab` (the unit as
+    # JSON); its runs record themselves in the data directory's experiment journal.
+    from hcs_plans.merfish.plan import run_unit
+
+    run_unit = on_the_microscope(run_unit)
 else:
     import bluesky.plan_stubs as bps  # noqa: F401
     import bluesky.plans as bp  # noqa: F401

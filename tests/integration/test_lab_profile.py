@@ -77,12 +77,13 @@ def allowed(group: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("group", ["operator", "primary"])
-def test_operators_may_run_acquisition_autofocus_and_motion_plans_on_the_microscope(
+def test_operators_may_run_acquisition_merfish_autofocus_and_motion_plans_on_the_microscope(
     group: str,
 ) -> None:
     plans, devices = allowed(group)
     assert set(plans) == {
         "acquire_plate",
+        "run_unit",
         "contrast_autofocus",
         "calibrate_laser_autofocus",
         "laser_autofocus",

@@ -52,12 +52,14 @@ def register(commands: Any) -> None:
     )
     _wait_option(run)
     _supervise_option(run)
+    _lab_option(run)
     run.set_defaults(run=_run)
 
     resume = actions.add_parser("resume", help="continue a data directory's experiment")
     add_data_dir_option(resume, must_exist=True)
     _wait_option(resume)
     _supervise_option(resume)
+    _lab_option(resume)
     resume.set_defaults(run=_resume)
 
     status = actions.add_parser("status", help="what is done, running, waiting")
@@ -84,6 +86,19 @@ def _wait_option(parser: argparse.ArgumentParser) -> None:
         "--no-wait",
         action="store_true",
         help=f"exit with code {WAITING_EXIT} instead of waiting for `hcs merfish confirm`",
+    )
+
+
+def _lab_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lab",
+        type=Path,
+        default=None,
+        metavar="LAB_DIR",
+        help=(
+            "run the units through this lab's queue server (`hcs lab up`), on its "
+            "microscope and data directory"
+        ),
     )
 
 
@@ -155,6 +170,8 @@ def _supervised(args: argparse.Namespace, *, resume: bool) -> int:
             if args.config is not None:
                 line += ["--config", str(args.config)]
         line += ["--data-dir", str(args.data_dir)]
+        if args.lab is not None:
+            line += ["--lab", str(args.lab)]
         return line + (["--no-wait"] if args.no_wait else [])
 
     return supervise(command, args.data_dir, resume=resume, max_restarts=args.max_restarts)
@@ -164,19 +181,33 @@ def _experiment(args: argparse.Namespace, *, resume: bool) -> int:
     if args.supervise:
         return _supervised(args, resume=resume)
     from hcs_devices.config import UserFileError
+    from hcs_orchestrator.lab.supervisor import LabError
     from hcs_orchestrator.merfish.journal import JournalError
     from hcs_orchestrator.merfish.runner import COMPLETED, INTERRUPTED, WAITING, run_experiment
     from hcs_storage.owner import DataDirInUseError
 
-    try:
-        outcome = run_experiment(
-            args.protocol,
-            args.config,
-            args.data_dir,
-            resume=resume,
-            wait_for_confirmation=not args.no_wait,
+    if args.lab is not None and args.config is not None:
+        print(
+            "error: --config: with --lab the lab's microscope configuration is used",
+            file=sys.stderr,
         )
-    except (UserFileError, JournalError, DataDirInUseError) as exc:
+        return 2
+    try:
+        if args.lab is not None:
+            from hcs_orchestrator.merfish.lab_runner import run_experiment_in_lab
+
+            outcome = run_experiment_in_lab(
+                args.protocol, args.lab, resume=resume, wait_for_confirmation=not args.no_wait
+            )
+        else:
+            outcome = run_experiment(
+                args.protocol,
+                args.config,
+                args.data_dir,
+                resume=resume,
+                wait_for_confirmation=not args.no_wait,
+            )
+    except (UserFileError, JournalError, DataDirInUseError, LabError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -50,7 +50,8 @@ def open_profile_session(environ: Mapping[str, str] | None = None) -> Session:
 
     Returns:
         An embedded session at the prompt; in the RE worker, a session that spools
-        its documents for the forwarder process and opens no catalog. Either way its
+        its documents for the forwarder process, opens no catalog, and records MERFISH
+        units' runs in the data directory's experiment journal. Either way its
         ``RE.md`` is a bluesky ``PersistentDict`` in ``DATA_DIR/runengine-metadata``
         (one process at a time: the data directory's owner).
     """
@@ -62,6 +63,11 @@ def open_profile_session(environ: Mapping[str, str] | None = None) -> Session:
         forwarder=not worker,
         command=WORKER_COMMAND if worker else None,
     )
+    if worker:
+        # MERFISH units queued by `hcs merfish run --lab` journal their own runs.
+        from hcs_orchestrator.merfish.journal import DataDirJournalRecorder
+
+        session.RE.subscribe(DataDirJournalRecorder(session.data_dir))
     # bluesky types RE.md as a dict; its docs give a PersistentDict for persistence.
     metadata = PersistentDict(str(session.data_dir / RE_METADATA_DIR))
     session.RE.md = cast("dict[str, Any]", metadata)

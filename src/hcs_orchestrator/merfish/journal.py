@@ -342,3 +342,38 @@ class JournalRecorder:
                 self.journal.started(str(merfish["unit"]), str(doc["uid"]))
         elif name == "stop":
             self.journal.ended(str(doc["run_start"]), str(doc.get("exit_status", "")))
+
+
+class DataDirJournalRecorder:
+    """A :class:`JournalRecorder` for a data directory's experiment, wherever its runs run.
+
+    In lab mode the orchestrator (``hcs merfish run --lab``) and the RunEngine (the
+    queue server's RE worker) are two processes sharing the data directory: the worker
+    subscribes this, and the runs' own documents write their started and ended records
+    into the journal the orchestrator created (SQLite serialises the two writers). The
+    journal is opened at the first MERFISH run; without a journal (no experiment) nothing
+    is written.
+
+    Args:
+        data_dir: the data directory.
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = journal_path(data_dir)
+        self._recorder: JournalRecorder | None = None
+
+    def __call__(self, name: str, doc: Mapping[str, Any]) -> None:
+        """Record a MERFISH run's start and stop (opening the journal at the first)."""
+        if self._recorder is None:
+            if name != "start" or not isinstance(doc.get(MERFISH_KEY), Mapping):
+                return
+            if not self.path.exists():
+                return
+            self._recorder = JournalRecorder(Journal(self.path))
+        self._recorder(name, doc)
+
+    def close(self) -> None:
+        """Close the journal, if it was opened."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.journal.close()

@@ -2,8 +2,9 @@
 
 The orchestrator decides what to run and records it; it never drives a device. It
 hands each unit to a :class:`UnitSubmitter`: :class:`RunEngineSubmitter` runs the
-``run_unit`` plan on the session's RunEngine in this process; a queue-server submitter
-(lab mode) would send the same plan with the unit as JSON. The journal is written by
+``run_unit`` plan on the session's RunEngine in this process;
+:class:`~hcs_orchestrator.merfish.lab_runner.QueueServerSubmitter` (lab mode) queues the
+same plan with the unit as JSON. The journal is written by
 the runs' own documents (:class:`~hcs_orchestrator.merfish.journal.JournalRecorder`)
 plus the orchestrator's "submitted" and confirmation records.
 
@@ -41,7 +42,7 @@ from hcs_orchestrator.merfish.resume import UnitTodo, reconcile
 from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_orchestrator.session import Session, open_session
 from hcs_plans.merfish.plan import CustomPlan, run_unit
-from hcs_storage.spool import inspect_journal, spool_dir
+from hcs_storage.spool import JOURNAL_SUFFIX, inspect_journal, spool_dir
 
 #: How an experiment's call ended.
 Outcome = Literal["completed", "waiting", "failed", "interrupted"]
@@ -156,7 +157,9 @@ class Orchestrator:
     Attributes:
         protocol: the protocol.
         config: the microscope configuration.
-        session: the open session (data directory, RunEngine, catalog).
+        data_dir: the data directory.
+        catalog: the data directory's catalog (a Tiled client of its runs).
+        catch_up: waits until the catalog holds every document of the given runs.
         journal: the experiment's journal.
         submitter: where units run.
         wait_for_confirmation: wait for ``hcs merfish confirm`` (True) or return
@@ -166,7 +169,9 @@ class Orchestrator:
 
     protocol: MerfishProtocol
     config: MicroscopeConfig
-    session: Session
+    data_dir: Path
+    catalog: Any
+    catch_up: Callable[[list[str]], None]
     journal: Journal
     submitter: UnitSubmitter
     wait_for_confirmation: bool = True
@@ -174,15 +179,15 @@ class Orchestrator:
     stop_event: threading.Event | None = None
 
     def _notify(self, event: Literal["pause", "failure", "completion"], message: str) -> None:
-        notify(self.protocol, self.journal, self.session.data_dir, event, message)
+        notify(self.protocol, self.journal, self.data_dir, event, message)
 
     def todo(self) -> list[UnitTodo]:
         """What is left, reconciled with the catalog."""
         units = expand_units(self.protocol, self.config)
         records = self.journal.units()
         uids = [uid for r in records.values() if r.state != "completed" for uid in r.runs]
-        _wait_for_catalog(self.session, uids)
-        return reconcile(units, self.journal, self.session.catalog)
+        self.catch_up(uids)
+        return reconcile(units, self.journal, self.catalog)
 
     def run(self) -> Outcome:
         """Run every unit left; returns how it ended."""
@@ -194,7 +199,7 @@ class Orchestrator:
                     "pause",
                     f"unit {unit.id} ({unit.kind}, round {unit.round}) was interrupted and is "
                     f"not safe to repeat; check the sample, then run: hcs merfish confirm "
-                    f"--data-dir {self.session.data_dir} {unit.id}",
+                    f"--data-dir {self.data_dir} {unit.id}",
                 )
                 if not self._wait(unit.id):
                     return WAITING
@@ -222,17 +227,22 @@ class Orchestrator:
         return True
 
 
+def spooled_last_seq(data_dir: Path, uids: list[str]) -> dict[str, int]:
+    """The last document seq of each run's spool journal (runs never spooled left out)."""
+    targets: dict[str, int] = {}
+    for uid in uids:
+        path = spool_dir(data_dir) / f"{uid}{JOURNAL_SUFFIX}"
+        if path.exists():
+            targets[uid] = inspect_journal(path).last_seq
+    return targets
+
+
 def _wait_for_catalog(session: Session, uids: list[str]) -> None:
     """Wait until the catalog holds every document of these runs' spool journals."""
     forwarder = session.storage.forwarder
     if forwarder is None or not uids:
         return
-    targets: dict[str, int] = {}
-    for uid in uids:
-        path = spool_dir(session.data_dir) / f"{uid}.jsonl"
-        if path.exists():
-            targets[uid] = inspect_journal(path).last_seq
-    forwarder.wait_for(targets, RECONCILE_TIMEOUT_S)
+    forwarder.wait_for(spooled_last_seq(session.data_dir, uids), RECONCILE_TIMEOUT_S)
 
 
 #: How long the end of an experiment waits for the decoding QC to finish, seconds.
@@ -254,16 +264,19 @@ def decoding_qc(protocol: MerfishProtocol, session: Session) -> DecodingQc:
     return DecodingQc(load_protocol_codebook(protocol), session.storage, limits=limits)
 
 
-def run_experiment(
-    protocol_path: Path | None,
-    config_path: Path | None,
-    data_dir: Path,
-    *,
-    resume: bool,
-    wait_for_confirmation: bool = True,
-    custom_plans: Mapping[str, CustomPlan] | None = None,
-) -> Outcome:
-    """Start (or resume) the experiment of a data directory, in this process.
+@dataclass
+class OpenedExperiment:
+    """An experiment checked and begun in its journal (:func:`begin_experiment`)."""
+
+    protocol: MerfishProtocol
+    config: MicroscopeConfig
+    journal: Journal
+
+
+def begin_experiment(
+    protocol_path: Path | None, config_path: Path | None, data_dir: Path, *, resume: bool
+) -> OpenedExperiment:
+    """Load and check the protocol against the microscope, and begin (or reopen) its journal.
 
     Args:
         protocol_path: the protocol (a resume takes the journal's when None).
@@ -271,8 +284,6 @@ def run_experiment(
         data_dir: the data directory (catalog, frames, spool and journal).
         resume: continue the journal's experiment (refused if there is none); a new
             run is refused where a journal already holds units.
-        wait_for_confirmation: wait for ``hcs merfish confirm`` rather than return.
-        custom_plans: plans custom steps may name.
 
     Raises:
         UserFileError: the protocol or configuration is invalid for this microscope.
@@ -288,7 +299,6 @@ def run_experiment(
     protocol = load_protocol(protocol_path)
     config = load_config(config_path)
     check_protocol(protocol, config, source=str(protocol_path), data_dir=data_dir)
-    digest = protocol_hash(protocol)
     data_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(journal_path(data_dir))
     try:
@@ -297,16 +307,45 @@ def run_experiment(
                 f"{data_dir} already holds this experiment's journal; "
                 f"continue it with: hcs merfish resume --data-dir {data_dir}"
             )
-        journal.begin(digest, str(protocol_path.resolve()), str(config_path))
-        session = open_session(config, data_dir)
+        journal.begin(protocol_hash(protocol), str(protocol_path.resolve()), str(config_path))
+    except BaseException:
+        journal.close()
+        raise
+    return OpenedExperiment(protocol, config, journal)
+
+
+def run_experiment(
+    protocol_path: Path | None,
+    config_path: Path | None,
+    data_dir: Path,
+    *,
+    resume: bool,
+    wait_for_confirmation: bool = True,
+    custom_plans: Mapping[str, CustomPlan] | None = None,
+) -> Outcome:
+    """Start (or resume) the experiment of a data directory, in this process.
+
+    ``protocol_path``, ``config_path``, ``data_dir`` and ``resume`` are as
+    :func:`begin_experiment` takes them (and it raises what it raises).
+
+    Args:
+        wait_for_confirmation: wait for ``hcs merfish confirm`` rather than return.
+        custom_plans: plans custom steps may name.
+    """
+    opened = begin_experiment(protocol_path, config_path, data_dir, resume=resume)
+    protocol, journal = opened.protocol, opened.journal
+    try:
+        session = open_session(opened.config, data_dir)
         qc = decoding_qc(protocol, session)
         try:
             session.RE.subscribe(JournalRecorder(journal))
             session.RE.subscribe(qc)
             orchestrator = Orchestrator(
                 protocol=protocol,
-                config=config,
-                session=session,
+                config=opened.config,
+                data_dir=session.data_dir,
+                catalog=session.catalog,
+                catch_up=lambda uids: _wait_for_catalog(session, uids),
                 journal=journal,
                 submitter=RunEngineSubmitter(
                     session, custom_plans, {"experiment_id": protocol.name}

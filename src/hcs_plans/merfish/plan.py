@@ -21,7 +21,7 @@ to a device except through messages.
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
 import inspect
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -55,7 +55,7 @@ def run_unit(
     unit: Unit | dict[str, Any],
     *,
     parts_done: int = 0,
-    skip_frames: Collection[FrameKey] = (),
+    skip_frames: Sequence[FrameKey] = (),
     custom_plans: Mapping[str, CustomPlan] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> MsgGenerator:
@@ -65,7 +65,8 @@ def run_unit(
         microscope: the microscope (with fluidics for flow and cleave units).
         unit: the unit, or its plain data (as a remote client sends it).
         parts_done: parts of a flow or cleave an earlier run recorded (not pumped).
-        skip_frames: images of the field an earlier run recorded (not taken).
+        skip_frames: images of the field an earlier run recorded (not taken), as
+            (well, fov, channel, z index).
         custom_plans: the plans custom steps may name.
         metadata: extra start-document metadata.
 
@@ -87,7 +88,8 @@ def run_unit(
                 microscope,
                 step.acquisition,
                 fields=[(unit.well, unit.fov)],
-                skip_frames=skip_frames,
+                # (well, fov, channel, z index); a remote client sends them as lists
+                skip_frames=[(str(w), int(f), str(c), int(z)) for w, f, c, z in skip_frames],
                 channel_rows=rows,
                 metadata=md,
             )
