@@ -126,6 +126,34 @@ class WheelState:
     initialised: bool = False
 
 
+@dataclass(frozen=True)
+class TriggerPulse:
+    """One hardware trigger the board sent, and where its stage was at the pulse.
+
+    Attributes:
+        time: ``time.monotonic()`` when the pulse left.
+        channel: trigger output 0..3.
+        control_illumination: whether the board strobed the selected light.
+        on_time_us: the strobe's on-time, us.
+        illumination_source: the light source code selected at the pulse.
+        intensity: its intensity (0..65535) at the pulse.
+        position_usteps: (X, Y, Z) in the board's microsteps at the pulse.
+        position_mm: the same in millimetres, with the board's own lead screw pitch
+            and microstepping (the host may count Z the other way round).
+        wired: whether the output was wired to anything (a camera input).
+    """
+
+    time: float
+    channel: int
+    control_illumination: bool
+    on_time_us: int
+    illumination_source: int
+    intensity: int
+    position_usteps: tuple[int, int, int]
+    position_mm: tuple[float, float, float]
+    wired: bool
+
+
 @dataclass
 class TriggerRecord:
     """Hardware trigger state of the board.
@@ -136,6 +164,7 @@ class TriggerRecord:
         last_control_illumination: whether the last trigger strobed illumination.
         strobe_delay_us: per channel strobe delay, us.
         mode: 0 edge, 1 level.
+        pulses: every trigger sent, oldest first.
     """
 
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
@@ -143,3 +172,4 @@ class TriggerRecord:
     last_control_illumination: bool = False
     strobe_delay_us: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     mode: int = 0
+    pulses: list[TriggerPulse] = field(default_factory=list)
