@@ -22,6 +22,7 @@ import hcs_devices.factory as factory
 from hcs_devices import Microscope, build_microscope, load_config
 from hcs_devices.camera.genicam import GenicamFrameSource
 from hcs_devices.config import MicroscopeConfig
+from hcs_devices.config.models import GenicamBackend
 from hcs_devices.sim import SimFrameSource, optics_of
 from hcs_devices.squid.emulator import EmulatedSquid
 from hcs_orchestrator.paths import DEFAULT_CONFIG
@@ -155,7 +156,9 @@ def test_genicam_camera_on_hardware_trigger_falls_back_to_software_when_no_board
     built: list[Microscope], tmp_path: Path
 ) -> None:
     config = squid_genicam_config(load_config(DEFAULT_CONFIG))
-    assert config.squid is None and config.camera.backend.trigger == "hardware"  # type: ignore[union-attr]
+    backend = config.camera.backend
+    assert isinstance(backend, GenicamBackend) and backend.trigger == "hardware"
+    assert config.squid is None
     m = build_microscope(config, data_dir=tmp_path)
     built.append(m)
     source = m.camera.source
