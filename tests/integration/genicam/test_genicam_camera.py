@@ -137,7 +137,7 @@ async def test_genicam_source_on_hardware_trigger_names_the_line_when_no_edge_co
     assert "no rising edge on Line0?" in error
 
 
-def _cause(error: BaseException, kind: type[BaseException]) -> BaseException:
+def cause_of(error: BaseException, kind: type[BaseException]) -> BaseException:
     """``error`` or the first error of type ``kind`` in its chain."""
     seen: BaseException | None = error
     while seen is not None:
@@ -255,7 +255,7 @@ def test_acquire_plate_records_every_complete_frame_when_the_camera_dies_mid_bur
     with pytest.raises(Exception) as raised:
         harness.RE(acquire_plate(m, spec))
     killer.join(timeout=60)
-    error = str(_cause(raised.value, CameraVanished))
+    error = str(cause_of(raised.value, CameraVanished))
     assert "camera (GenICam Fake" in error and "at 127.0.0.1): frame " in error
     assert "the camera stopped answering" in error
     (start,) = [d for n, d in harness.documents if n == "start"]
