@@ -7,6 +7,7 @@ profile, scaled by the emulator's ``speed_factor``.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from hcs_devices.squid.protocol import Axis, Command, Opcode
@@ -18,6 +19,8 @@ PORT_OF_SOURCE = {11: 0, 12: 1, 14: 2, 13: 3, 15: 4}
 N_PORTS = 16
 WATCHDOG_DEFAULT_MS = 5000
 WATCHDOG_MAX_MS = 3_600_000
+#: Trigger pulses the emulator remembers (the oldest are forgotten).
+PULSES_KEPT = 100_000
 
 
 @dataclass
@@ -164,7 +167,8 @@ class TriggerRecord:
         last_control_illumination: whether the last trigger strobed illumination.
         strobe_delay_us: per channel strobe delay, us.
         mode: 0 edge, 1 level.
-        pulses: every trigger sent, oldest first.
+        pulses: the triggers sent, oldest first (the last :data:`PULSES_KEPT`: an
+            emulator serving live view for days forgets the oldest).
     """
 
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
@@ -172,4 +176,4 @@ class TriggerRecord:
     last_control_illumination: bool = False
     strobe_delay_us: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     mode: int = 0
-    pulses: list[TriggerPulse] = field(default_factory=list)
+    pulses: deque[TriggerPulse] = field(default_factory=lambda: deque(maxlen=PULSES_KEPT))
