@@ -85,7 +85,6 @@ def board_genicam_config(base: MicroscopeConfig, port: str) -> MicroscopeConfig:
         "address": "127.0.0.1",
         "packet_size_bytes": 65000,
         "trigger": "hardware",
-        "frame_timeout_s": 1.0,
     }
     data["laser_autofocus"] = None
     return MicroscopeConfig.model_validate(data)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,8 +42,9 @@ TRIGGER_SOFTWARE_REGISTER = 0x30C
 #: TriggerSource values of the fake camera.
 SOURCE_LINE0 = 0
 SOURCE_SOFTWARE = 1
-#: Time allowed for the camera to take up a trigger (its check runs at ``trigger_hz``).
-ACKNOWLEDGE_TIMEOUT_S = 1.0
+#: Time allowed for the camera to take up a trigger (its check runs at ``trigger_hz``;
+#: a loaded machine can hold the camera's thread up for a while).
+ACKNOWLEDGE_TIMEOUT_S = 2.0
 #: Interval between checks for the acknowledgement.
 POLL_S = 0.0002
 
@@ -129,14 +131,15 @@ class LineInput:
         camera = self._camera
         camera.write_register(TRIGGER_SOURCE_REGISTER, SOURCE_SOFTWARE)
         camera.write_register(TRIGGER_SOFTWARE_REGISTER, 1)
-        waited = 0.0
+        deadline = time.monotonic() + ACKNOWLEDGE_TIMEOUT_S
         taken = False
-        while waited < ACKNOWLEDGE_TIMEOUT_S and not self._stop.is_set():
+        while not self._stop.is_set():
             if self._register(TRIGGER_SOFTWARE_REGISTER) == 0:
                 taken = True
                 break
+            if time.monotonic() > deadline:
+                break
             self._stop.wait(POLL_S)
-            waited += POLL_S
         if not taken:  # the camera stopped acquiring meanwhile
             camera.write_register(TRIGGER_SOFTWARE_REGISTER, 0)
         camera.write_register(TRIGGER_SOURCE_REGISTER, SOURCE_LINE0)
