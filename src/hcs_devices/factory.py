@@ -21,6 +21,7 @@ from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 from hcs_devices.autofocus import LaserAutofocusSensor
 from hcs_devices.camera.device import Camera
 from hcs_devices.camera.genicam import GenicamFrameSource
+from hcs_devices.camera.triggering import camera_triggering
 from hcs_devices.config.models import AxisConfig, GenicamBackend, MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel, FilterWheelBackend
 from hcs_devices.fluidics import build_fluidics
@@ -235,15 +236,20 @@ def build_camera(
     On a simulated microscope the camera steps focus and channels through a burst
     itself (a hardware sequencer); a Squid board cannot, so its camera is triggered
     frame by frame. A GenICam camera on hardware trigger gets its trigger pulses from
-    the Squid board where there is one.
+    the Squid board, which strobes the light for each exposure; without a board it
+    falls back to software triggers (:func:`~hcs_devices.camera.triggering.camera_triggering`).
     """
     backend = config.camera.backend
+    triggering = camera_triggering(config)
     source: SimFrameSource | GenicamFrameSource
     if isinstance(backend, GenicamBackend):
-        board_trigger = hardware.squid.trigger if hardware.squid is not None else None
+        if triggering.fallback:
+            backend = backend.model_copy(update={"trigger": "software"})
+        board = triggering.board_triggers and hardware.squid is not None
         source = GenicamFrameSource(
             backend,
-            trigger=board_trigger if backend.trigger == "hardware" else None,
+            trigger=hardware.squid.trigger if board and hardware.squid is not None else None,
+            strobe_light=board,
             camera_name="camera",
         )
     else:
@@ -261,6 +267,7 @@ def build_camera(
         owner=owner,
         writer_capacity=writer_capacity,
         fsync=fsync_frames,
+        light_strobed=triggering.board_triggers,
         name="camera",
     )
     return camera, source

@@ -9,6 +9,7 @@ from typing import Any
 
 from bluesky.utils import RunEngineInterrupted
 
+from hcs_devices.camera.triggering import camera_triggering
 from hcs_devices.config import MicroscopeConfig
 from hcs_orchestrator.engine import CtrlCEndsRun
 from hcs_orchestrator.preflight import describe_plan, estimate
@@ -54,7 +55,8 @@ def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | No
         config, spec, focus_z_um=config.stage.z.start_um, data_dir=data_dir
     )
     plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-    return describe_plan(table, estimate(config, spec, table), plate)
+    triggering = camera_triggering(config)
+    return describe_plan(table, estimate(config, spec, table), plate, triggering=triggering)
 
 
 def run_acquisition(

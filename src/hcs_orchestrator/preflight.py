@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hcs_devices.camera.triggering import CameraTriggering
 from hcs_devices.config import MicroscopeConfig, PlateFormat, load_config
 from hcs_devices.config.plates import row_name
 from hcs_orchestrator.paths import DEFAULT_CONFIG
@@ -96,8 +97,9 @@ def describe_plan(
     plate: PlateFormat | None = None,
     *,
     positions: bool | None = None,
+    triggering: CameraTriggering | None = None,
 ) -> str:
-    """What a resolved acquisition would do: where, images, time, bytes.
+    """What a resolved acquisition would do: where, images, time, bytes, triggers.
 
     Args:
         table: the resolved acquisition.
@@ -105,6 +107,8 @@ def describe_plan(
         plate: the plate format, to draw the plate's map.
         positions: list every field of view's stage position; by default only when
             there is no plate map to show.
+        triggering: how the camera's exposures will start (said last: a fallback to
+            software triggers is worth noticing).
     """
     wells = {f.well for f in table.fields}
     lines = [
@@ -137,6 +141,8 @@ def describe_plan(
         lines += [f"  {f.well}#{f.fov}: {f.x_um:.1f}, {f.y_um:.1f}" for f in table.fields]
     else:
         lines.append("stage positions: --positions lists each field of view's")
+    if triggering is not None:
+        lines.append(triggering.describe())
     return "\n".join(lines)
 
 

@@ -354,16 +354,23 @@ def _recipe(
 def _software(
     microscope: Microscope, stack: list[StackFrame], field: FieldSequence
 ) -> MsgGenerator:
-    """One software trigger per frame; the images are collected after the stack."""
+    """One trigger per frame; the images are collected after the stack.
+
+    Where the camera's trigger strobes the light (a Squid board's trigger pulse), the
+    light stays off between frames: the board lights each exposure itself.
+    """
     current: ChannelSetting | None = None
+    switch_light = not microscope.camera.light_strobed
     for sf, recipe in zip(stack, field.frames, strict=True):
         if sf.channel != current:
             yield from configure_channel(microscope, sf.channel)
             current = sf.channel
         yield from bps.mv(microscope.stage_.z, recipe.settings.z_um)
-        yield from bps.mv(microscope.illumination.on, True)
+        if switch_light:
+            yield from bps.mv(microscope.illumination.on, True)
         yield from bps.trigger(microscope.camera, wait=True)
-        yield from bps.mv(microscope.illumination.on, False)
+        if switch_light:
+            yield from bps.mv(microscope.illumination.on, False)
 
 
 def _burst(microscope: Microscope, nxt: FieldOfView | None) -> MsgGenerator:

@@ -22,6 +22,7 @@ import hcs_devices.factory as factory
 from hcs_devices import Microscope, build_microscope, load_config
 from hcs_devices.camera.genicam import GenicamFrameSource
 from hcs_devices.config import MicroscopeConfig
+from hcs_devices.config.models import GenicamBackend
 from hcs_devices.sim import SimFrameSource, optics_of
 from hcs_devices.squid.emulator import EmulatedSquid
 from hcs_orchestrator.paths import DEFAULT_CONFIG
@@ -142,7 +143,27 @@ def test_squid_microscope_with_a_genicam_camera_constructs_no_simulated_part_whe
     run_on_re_loop(m.stage_.connect())
     board_x_um = run_on_re_loop(m.stage_.x.backend.position_um())
     assert run_on_re_loop(m.stage_.x.user_readback.get_value()) == pytest.approx(board_x_um)
-    # On hardware trigger, the board's camera trigger output starts each frame.
+    # On hardware trigger, the board's camera trigger output starts each frame and
+    # strobes the light: plans leave it off.
     assert source.trigger is not None
+    assert source.strobe_light and m.camera.light_strobed
+    assert source.backend.trigger == "hardware"
     run_on_re_loop(source.trigger.trigger(10_000, False))
     assert board.emulator.trigger.counts[0] == 1
+
+
+def test_genicam_camera_on_hardware_trigger_falls_back_to_software_when_no_board_is_built(
+    built: list[Microscope], tmp_path: Path
+) -> None:
+    config = squid_genicam_config(load_config(DEFAULT_CONFIG))
+    backend = config.camera.backend
+    assert isinstance(backend, GenicamBackend) and backend.trigger == "hardware"
+    assert config.squid is None
+    m = build_microscope(config, data_dir=tmp_path)
+    built.append(m)
+    source = m.camera.source
+    assert isinstance(source, GenicamFrameSource)
+    # Nothing would send an edge: the camera is set up for software triggers instead.
+    assert source.backend.trigger == "software"
+    assert source.trigger is None
+    assert not source.strobe_light and not m.camera.light_strobed

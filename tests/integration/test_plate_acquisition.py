@@ -882,6 +882,8 @@ def test_hcs_acquire_dry_run_prints_the_plan_and_touches_nothing_when_asked(
     assert "images: 108" in out
     assert f"estimated data: {108 * 1024 * 1024 * 2 / 1e6:.1f} MB" in out
     assert "estimated duration:" in out
+    last = out.splitlines()[-1]
+    assert last == "camera triggers: simulated camera (each frame rendered on request)"
     b2_x, b2_y = A1_XY_UM[0] + PITCH_UM, A1_XY_UM[1] + PITCH_UM
     step = 1024 * 0.65 * 0.9  # binned field of view x (1 - 10 % overlap)
     assert f"B2#0: {b2_x - step / 2:.1f}, {b2_y - step / 2:.1f}" in out

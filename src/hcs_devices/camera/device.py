@@ -90,6 +90,8 @@ class Camera(StandardDetector):
         owner: who may command the hardware now.
         writer_capacity: frames that may wait in memory for the disk.
         fsync: make every frame durable before counting it as written.
+        light_strobed: each exposure's trigger strobes the light (a Squid board on
+            hardware trigger): plans leave the light off around triggers.
         name: device name.
     """
 
@@ -103,10 +105,13 @@ class Camera(StandardDetector):
         owner: HardwareOwner = DEFAULT_OWNER,
         writer_capacity: int = 8,
         fsync: bool = False,
+        light_strobed: bool = False,
         name: str = "",
     ) -> None:
         self.source = source
         self.config = config
+        #: Each trigger strobes the light for its exposure (plans do not switch it on).
+        self.light_strobed = light_strobed
         self.sequencer = sequencer
         self._owner = owner
         #: The latest frames, for viewers (never holds the camera up).

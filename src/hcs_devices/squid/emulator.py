@@ -15,8 +15,10 @@ What it models, as the board does:
 * soft limits: relative moves are clamped; an absolute move past a limit stops at the
   limit and never completes;
 * homing, zeroing, the filter wheels (W, W2) and their initialisation, illumination and
-  TTL ports, the LED matrix, the DAC (objective piezo), hardware triggers (counted), pin
-  levels, the watchdog (illumination off when the host is silent), the joystick button;
+  TTL ports, the LED matrix, the DAC (objective piezo), hardware triggers (counted, each
+  recorded with the stage's position at the pulse and sent down its output's wire: a
+  callable or the fake camera's Line0 input, see ``trigger_wires``), pin levels, the
+  watchdog (illumination off when the host is silent), the joystick button;
 * a bad CRC flushes the receive buffer and reports status 2 for byte 0; unknown opcodes
   complete; the firmware version byte is 0x14.
 
@@ -32,13 +34,22 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from hcs_devices.serial.pty_server import PtyServer
 from hcs_devices.squid.emulator_board import SquidEmulator
-from hcs_devices.squid.emulator_state import ExecutedCommand, TriggerRecord
+from hcs_devices.squid.emulator_state import ExecutedCommand, TriggerPulse, TriggerRecord
+from hcs_devices.squid.emulator_wire import TriggerWire
 
-__all__ = ["EmulatedSquid", "ExecutedCommand", "SquidEmulator", "TriggerRecord"]
+__all__ = [
+    "EmulatedSquid",
+    "ExecutedCommand",
+    "SquidEmulator",
+    "TriggerPulse",
+    "TriggerRecord",
+    "TriggerWire",
+]
 
 
 class EmulatedSquid:
@@ -54,6 +65,8 @@ class EmulatedSquid:
         seed: seed of the corruption knobs' random generator.
         directory: where the port's symlink lives (a new temporary directory by default).
         link_name: the symlink's file name.
+        trigger_wires: per camera trigger output (0..3), where its pulse goes: a
+            callable, or the (host, port) of a UDP line input on this machine.
     """
 
     def __init__(
@@ -65,6 +78,7 @@ class EmulatedSquid:
         seed: int | None = None,
         directory: Path | None = None,
         link_name: str = "squid",
+        trigger_wires: Mapping[int, TriggerWire | tuple[str, int]] | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if directory is None:
@@ -75,6 +89,7 @@ class EmulatedSquid:
             status_period_s=status_period_s,
             legacy_crc=legacy_crc,
             seed=seed,
+            trigger_wires=trigger_wires,
         )
         self.server = PtyServer(self.emulator, link_name=link_name, directory=directory)
         self.emulator.start()

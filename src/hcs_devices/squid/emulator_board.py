@@ -10,7 +10,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from hcs_devices.serial.pty_server import SendBytes
@@ -23,9 +23,11 @@ from hcs_devices.squid.emulator_state import (
     AxisMotion,
     EmulatedAxis,
     ExecutedCommand,
+    TriggerPulse,
     TriggerRecord,
     WheelState,
 )
+from hcs_devices.squid.emulator_wire import TriggerWire, UdpWire
 from hcs_devices.squid.protocol import (
     COMMAND_LENGTH,
     FIRMWARE_VERSION,
@@ -52,6 +54,9 @@ class SquidEmulator:
         legacy_crc: send CRC byte 0 in status packets, as legacy boards do.
         seed: seed of the random generator used by the corruption knobs.
         clock: monotonic clock in seconds (for tests).
+        trigger_wires: per camera trigger output (0..3), where its pulse goes: a
+            callable, or the (host, port) of a UDP line input on this machine (the fake
+            camera's Line0, see :mod:`~hcs_devices.squid.emulator_wire`).
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class SquidEmulator:
         legacy_crc: bool = False,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        trigger_wires: Mapping[int, TriggerWire | tuple[str, int]] | None = None,
     ) -> None:
         if speed_factor <= 0:
             raise ValueError(f"speed_factor must be > 0, got {speed_factor}")
@@ -99,6 +105,10 @@ class SquidEmulator:
         self.dac = [0] * 8
         self.pin_levels: dict[int, int] = {}
         self.trigger = TriggerRecord()
+        self._wires: dict[int, TriggerWire] = {}
+        self._udp_wires: list[UdpWire] = []
+        for channel, target in (trigger_wires or {}).items():
+            self.wire_trigger(channel, target)
         self.button_pressed = False
         # watchdog
         self.watchdog_timeout_s: float | None = None
@@ -153,6 +163,11 @@ class SquidEmulator:
             reads; :class:`EmulatedSquid` drains the port in that case).
         """
         self._stop.set()
+        with self._lock:
+            self._wires.clear()
+            udp, self._udp_wires = self._udp_wires, []
+        for wire in udp:
+            wire.close()
         thread = self._thread
         if thread is None:
             return True
@@ -163,6 +178,56 @@ class SquidEmulator:
     def status_thread(self) -> threading.Thread | None:
         """The thread sending status packets, if started."""
         return self._thread
+
+    # ------------------------------------------------------------------ trigger outputs
+
+    def wire_trigger(self, channel: int, target: TriggerWire | tuple[str, int] | None) -> None:
+        """Connect camera trigger output ``channel`` (0..3) to ``target`` (None: unplug).
+
+        Args:
+            channel: the trigger output.
+            target: a callable called once per pulse, or the (host, port) of a UDP line
+                input on a loopback address.
+
+        Raises:
+            ValueError: for a channel outside 0..3, or a UDP address not on loopback.
+        """
+        if not 0 <= channel <= 3:
+            raise ValueError(f"trigger output channel {channel} is outside 0..3")
+        wire: TriggerWire | None
+        if isinstance(target, tuple):
+            udp = UdpWire(target)
+            self._udp_wires.append(udp)
+            wire = udp
+        else:
+            wire = target
+        with self._lock:
+            if wire is None:
+                self._wires.pop(channel, None)
+            else:
+                self._wires[channel] = wire
+
+    def _pulse(self, channel: int, now: float) -> None:
+        """Record a trigger pulse with the stage's position, and send it down its wire."""
+        axes = [self._axes[a] for a in (Axis.X, Axis.Y, Axis.Z)]
+        usteps = [round(a.position_at(now, self.speed_factor)) for a in axes]
+        mm = [u / a.usteps_per_mm for u, a in zip(usteps, axes, strict=True)]
+        wire = self._wires.get(channel)
+        self.trigger.pulses.append(
+            TriggerPulse(
+                time=now,
+                channel=channel,
+                control_illumination=self.trigger.last_control_illumination,
+                on_time_us=self.trigger.last_on_time_us,
+                illumination_source=self.illumination_source,
+                intensity=self.illumination_intensity,
+                position_usteps=(usteps[0], usteps[1], usteps[2]),
+                position_mm=(mm[0], mm[1], mm[2]),
+                wired=wire is not None,
+            )
+        )
+        if wire is not None:
+            wire()
 
     # ------------------------------------------------------------------ state for tests
 

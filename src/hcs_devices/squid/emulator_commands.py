@@ -132,6 +132,7 @@ def _h_trigger(emu: SquidEmulator, c: Command, now: float) -> None:
     emu.trigger.counts[channel] += 1
     emu.trigger.last_control_illumination = bool(c.payload[0] & 0x80)
     emu.trigger.last_on_time_us = read_uint32(c.payload, 1)
+    emu._pulse(channel, now)
 
 
 def _h_strobe(emu: SquidEmulator, c: Command, now: float) -> None:

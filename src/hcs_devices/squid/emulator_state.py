@@ -7,6 +7,7 @@ profile, scaled by the emulator's ``speed_factor``.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from hcs_devices.squid.protocol import Axis, Command, Opcode
@@ -18,6 +19,8 @@ PORT_OF_SOURCE = {11: 0, 12: 1, 14: 2, 13: 3, 15: 4}
 N_PORTS = 16
 WATCHDOG_DEFAULT_MS = 5000
 WATCHDOG_MAX_MS = 3_600_000
+#: Trigger pulses the emulator remembers (the oldest are forgotten).
+PULSES_KEPT = 100_000
 
 
 @dataclass
@@ -126,6 +129,34 @@ class WheelState:
     initialised: bool = False
 
 
+@dataclass(frozen=True)
+class TriggerPulse:
+    """One hardware trigger the board sent, and where its stage was at the pulse.
+
+    Attributes:
+        time: ``time.monotonic()`` when the pulse left.
+        channel: trigger output 0..3.
+        control_illumination: whether the board strobed the selected light.
+        on_time_us: the strobe's on-time, us.
+        illumination_source: the light source code selected at the pulse.
+        intensity: its intensity (0..65535) at the pulse.
+        position_usteps: (X, Y, Z) in the board's microsteps at the pulse.
+        position_mm: the same in millimetres, with the board's own lead screw pitch
+            and microstepping (the host may count Z the other way round).
+        wired: whether the output was wired to anything (a camera input).
+    """
+
+    time: float
+    channel: int
+    control_illumination: bool
+    on_time_us: int
+    illumination_source: int
+    intensity: int
+    position_usteps: tuple[int, int, int]
+    position_mm: tuple[float, float, float]
+    wired: bool
+
+
 @dataclass
 class TriggerRecord:
     """Hardware trigger state of the board.
@@ -136,6 +167,8 @@ class TriggerRecord:
         last_control_illumination: whether the last trigger strobed illumination.
         strobe_delay_us: per channel strobe delay, us.
         mode: 0 edge, 1 level.
+        pulses: the triggers sent, oldest first (the last :data:`PULSES_KEPT`: an
+            emulator serving live view for days forgets the oldest).
     """
 
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
@@ -143,3 +176,4 @@ class TriggerRecord:
     last_control_illumination: bool = False
     strobe_delay_us: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     mode: int = 0
+    pulses: deque[TriggerPulse] = field(default_factory=lambda: deque(maxlen=PULSES_KEPT))

@@ -90,6 +90,7 @@ def _run_spec(
 ) -> int:
     # Everything is checked (as --dry-run does) before the data directory is created or
     # the acquisition stack is imported, so a refused input leaves nothing behind.
+    from hcs_devices.camera.triggering import camera_triggering
     from hcs_devices.config import UserFileError
     from hcs_orchestrator.preflight import check_acquisition, describe_plan, estimate
     from hcs_plans.table import AcquisitionError
@@ -105,7 +106,9 @@ def _run_spec(
     if dry_run:
         config, spec, table = checked.config, checked.spec, checked.table
         plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-        print(describe_plan(table, estimate(config, spec, table), plate, positions=positions))
+        duration = estimate(config, spec, table)
+        triggering = camera_triggering(config)
+        print(describe_plan(table, duration, plate, positions=positions, triggering=triggering))
         return 0
 
     from hcs_orchestrator.acquisition import run_acquisition

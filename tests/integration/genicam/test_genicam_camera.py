@@ -8,10 +8,10 @@ diagonal ramp that moves with the camera's frame id (``mono16_pattern``), so fra
 on disk must be the pattern of the ``k``-th frame id the driver received, and the ids
 must follow each other (no frame lost, none repeated).
 
-The fake camera cannot receive an edge on an input line: tests of bursts use its
-software trigger (one TriggerSoftware command per frame); hardware triggering is
-checked as configuration (the camera reports the line) and as the error when no edge
-comes.
+Tests of bursts here use the camera's software trigger (one TriggerSoftware command per
+frame); hardware triggering is checked here as configuration (the camera reports the
+line) and as the error when no edge comes, and with the Squid board's trigger pulses
+in ``test_squid_hardware_trigger.py``.
 """
 
 from __future__ import annotations
@@ -116,23 +116,28 @@ def test_genicam_camera_refuses_a_gain_outside_the_cameras_range_when_set(
     assert not list(m.camera.data.frames_root.rglob("*.tif"))
 
 
-def test_genicam_camera_on_hardware_trigger_names_the_line_when_no_edge_comes(
+async def test_genicam_source_on_hardware_trigger_names_the_line_when_no_edge_comes(
     fake_camera: FakeCameraProcess,
-    small_config: MicroscopeConfig,
-    make_microscope: Callable[..., Microscope],
-    RE: RunEngine,
 ) -> None:
-    m = make_microscope(genicam_config(small_config, 512, trigger="hardware", frame_timeout_s=0.5))
-    assert source_of(m).trigger_source() == ("On", "Line0")
-    RE(bps.mv(m.camera.exposure_ms, 10.0))
-    with pytest.raises(Exception) as raised:
-        RE(bp.count([m.camera]))
-    error = _cause(raised.value, FrameTimeout)
-    assert "camera (GenICam Fake" in str(error) and "at 127.0.0.1): frame 1:" in str(error)
-    assert "no rising edge on Line0?" in str(error)
+    # No trigger backend: an external source should send the edges, and none does.
+    source = GenicamFrameSource(
+        GenicamBackend(
+            address="127.0.0.1", packet_size_bytes=65000, trigger="hardware", frame_timeout_s=0.5
+        )
+    )
+    await source.connect()
+    try:
+        assert source.trigger_source() == ("On", "Line0")
+        with pytest.raises(FrameTimeout) as raised:
+            await source.expose(ExposureSettings(10.0, float(GAIN), 1, Roi(0, 0, 256, 256)))
+    finally:
+        source.close()
+    error = str(raised.value)
+    assert "camera (GenICam Fake" in error and "at 127.0.0.1): frame 1:" in error
+    assert "no rising edge on Line0?" in error
 
 
-def _cause(error: BaseException, kind: type[BaseException]) -> BaseException:
+def cause_of(error: BaseException, kind: type[BaseException]) -> BaseException:
     """``error`` or the first error of type ``kind`` in its chain."""
     seen: BaseException | None = error
     while seen is not None:
@@ -250,7 +255,7 @@ def test_acquire_plate_records_every_complete_frame_when_the_camera_dies_mid_bur
     with pytest.raises(Exception) as raised:
         harness.RE(acquire_plate(m, spec))
     killer.join(timeout=60)
-    error = str(_cause(raised.value, CameraVanished))
+    error = str(cause_of(raised.value, CameraVanished))
     assert "camera (GenICam Fake" in error and "at 127.0.0.1): frame " in error
     assert "the camera stopped answering" in error
     (start,) = [d for n, d in harness.documents if n == "start"]

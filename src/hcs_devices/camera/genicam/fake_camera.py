@@ -5,8 +5,13 @@
 2048 x 2048 camera (Mono8, Mono16, Bayer, RGB8) speaking the real GigE Vision protocols
 (GVCP for control, GVSP for frames), written by the Aravis project. It checks for
 software triggers ``--trigger-hz`` times a second (1000 by default; the command-line
-``arv-fake-gv-camera-0.8`` checks 25 times). It prints ``ready ADDRESS SERIAL`` once it
-listens and runs until SIGTERM or SIGINT.
+``arv-fake-gv-camera-0.8`` checks 25 times). It prints ``ready ADDRESS SERIAL line
+HOST:PORT`` once it listens and runs until SIGTERM or SIGINT.
+
+``line HOST:PORT`` is the end of an emulated trigger wire into the camera's ``Line0``
+(:mod:`.trigger_line`): each UDP datagram sent there is one rising edge, and makes the
+camera take one frame when it is on hardware trigger from Line0. ``hcs emulate squid
+--trigger-wire HOST:PORT`` connects the emulated Squid board's trigger output to it.
 
 The control port of GigE Vision is fixed (UDP 3956) and the fake camera serves only on
 an address a network interface has, so one machine serves one fake camera on
@@ -35,6 +40,7 @@ from typing import IO
 import numpy as np
 
 from hcs_devices.camera.genicam.aravis import GVCP_PORT, load_aravis
+from hcs_devices.camera.genicam.trigger_line import LineCounts, LineInput, query_counts
 
 #: Where the fake camera listens.
 LOOPBACK = "127.0.0.1"
@@ -69,8 +75,12 @@ def _port_free(address: str) -> bool:
     return True
 
 
-def serve(address: str, serial: str, trigger_hz: float) -> int:
-    """Serve the fake camera until SIGTERM or SIGINT; 1 when its port is taken."""
+def serve(address: str, serial: str, trigger_hz: float, line_port: int = 0) -> int:
+    """Serve the fake camera until SIGTERM or SIGINT; 1 when its port is taken.
+
+    ``line_port`` is the UDP port of the emulated wire into Line0 on 127.0.0.1 (0: a
+    free one, printed on the ``ready`` line).
+    """
     if not _port_free(address):
         print(f"error: GVCP port {GVCP_PORT} on {address} is in use", file=sys.stderr)
         return 1
@@ -80,12 +90,22 @@ def serve(address: str, serial: str, trigger_hz: float) -> int:
     if not camera.is_running():
         print(f"error: the fake camera could not listen on {address}", file=sys.stderr)
         return 1
-    camera.get_fake_camera().set_trigger_frequency(trigger_hz)
+    fake = camera.get_fake_camera()
+    fake.set_trigger_frequency(trigger_hz)
+    try:
+        line = LineInput(fake, line_port)
+    except OSError as exc:
+        print(f"error: the Line0 input cannot listen on UDP {line_port}: {exc}", file=sys.stderr)
+        return 1
     loop = glib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         glib.unix_signal_add(glib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"ready {address} {serial}", flush=True)
-    loop.run()
+    host, port = line.address
+    print(f"ready {address} {serial} line {host}:{port}", flush=True)
+    try:
+        loop.run()
+    finally:
+        line.close()
     del camera
     return 0
 
@@ -100,8 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trigger-hz", type=float, default=TRIGGER_HZ, help="software-trigger checks per second"
     )
+    parser.add_argument(
+        "--line-port",
+        type=int,
+        default=0,
+        help="UDP port on 127.0.0.1 of the emulated trigger wire into Line0 (default: a free one)",
+    )
     args = parser.parse_args(argv)
-    return serve(args.address, args.serial, args.trigger_hz)
+    if not 0 <= args.line_port <= 65535:
+        parser.error(f"--line-port must be in 0..65535, got {args.line_port}")
+    return serve(args.address, args.serial, args.trigger_hz, args.line_port)
 
 
 class FakeCameraProcess:
@@ -110,7 +138,9 @@ class FakeCameraProcess:
     A context manager: entering takes the machine-wide lock of the GigE Vision port
     (waiting while another process's fake camera runs), starts the
     camera and waits for it to listen; leaving stops it and releases the lock.
-    :meth:`kill` ends it abruptly (a camera unplugged).
+    :meth:`kill` ends it abruptly (a camera unplugged). :attr:`line_address` is where
+    trigger edges for its Line0 go (:mod:`.trigger_line`), :meth:`line_counts` what
+    that input has seen.
 
     Args:
         serial: the camera's serial number.
@@ -122,6 +152,8 @@ class FakeCameraProcess:
         self.address = LOOPBACK
         self.trigger_hz = trigger_hz
         self.process: subprocess.Popen[str] | None = None
+        #: (host, port) of the emulated wire into Line0, once started.
+        self.line_address: tuple[str, int] | None = None
         self._lock: IO[str] | None = None
 
     @staticmethod
@@ -157,10 +189,18 @@ class FakeCameraProcess:
             if not line.startswith("ready"):
                 _, err = self.process.communicate(timeout=10)
                 raise RuntimeError(f"the fake camera did not start: {line}{err}")
+            host, port = line.split()[-1].rsplit(":", 1)
+            self.line_address = (host, int(port))
         except BaseException:
             self.stop()
             raise
         return self
+
+    def line_counts(self) -> LineCounts:
+        """Edges the camera's Line0 input received, frames they started, edges ignored."""
+        if self.line_address is None:
+            raise RuntimeError("the fake camera is not running")
+        return query_counts(self.line_address)
 
     def kill(self) -> None:
         """End the camera process at once (SIGKILL), as if the camera were unplugged."""
@@ -171,6 +211,7 @@ class FakeCameraProcess:
     def stop(self) -> None:
         """Stop the camera and release the port's lock (safe to repeat)."""
         process, self.process = self.process, None
+        self.line_address = None
         if process is not None:
             if process.poll() is None:
                 process.terminate()

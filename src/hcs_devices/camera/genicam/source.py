@@ -9,7 +9,7 @@ trigger:
 - ``software``: one TriggerSoftware command per frame;
 - ``hardware``: the camera waits for a rising edge on ``trigger_line`` per frame; a
   trigger backend (the Squid board's camera trigger output) sends it, where one is
-  given;
+  given, strobing the light for the exposure when ``strobe_light`` is set;
 - ``free_run``: the camera runs on its own clock and ``expose`` returns the next frame
   (for live view: frames nobody asked for are not kept).
 
@@ -56,6 +56,8 @@ class GenicamFrameSource:
         backend: the camera's ``backend`` section (address, pixel format, trigger, ...).
         trigger: what sends hardware triggers (the Squid board), for ``hardware``
             triggering; without one, an external source must.
+        strobe_light: have ``trigger`` strobe the selected light for each exposure
+            (its on-time is the exposure time).
         camera_name: how errors name the camera.
     """
 
@@ -64,10 +66,12 @@ class GenicamFrameSource:
         backend: GenicamBackend,
         *,
         trigger: CameraTriggerBackend | None = None,
+        strobe_light: bool = False,
         camera_name: str = "camera",
     ) -> None:
         self.backend = backend
         self.trigger = trigger
+        self.strobe_light = strobe_light
         self.camera_name = camera_name
         self._control = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="genicam-control"
@@ -175,7 +179,7 @@ class GenicamFrameSource:
             if self.backend.trigger == "software":
                 await self._call(camera.software_trigger)
             elif self.backend.trigger == "hardware" and self.trigger is not None:
-                await self.trigger.trigger(round(settings.exposure_ms * 1000), False)
+                await self.trigger.trigger(round(settings.exposure_ms * 1000), self.strobe_light)
         except glib_error() as exc:
             timed_out = getattr(exc, "code", None) == int(load_aravis().DeviceError.TIMEOUT)
             why = f"a command failed: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hcs_devices.squid.emulator import SquidEmulator
+from hcs_devices.squid.emulator_wire import PULSE, parse_wire
 from hcs_devices.squid.protocol import (
     Axis,
     Command,
@@ -143,6 +145,83 @@ def test_emulator_counts_triggers_when_sent(host: Host) -> None:
     host.send(2, Opcode.SEND_HARDWARE_TRIGGER, uint8(0x01) + uint32(0))
     assert host.emulator.trigger.counts == [0, 2, 0, 0]
     assert host.emulator.trigger.last_control_illumination is False
+
+
+def test_emulator_pulses_the_wire_of_its_channel_and_records_the_stage_when_triggered(
+    host: Host,
+) -> None:
+    pulses: list[tuple[int, int, int]] = []
+    host.emulator.wire_trigger(1, lambda: pulses.append(host.emulator.positions_usteps))
+    host.send(1, Opcode.MOVETO_X, int32(51_200))  # 2.54 mm at 256 x 200 usteps per 2.54 mm
+    host.send(2, Opcode.MOVETO_Z, int32(-8_533))
+    host.wait_for(lambda s: s.command_id == 2 and s.status == 0)
+    host.wait_for(lambda s: s.x_usteps == 51_200)
+    host.send(3, Opcode.SET_ILLUMINATION, uint8(12) + uint16(30_000))
+    host.send(4, Opcode.SEND_HARDWARE_TRIGGER, uint8(0x81) + uint32(20_000))
+    host.send(5, Opcode.SEND_HARDWARE_TRIGGER, uint8(0x02) + uint32(0))  # not wired
+    assert pulses == [(51_200, 0, -8_533)]
+    first, second = host.emulator.trigger.pulses
+    assert (first.channel, first.wired, second.channel, second.wired) == (1, True, 2, False)
+    assert first.position_usteps == (51_200, 0, -8_533)
+    assert first.position_mm == pytest.approx((2.54, 0.0, -8_533 / (256 * 200 / 0.3)))
+    assert (first.control_illumination, first.on_time_us) == (True, 20_000)
+    assert (first.illumination_source, first.intensity) == (12, 30_000)
+    assert second.control_illumination is False
+
+
+def test_emulator_sends_a_datagram_per_pulse_when_wired_to_a_udp_address() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as line:
+        line.bind(("127.0.0.1", 0))
+        line.settimeout(2.0)
+        emulator = SquidEmulator(trigger_wires={0: line.getsockname()})
+        try:
+            for cid in (1, 2):
+                emulator.receive(
+                    Command.build(cid, Opcode.SEND_HARDWARE_TRIGGER, uint8(0) + uint32(0)).encode()
+                )
+            assert [line.recv(16) for _ in range(2)] == [PULSE, PULSE]
+        finally:
+            emulator.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (("10.0.0.2", 4000), "use a loopback address"),
+        (("camera.local", 4000), "use a loopback address"),
+        (("127.0.0.1", 0), "port 0 is outside 1..65535"),
+    ],
+)
+def test_emulator_refuses_a_trigger_wire_off_this_machine(
+    target: tuple[str, int], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        SquidEmulator(trigger_wires={0: target})
+    with pytest.raises(ValueError, match=r"channel 4 is outside 0\.\.3"):
+        SquidEmulator().wire_trigger(4, lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("127.0.0.1:4000", (0, ("127.0.0.1", 4000))), ("2=127.0.0.5:9", (2, ("127.0.0.5", 9)))],
+)
+def test_trigger_wire_option_reads_channel_and_address(
+    text: str, parsed: tuple[int, tuple[str, int]]
+) -> None:
+    assert parse_wire(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("127.0.0.1", "expected \\[CHANNEL=\\]HOST:PORT"),
+        ("x=127.0.0.1:4000", "must be integers"),
+        ("5=127.0.0.1:4000", "channel 5 is outside 0..3"),
+    ],
+)
+def test_trigger_wire_option_names_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_wire(text)
 
 
 def test_emulator_reports_id_zero_when_reset(host: Host) -> None:
