@@ -325,10 +325,13 @@ def run_experiment(
 ) -> Outcome:
     """Start (or resume) the experiment of a data directory, in this process.
 
-    ``protocol_path``, ``config_path``, ``data_dir`` and ``resume`` are as
-    :func:`begin_experiment` takes them (and it raises what it raises).
+    Raises what :func:`begin_experiment` raises.
 
     Args:
+        protocol_path: as :func:`begin_experiment` takes it.
+        config_path: as :func:`begin_experiment` takes it.
+        data_dir: as :func:`begin_experiment` takes it.
+        resume: as :func:`begin_experiment` takes it.
         wait_for_confirmation: wait for ``hcs merfish confirm`` rather than return.
         custom_plans: plans custom steps may name.
     """
