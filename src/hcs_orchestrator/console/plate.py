@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hcs_schema import FRAMES_STREAM, IMAGES_STREAM, frame_key
@@ -50,6 +50,10 @@ class PlateMap:
             raise ValueError(f"well {well!r} is not on the plate (A1 to {last})")
         x0, y0 = self.a1_center_um
         return x0 + column * self.pitch_um, y0 + row * self.pitch_um
+
+    def with_a1(self, a1_center_um: tuple[float, float]) -> PlateMap:
+        """The same plate with A1's centre at ``a1_center_um`` (a new calibration)."""
+        return replace(self, a1_center_um=(float(a1_center_um[0]), float(a1_center_um[1])))
 
     def as_dict(self) -> dict[str, Any]:
         """The layout as JSON-able data."""
