@@ -71,6 +71,11 @@ def test_console_page_shows_live_frames_moves_on_a_click_and_says_why_it_refuses
     assert served.harness.sim.xy_um() == pytest.approx(well_center_um(2, 3))
     browser.wait_for("document.getElementById('well-C4').classList.contains('here')")
     browser.screenshot(tmp_path / "2-moved-to-C4.png")
+    # The arrows move by the step from where the newest frame was taken.
+    browser.click("#right")
+    browser.wait_for("document.getElementById('message').textContent === 'done'")
+    c4_x, c4_y = well_center_um(2, 3)
+    assert served.harness.sim.xy_um() == pytest.approx((c4_x + 100.0, c4_y))
 
     # During an acquisition the click is refused, and the page says why.
     control.start_acquisition(one_well_spec(5, ("DAPI", "GFP", "Cy3")))
