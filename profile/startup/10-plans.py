@@ -11,6 +11,7 @@ from hcs_orchestrator.lab.profile import in_re_worker
 from hcs_plans import (  # noqa: F401
     acquire_plate,
     calibrate_laser_autofocus,
+    calibrate_plate_a1,
     contrast_autofocus,
     laser_autofocus,
 )
