@@ -28,11 +28,13 @@ def harness(
         yield h
 
 
-def calibrate(harness: SessionHarness, **kwargs: str) -> tuple[float, float]:
+def calibrate(
+    harness: SessionHarness, well: str = "A1", plate_format: str = ""
+) -> tuple[float, float]:
     found: list[tuple[float, float]] = []
 
     def plan() -> MsgGenerator[None]:
-        found.append((yield from calibrate_plate_a1(harness.microscope, **kwargs)))
+        found.append((yield from calibrate_plate_a1(harness.microscope, well, plate_format)))
 
     harness.RE(plan())
     return found[0]
