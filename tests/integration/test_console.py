@@ -153,6 +153,7 @@ def test_calibrate_a1_takes_the_stage_position_as_the_wells_centre_and_the_plate
     assert served.console.control.state == "live"  # live view went on after it
     state = http.get("/api/state", headers=AUTH).json()
     assert state["plate"]["a1_center_um"] == pytest.approx(a1)
+    assert state["run"]["run_uid"] != served.console.control.last_uid  # not an acquisition
 
     # The calibration is a run of its own, recorded in the catalog.
     session = served.harness.session
