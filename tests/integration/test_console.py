@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from PIL import Image
 from preview_support import one_well_spec, well_center_um
 from websockets.sync.client import connect
 
+from hcs_devices.camera.shared_frame import preview_segments
 from hcs_devices.config import MicroscopeConfig
 from hcs_orchestrator.console.overview import WELL_PX
+from hcs_orchestrator.viewers.shared_stream import SharedStream
 from hcs_plans.plate_calibration import PLATE_CALIBRATION_STREAM
 from hcs_storage.overview import render_overview
 from hcs_storage.query import stream_columns
@@ -223,3 +226,28 @@ def test_the_console_says_embedded_mode_and_no_merfish_experiment_without_them(
     assert merfish["message"] == "no MERFISH experiment in the data directory"
     assert http.get("/api/queue").status_code == 401
     assert http.get("/api/merfish").status_code == 401
+
+
+def test_console_publishes_live_frames_in_shared_memory_and_removes_the_segment_on_close(
+    fast_profile_config: MicroscopeConfig, tmp_path: Path
+) -> None:
+    with served_console(fast_profile_config, tmp_path, shared_memory=True) as served:
+        slot = served.console.slot
+        assert slot is not None and slot.name in preview_segments()
+        pause = threading.Event()
+        with SharedStream(slot.name) as stream:
+            served.console.control.start_live(channel="GFP")
+            got = None
+            for _ in range(200):
+                got = stream.poll()
+                if got is not None and got[1].mode == "live":
+                    break
+                pause.wait(0.05)
+            served.console.control.stop_live()
+        assert got is not None
+        pixels, meta = got
+        assert (meta.channel, meta.mode) == ("GFP", "live")
+        latest = served.console.control.microscope.camera.preview.latest
+        assert latest is not None and pixels.shape == latest.pixels.shape
+        assert int(pixels.max()) > int(pixels.min())
+    assert slot.name not in preview_segments()
