@@ -11,6 +11,7 @@ from hcs_orchestrator.lab.profile import in_re_worker
 from hcs_plans import (  # noqa: F401
     acquire_plate,
     calibrate_laser_autofocus,
+    calibrate_plate_a1,
     contrast_autofocus,
     laser_autofocus,
 )
@@ -32,6 +33,7 @@ if in_re_worker():
         }
     )
     acquire_plate = on_the_microscope(acquire_plate)
+    calibrate_plate_a1 = on_the_microscope(calibrate_plate_a1)
 
     # One unit of a MERFISH experiment, queued by `hcs merfish run --lab` (the unit as
     # JSON); its runs record themselves in the data directory's experiment journal.

@@ -1,4 +1,6 @@
-"""Live view at the prompt: ``live()``, ``snap()``, ``move_to(x_um, y_um)``, ``stop_live()``.
+"""Live view and plate calibration at the prompt: ``live()``, ``calibrate_a1()``...
+
+``live()``, ``snap()``, ``move_to(x_um, y_um)``, ``stop_live()``, ``calibrate_a1(well="A1")``.
 
 Interactive only: the queue server's RE worker has no prompt to steer live view from.
 """
@@ -11,9 +13,10 @@ if not in_re_worker():
 
     live_control = LiveControl(RE, microscope)  # noqa: F821  (00-session.py)
     _helpers = PromptHelpers(live_control)
-    live, snap, move_to, stop_live = (
+    live, snap, move_to, stop_live, calibrate_a1 = (
         _helpers.live,
         _helpers.snap,
         _helpers.move_to,
         _helpers.stop_live,
+        _helpers.calibrate_a1,
     )

@@ -20,7 +20,7 @@ from hcs_devices.microscope import Microscope
 from hcs_devices.navigation import Command, EndLive, NavigationInbox
 from hcs_devices.ownership import BusyError
 from hcs_orchestrator.engine import MicroscopeRunEngine
-from hcs_plans import acquire_plate
+from hcs_plans import acquire_plate, calibrate_plate_a1
 from hcs_plans.live import apply_command, check_command, live, snap
 
 #: Longest wait for live view to start, end, or carry a command out (seconds).
@@ -131,6 +131,33 @@ class LiveControl:
             self.stop_live()
             self._refuse_if_busy("snap")
             return self._run(snap(self.microscope, channel, exposure_ms))
+
+    def calibrate_a1(self, well: str = "A1") -> tuple[float, float]:
+        """Take the stage's position as the centre of ``well``; returns A1's centre (um).
+
+        Runs :func:`~hcs_plans.plate_calibration.calibrate_plate_a1` (a run of its own);
+        live view, if it runs, is ended for it and started again after.
+
+        Raises:
+            ValueError: a well that is not on the plate (nothing is recorded).
+            BusyError: an acquisition (or another plan) owns the microscope.
+        """
+        self.microscope.config.plate().well_index(well)  # refused before live view ends
+        found: list[tuple[float, float]] = []
+
+        def calibrate() -> MsgGenerator[None]:
+            found.append((yield from calibrate_plate_a1(self.microscope, well)))
+
+        with self._lock:
+            was_live = self.state == "live"
+            self.stop_live()
+            self._refuse_if_busy("plate calibration")
+            try:
+                self._run(calibrate())
+            finally:
+                if was_live:
+                    self.start_live()
+        return found[0]
 
     def acquire(self, spec: Any, metadata: dict[str, Any] | None = None) -> str:
         """End live view and acquire ``spec`` (waits for the end); returns the run's uid."""

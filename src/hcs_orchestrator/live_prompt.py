@@ -1,4 +1,4 @@
-"""Live view at the IPython prompt: ``live()``, ``snap()``, ``move_to()``, ``stop_live()``.
+"""Live view and plate calibration at the IPython prompt: ``live()``, ``calibrate_a1()``...
 
 Each helper goes through :class:`~hcs_orchestrator.live_control.LiveControl`, so through
 the RunEngine: live view runs in the background and the prompt stays free to steer it.
@@ -43,6 +43,19 @@ class PromptHelpers:
     def move_to(self, x_um: float, y_um: float, z_um: float | None = None) -> None:
         """Move the stage (through live view if it runs)."""
         self.control.navigate(MoveTo(x_um, y_um, z_um))
+
+    def calibrate_a1(self, well: str = "A1") -> tuple[float, float]:
+        """Take the stage's position as the centre of ``well``; returns A1's centre (um).
+
+        Centre the well in live view first. The result is what an acquisition spec's
+        ``a1_center_xy`` takes; the calibration is also recorded as a run.
+        """
+        x_um, y_um = self.control.calibrate_a1(well)
+        print(
+            f"A1 centre: x {x_um:.1f} um, y {y_um:.1f} um; "
+            f"in a spec: a1_center_xy: [{x_um:.1f}, {y_um:.1f}]"
+        )
+        return x_um, y_um
 
     def snap(self, channel: str = "", exposure_ms: float = 0.0) -> np.ndarray:
         """End live view, take one image into a run of its own and return its pixels."""

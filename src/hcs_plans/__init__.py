@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         contrast_autofocus,
         laser_autofocus,
     )
+    from hcs_plans.plate_calibration import calibrate_plate_a1
     from hcs_plans.specs import AcquisitionSpec, load_spec, spec_from_data
     from hcs_plans.stubs import flow_for_time, flow_volume, incubate, select_reagent
     from hcs_plans.table import AcquisitionError, AcquisitionTable, resolve
@@ -34,6 +35,7 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "contrast_autofocus",
             "laser_autofocus",
         ],
+        "plate_calibration": ["calibrate_plate_a1"],
         "specs": ["AcquisitionSpec", "load_spec", "spec_from_data"],
         "stubs": ["flow_for_time", "flow_volume", "incubate", "select_reagent"],
         "table": ["AcquisitionError", "AcquisitionTable", "resolve"],
@@ -47,6 +49,7 @@ __all__ = [
     "AutofocusPolicy",
     "acquire_plate",
     "calibrate_laser_autofocus",
+    "calibrate_plate_a1",
     "contrast_autofocus",
     "flow_for_time",
     "flow_volume",

@@ -36,11 +36,22 @@ class ServedConsole:
 
 @contextlib.contextmanager
 def served_console(
-    config: MicroscopeConfig, data_dir: Path, *, public_read: bool = False
+    config: MicroscopeConfig,
+    data_dir: Path,
+    *,
+    public_read: bool = False,
+    lab_dir: Path | None = None,
+    shared_memory: bool = False,
 ) -> Iterator[ServedConsole]:
     """A real session with its console served on 127.0.0.1, port chosen by the system."""
     with open_test_session(config, data_dir) as harness:
-        console = console_for(harness.session, api_key=CONSOLE_KEY, public_read=public_read)
+        console = console_for(
+            harness.session,
+            api_key=CONSOLE_KEY,
+            public_read=public_read,
+            lab_dir=lab_dir,
+            shared_memory=shared_memory,
+        )
         try:
             with ConsoleServer(console.app) as server:
                 yield ServedConsole(harness, console, server)

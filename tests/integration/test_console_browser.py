@@ -71,6 +71,11 @@ def test_console_page_shows_live_frames_moves_on_a_click_and_says_why_it_refuses
     assert served.harness.sim.xy_um() == pytest.approx(well_center_um(2, 3))
     browser.wait_for("document.getElementById('well-C4').classList.contains('here')")
     browser.screenshot(tmp_path / "2-moved-to-C4.png")
+    # The arrows move by the step from where the newest frame was taken.
+    browser.click("#right")
+    browser.wait_for("document.getElementById('message').textContent === 'done'")
+    c4_x, c4_y = well_center_um(2, 3)
+    assert served.harness.sim.xy_um() == pytest.approx((c4_x + 100.0, c4_y))
 
     # During an acquisition the click is refused, and the page says why.
     control.start_acquisition(one_well_spec(5, ("DAPI", "GFP", "Cy3")))
@@ -85,8 +90,28 @@ def test_console_page_shows_live_frames_moves_on_a_click_and_says_why_it_refuses
     assert served.harness.sim.xy_um() != pytest.approx(well_center_um(7, 11))
     control.wait(120.0)
     assert control.last_error is None
+
+    # The finished run's plate overview appears; the panels say there is no lab queue.
+    served.harness.session.flush()
+    browser.wait_for("document.getElementById('overview').naturalWidth > 0", timeout_s=30)
+    caption = browser.evaluate("document.getElementById('overview-caption').textContent")
+    assert caption == f"run {control.last_uid[:8]} (success)"
+    queue = browser.evaluate("document.getElementById('queue').textContent")
+    assert queue == "embedded mode: no queue"
+
+    # "Set plate position here" takes the stage's position as A1's centre.
+    browser.click("#calibrate")
+    message = browser.wait_for(
+        "document.getElementById('message').textContent.startsWith('A1 is here')"
+        " && document.getElementById('message').textContent"
+    )
+    x, y = served.harness.sim.xy_um()
+    assert message == f"A1 is here: A1 centre now x {x:.1f}, y {y:.1f} um"
+    browser.wait_for(f"document.getElementById('a1').textContent.includes('x {x:.1f}')")
+    browser.screenshot(tmp_path / "4-overview-and-calibration.png")
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "1-live.png",
         "2-moved-to-C4.png",
         "3-refused-during-acquisition.png",
+        "4-overview-and-calibration.png",
     ]

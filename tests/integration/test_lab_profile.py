@@ -77,7 +77,7 @@ def allowed(group: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("group", ["operator", "primary"])
-def test_operators_may_run_acquisition_merfish_autofocus_and_motion_plans_on_the_microscope(
+def test_operators_may_run_acquisition_merfish_autofocus_calibration_and_motion_plans(
     group: str,
 ) -> None:
     plans, devices = allowed(group)
@@ -86,6 +86,7 @@ def test_operators_may_run_acquisition_merfish_autofocus_and_motion_plans_on_the
         "run_unit",
         "contrast_autofocus",
         "calibrate_laser_autofocus",
+        "calibrate_plate_a1",
         "laser_autofocus",
         "mv",
         "mvr",

@@ -27,6 +27,7 @@ from hcs_devices.sim import specimen_of
 from hcs_plans import (
     acquire_plate,
     calibrate_laser_autofocus,
+    calibrate_plate_a1,
     contrast_autofocus,
     laser_autofocus,
 )
@@ -38,6 +39,7 @@ USER_FACING_PLANS = {
     "contrast_autofocus": contrast_autofocus,
     "calibrate_laser_autofocus": calibrate_laser_autofocus,
     "laser_autofocus": laser_autofocus,
+    "calibrate_plate_a1": calibrate_plate_a1,
 }
 
 
@@ -119,6 +121,11 @@ def test_every_user_facing_plan_runs_when_called_with_json_parameters_and_device
             }
         ),
     )
+    run_as_queued(
+        harness,
+        queue_server,
+        '{"name": "calibrate_plate_a1", "args": ["microscope"], "kwargs": {"well": "C3"}}',
+    )
     sequence = plate_sequence(wells=([2], [2]), channels=(("DAPI", 2.0),), z_range=1.0)
     run_as_queued(
         harness,
@@ -136,8 +143,12 @@ def test_every_user_facing_plan_runs_when_called_with_json_parameters_and_device
         "contrast_autofocus",
         "calibrate_laser_autofocus",
         "laser_autofocus",
+        "calibrate_plate_a1",
         "acquire_plate",
     ]
+    # The stage sat on C3's centre: A1 is where the plate says (2 rows, 2 columns back).
+    a1_x, a1_y = well_xy("A1")
+    assert new_starts[-2]["a1_center_xy"] == pytest.approx([a1_x, a1_y], abs=0.5)
     assert new_starts[-1]["num_images"] == 2
     stops = {d["run_start"]: d for n, d in harness.documents if n == "stop"}
     assert all(stops[d["uid"]]["exit_status"] == "success" for d in new_starts)

@@ -113,6 +113,13 @@ class SharedFrameReader:
         self.name = name
         self.last_seq = 0
 
+    def seq(self) -> int:
+        """The slot's sequence number now (it grows by 2 with every frame written)."""
+        view = self._map
+        if view is None:
+            raise ValueError(f"the reader of {self.name!r} is closed")
+        return int(_HEADER.unpack_from(view, 0)[0])
+
     def read(self) -> tuple[np.ndarray, FrameMeta] | None:
         """A copy of the latest frame and its metadata, or None if none was written yet.
 
@@ -144,6 +151,12 @@ class SharedFrameReader:
         view, self._map = self._map, None
         if view is not None:
             view.close()
+
+
+def preview_segments() -> list[str]:
+    """Names of every preview segment in shared memory (of any process), oldest first."""
+    found = [p for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}*") if p.is_file()]
+    return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
 
 def leftover_segments() -> list[str]:

@@ -50,10 +50,27 @@ def register(commands: Any) -> None:
     console.add_argument(
         "--public-read", action="store_true", help="let anyone who can connect watch, keyless"
     )
+    console.add_argument(
+        "--lab",
+        type=Path,
+        default=None,
+        metavar="LAB_DIR",
+        help="a lab started with hcs lab up: the page shows its queue and history",
+    )
+    console.add_argument(
+        "--shared-memory",
+        action="store_true",
+        help="also publish the preview frames in shared memory, for napari "
+        "(python -m hcs_orchestrator.viewers.napari_viewer)",
+    )
     console.set_defaults(run=_console)
 
 
 def _console(args: argparse.Namespace) -> int:
+    if args.lab is not None:  # a lab directory with no lab is refused before anything opens
+        from hcs_orchestrator.console.lab_queue import lab_control_address
+
+        lab_control_address(args.lab)
     key = server_key(args, args.data_dir / CONSOLE_KEY_FILE, "the console")
     if key is None:
         return 2
@@ -63,9 +80,24 @@ def _console(args: argparse.Namespace) -> int:
     from hcs_orchestrator.session import open_session
 
     session = open_session(args.config, args.data_dir)
-    console = console_for(session, api_key=api_key, public_read=args.public_read)
+    try:
+        console = console_for(
+            session,
+            api_key=api_key,
+            public_read=args.public_read,
+            lab_dir=args.lab,
+            shared_memory=args.shared_memory,
+        )
+    except BaseException:
+        session.close()
+        raise
     print(f"console: http://{args.host}:{args.port}/  (API key: {origin})", flush=True)
     print("open it with #key=YOUR_KEY after the address, or type the key in the page")
+    if console.slot is not None:
+        print(
+            f"preview in shared memory: {console.slot.name} (napari: python -m "
+            "hcs_orchestrator.viewers.napari_viewer)"
+        )
     try:
         serve_console(console.app, args.host, args.port)
     finally:

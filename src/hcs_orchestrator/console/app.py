@@ -21,12 +21,13 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hcs_devices.navigation import Command, MoveTo, SetChannel, SetExposure, SetIntensity
 from hcs_devices.ownership import BusyError
 from hcs_orchestrator.console.frames import Contrast, SharedEncoder
+from hcs_orchestrator.console.panels import Panels
 from hcs_orchestrator.console.plate import PlateMap, RunTracker
 from hcs_orchestrator.live_control import LiveControl
 from hcs_plans import spec_from_data
@@ -69,6 +70,12 @@ class IntensityBody(_Body):
     intensity_percent: float
 
 
+class CalibrateBody(_Body):
+    """The well centred under the objective now."""
+
+    well: str = "A1"
+
+
 class AcquireBody(_Body):
     """Acquire wells of the plate: a square grid of fields per well, these channels."""
 
@@ -88,6 +95,7 @@ def build_console_app(
     public_read: bool = False,
     plate: PlateMap | None = None,
     tracker: RunTracker | None = None,
+    panels: Panels | None = None,
 ) -> FastAPI:
     """The console application for one microscope's :class:`LiveControl`.
 
@@ -97,9 +105,11 @@ def build_console_app(
         public_read: let anyone who can connect watch, keyless (commands still need it).
         plate: the plate's layout on the stage (a 96-well plate by default).
         tracker: follows the RunEngine's documents for run progress (subscribe it).
+        panels: the lab's queue, MERFISH rounds and the newest overview (none by default).
     """
-    plate = plate or PlateMap()
+    layout: PlateMap = plate or PlateMap()
     tracker = tracker or RunTracker()
+    panels = panels or Panels()
     app = FastAPI(title="hcs console", docs_url=None, redoc_url=None, openapi_url=None)
     encoder = SharedEncoder()
     page = files("hcs_orchestrator.console").joinpath("static/index.html").read_text("utf-8")
@@ -140,7 +150,7 @@ def build_console_app(
     @app.get("/api/state")
     async def state(request: Request) -> dict[str, Any]:
         check(request, command=False)
-        return await _state(control, plate, tracker)
+        return await _state(control, layout, tracker)
 
     def navigate(request: Request, command: Command) -> dict[str, Any]:
         check(request, command=True)
@@ -163,7 +173,7 @@ def build_console_app(
     def move(request: Request, body: Move) -> dict[str, Any]:
         check(request, command=True)
         if body.well:
-            x, y = plate.well_center_um(body.well)
+            x, y = layout.well_center_um(body.well)
         elif body.x_um is not None and body.y_um is not None:
             x, y = body.x_um, body.y_um
         else:
@@ -187,10 +197,45 @@ def build_console_app(
         check(request, command=True)
         return {"ok": True, "run_uid": control.snap()}
 
+    @app.post("/api/calibrate-a1")
+    def calibrate_a1(request: Request, body: CalibrateBody) -> dict[str, Any]:
+        nonlocal layout
+        check(request, command=True)
+        layout.well_center_um(body.well)  # a well the page's plate has, or 422
+        a1 = control.calibrate_a1(body.well)
+        layout = layout.with_a1(a1)
+        return {"ok": True, "a1_center_um": list(a1), "plate": layout.as_dict()}
+
+    @app.get("/api/queue")
+    def queue(request: Request) -> dict[str, Any]:
+        check(request, command=False)
+        return panels.queue_view()
+
+    @app.get("/api/merfish")
+    def merfish(request: Request) -> dict[str, Any]:
+        check(request, command=False)
+        return panels.merfish_view()
+
+    @app.get("/api/overview")
+    def overview(request: Request) -> dict[str, Any]:
+        check(request, command=False)
+        latest = panels.overview.latest() if panels.overview is not None else None
+        if latest is None:
+            return {"run_uid": "", "message": "no finished acquisition yet"}
+        return {"run_uid": latest.run_uid, "exit_status": latest.exit_status}
+
+    @app.get("/api/overview.png")
+    def overview_png(request: Request) -> Response:
+        check(request, command=False)
+        latest = panels.overview.latest() if panels.overview is not None else None
+        if latest is None:
+            return JSONResponse({"error": "no finished acquisition yet"}, status_code=404)
+        return Response(latest.png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     @app.post("/api/acquire")
     def acquire(request: Request, body: AcquireBody) -> dict[str, Any]:
         check(request, command=True)
-        spec = plate_spec(plate, body)
+        spec = plate_spec(layout, body)
         control.start_acquisition(spec)
         return {"ok": True, "state": control.state}
 

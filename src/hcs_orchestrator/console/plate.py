@@ -1,7 +1,9 @@
 """The plate the console shows: wells by name, their centres on the stage, and a run's progress.
 
-:class:`RunTracker` follows the RunEngine's documents: which wells of the current run
-have images, the well being imaged, how many images of how many, and an estimated end.
+:class:`RunTracker` follows the RunEngine's documents of acquisitions (runs that say how
+many images they will take; a snap or a plate calibration leaves the last acquisition's
+progress shown): which wells of the current run have images, the well being imaged,
+how many images of how many, and an estimated end.
 Every update belongs to the run now open (rule 4): documents of another run are ignored.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import string
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hcs_schema import FRAMES_STREAM, IMAGES_STREAM, frame_key
@@ -51,6 +53,10 @@ class PlateMap:
         x0, y0 = self.a1_center_um
         return x0 + column * self.pitch_um, y0 + row * self.pitch_um
 
+    def with_a1(self, a1_center_um: tuple[float, float]) -> PlateMap:
+        """The same plate with A1's centre at ``a1_center_um`` (a new calibration)."""
+        return replace(self, a1_center_um=(float(a1_center_um[0]), float(a1_center_um[1])))
+
     def as_dict(self) -> dict[str, Any]:
         """The layout as JSON-able data."""
         return {
@@ -79,7 +85,7 @@ class RunTracker:
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         """Follow the documents of the run now open."""
         with self._lock:
-            if name == "start":
+            if name == "start" and "num_images" in doc:  # an acquisition, not a snap
                 self._uid, self._total, self._done = doc["uid"], int(doc.get("num_images", 0)), 0
                 self._start, self._ended, self._well = time.monotonic(), "", ""
                 self._images, self._frames, self._acquired = set(), set(), []

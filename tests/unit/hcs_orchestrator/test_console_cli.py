@@ -1,4 +1,5 @@
-"""``hcs console``: a key on the command line is refused before anything opens."""
+"""``hcs console``: a key on the command line, or a lab directory with no lab, is refused
+before anything opens."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ def test_console_listens_on_this_machine_only_by_default() -> None:
 
     args = build_parser().parse_args(["console"])
     assert args.host == "127.0.0.1" and not args.public_read
+
+
+def test_console_refuses_a_lab_directory_with_no_lab_and_opens_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir, lab_dir = tmp_path / "data", tmp_path / "no-lab"
+    code = main(["console", "--data-dir", str(data_dir), "--lab", str(lab_dir)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"--lab {lab_dir}: no lab there (no lab.json); start one with hcs lab up" in err
+    assert not data_dir.exists()

@@ -1,0 +1,1 @@
+"""Viewers of the preview stream outside the browser (napari), reading shared memory."""
