@@ -95,6 +95,8 @@ def test_lab_plate_completes_and_loses_nothing_when_a_service_is_killed_mid_run(
     lab: RunningLab, service: str
 ) -> None:
     (history_before,) = queue_client(lab, "observer", [{"wait_idle_s": 60}])
+    if service == "redis":  # no supervisor: Redis stays down until restarted by hand
+        assert Lab(lab.lab_dir, out=lambda _: None).stop("watcher")
     added, started, _ = queue_client(
         lab,
         "operator",
@@ -107,8 +109,6 @@ def test_lab_plate_completes_and_loses_nothing_when_a_service_is_killed_mid_run(
     assert added["success"] and started["success"], (added, started)
     wait_until(lambda: frames_written(lab) >= 4, 60, "the first images")
     uid = newest_run(lab)
-    if service == "redis":  # no supervisor: Redis stays down until restarted by hand
-        assert Lab(lab.lab_dir, out=lambda _: None).stop("watcher")
     pid = service_pid(lab, service)
 
     os.kill(pid, signal.SIGKILL)

@@ -17,7 +17,7 @@ re-manager``). Nor is the watcher itself (``hcs lab status`` shows it down).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hcs_orchestrator.lab.processes import reap_ended
@@ -47,6 +47,7 @@ class ServiceRestarter:
 
     Args:
         lab: the lab.
+        names: the services kept up (:data:`KEPT_UP` by default).
         out: where each restart is reported.
         clock: monotonic seconds (a parameter for tests).
     """
@@ -54,22 +55,22 @@ class ServiceRestarter:
     def __init__(
         self,
         lab: Lab,
+        names: Sequence[str] = KEPT_UP,
         out: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lab = lab
         self._out = out
         self._clock = clock
-        self._restarts = {name: _Restarts() for name in KEPT_UP}
+        self._restarts = {name: _Restarts() for name in names}
 
     def check(self) -> list[str]:
         """One look: start each dead service whose pause is over; returns those started."""
         reap_ended()
         started: list[str] = []
-        for name in KEPT_UP:
+        for name, record in self._restarts.items():
             if self._lab.pid(name) is not None:
                 continue
-            record = self._restarts[name]
             now = self._clock()
             if now - record.started_at >= HEALTHY_AFTER_S:
                 record.pause_s = 0.0
