@@ -12,8 +12,9 @@ kills one service once the first images are spooled:
 Then the plate completed, and the Tiled server holds its run closed with success, with
 as many rows as images as image files, each image once.
 
-The last test starts a second, encrypted lab's Redis and RE Manager alone (no microscope
-needed): a client with the public key is answered, one without it is not.
+The lab encrypts its control address (``hcs lab up --encrypt``): every client above
+uses the public key, and the last test shows a client without it (or with another
+key) gets no answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -33,7 +33,6 @@ import pytest
 from lab_harness import (
     CLIENT,
     PLATE,
-    PROFILE,
     RunningLab,
     closed_run,
     frame_files,
@@ -43,7 +42,6 @@ from lab_harness import (
     plate_spec,
     queue_client,
     running_lab,
-    service_processes,
     wait_until,
 )
 
@@ -65,8 +63,9 @@ TOTAL = WELLS * FIELDS * CHANNELS
 def lab(
     tmp_path_factory: pytest.TempPathFactory, fast_profile_config: MicroscopeConfig
 ) -> Iterator[RunningLab]:
-    """A lab on the simulated microscope, shared by the three cases."""
-    with running_lab(tmp_path_factory.mktemp("lab-killed"), fast_profile_config) as started:
+    """An encrypted lab on the simulated microscope, shared by every test of the module."""
+    root = tmp_path_factory.mktemp("lab-killed")
+    with running_lab(root, fast_profile_config, "--encrypt") as started:
         yield started
 
 
@@ -173,69 +172,35 @@ def client(control: str, env: dict[str, str], timeout_s: float) -> subprocess.Co
     )
 
 
-def start_alone(lab_dir: Path, data_dir: Path, *names: str) -> None:
-    """Set up an encrypted lab and start only ``names``, in a process of its own.
-
-    (bluesky-queueserver's client leaves its 0MQ context to the garbage collector: the
-    lab's own clients, which check that the RE Manager answers, run outside this one.)
-    """
-    code = (
-        "import sys; from pathlib import Path; "
-        "from hcs_orchestrator.lab.supervisor import Lab; "
-        "lab = Lab(Path(sys.argv[1])); "
-        "lab.set_up(Path(sys.argv[2]), Path(sys.argv[3]), None, encrypt=True); "
-        "[lab.start(name) for name in sys.argv[4:]]"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(lab_dir), str(data_dir), str(PROFILE), *names],
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @pytest.mark.timeout(180)
 def test_lab_encrypted_control_answers_a_client_with_the_public_key_and_refuses_one_without(
-    tmp_path: Path,
+    lab: RunningLab,
 ) -> None:
-    lab = Lab(tmp_path / "lab", out=lambda _: None)
-    try:
-        start_alone(lab.layout.root, tmp_path / "data", "redis", "re-manager")
-        settings = lab.settings()
-        assert settings.encrypt
-        private = lab.layout.control_key_file
-        assert stat.S_IMODE(private.stat().st_mode) == 0o600
-        public = lab.layout.control_public_key_file.read_text().strip()
-        assert private.read_text().strip() != public
-        manager = psutil.Process(lab.pid("re-manager") or 0)
-        assert private.read_text().strip() not in " ".join(manager.cmdline())
+    layout = Lab(lab.lab_dir).layout
+    private = layout.control_key_file
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    public = layout.control_public_key_file.read_text().strip()
+    assert public == lab.public_key and private.read_text().strip() != public
+    manager = psutil.Process(service_pid(lab, "re-manager"))
+    assert private.read_text().strip() not in " ".join(manager.cmdline())
 
-        # hcs lab's own client has the key.
-        status = hcs_lab("status", "--lab-dir", lab.layout.root)
-        assert "queue: manager idle" in status.stdout, status.stdout + status.stderr
-        assert str(lab.layout.control_public_key_file) in status.stdout
+    # hcs lab's own client has the key (so had the watcher and the restarts above).
+    status = hcs_lab("status", "--lab-dir", lab.lab_dir)
+    assert "queue: manager idle" in status.stdout, status.stdout + status.stderr
+    assert str(layout.control_public_key_file) in status.stdout
 
-        env: dict[str, Any] = {k: v for k, v in os.environ.items() if k != PUBLIC_KEY_ENV}
-        with_key = client(settings.zmq_control_address, env | {PUBLIC_KEY_ENV: public}, 60)
-        assert with_key.returncode == 0, with_key.stderr[-2000:]
-        assert '"manager_state": "idle"' in with_key.stdout
+    env: dict[str, Any] = {k: v for k, v in os.environ.items() if k != PUBLIC_KEY_ENV}
+    with_key = client(lab.control, env | {PUBLIC_KEY_ENV: public}, 60)
+    assert with_key.returncode == 0, with_key.stderr[-2000:]
+    assert '"manager_state": "idle"' in with_key.stdout
 
-        without_key = client(settings.zmq_control_address, env, 60)
-        assert without_key.returncode != 0
-        assert "timeout" in without_key.stderr.lower(), without_key.stderr[-2000:]
+    without_key = client(lab.control, env, 60)
+    assert without_key.returncode != 0
+    assert "timeout" in without_key.stderr.lower(), without_key.stderr[-2000:]
 
-        from bluesky_queueserver import generate_zmq_keys
+    from bluesky_queueserver import generate_zmq_keys
 
-        other_public, _ = generate_zmq_keys()
-        wrong_key = client(settings.zmq_control_address, env | {PUBLIC_KEY_ENV: other_public}, 60)
-        assert wrong_key.returncode != 0
-        assert "timeout" in wrong_key.stderr.lower(), wrong_key.stderr[-2000:]
-    finally:
-        processes = service_processes(lab.layout.root)
-        down = hcs_lab("down", "--lab-dir", lab.layout.root)
-        _, alive = psutil.wait_procs(processes, timeout=30)
-        for process in alive:
-            process.kill()
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert alive == []
+    other_public, _ = generate_zmq_keys()
+    wrong_key = client(lab.control, env | {PUBLIC_KEY_ENV: other_public}, 60)
+    assert wrong_key.returncode != 0
+    assert "timeout" in wrong_key.stderr.lower(), wrong_key.stderr[-2000:]

@@ -80,10 +80,9 @@ class ServiceRestarter:
             record.started_at = now
             record.pause_s = min(RESTART_PAUSE_MAX_S, max(RESTART_PAUSE_S, 2 * record.pause_s))
             try:
-                pid = self._lab.start(name, wait=False)
+                self._lab.start(name, wait=False)  # the lab reports the new pid
             except LabError as exc:
                 self._out(f"{name} could not be started: {exc}")
                 continue
-            self._out(f"{name} started again (pid {pid})")
             started.append(name)
         return started
