@@ -105,17 +105,24 @@ def running_lab(root: Path, config: MicroscopeConfig, *up_options: str) -> Itera
             process.kill()
 
 
-def queue_client(lab: RunningLab, group: str, steps: list[dict[str, Any]]) -> list[Any]:
+def queue_client_at(
+    control: str, group: str, steps: list[dict[str, Any]], env: dict[str, str] | None = None
+) -> list[Any]:
     """Run ``lab_client.py`` (bluesky_queueserver_api in a process of its own)."""
     done = subprocess.run(
-        [sys.executable, str(CLIENT), lab.control, group, json.dumps(steps)],
-        env=lab.client_env(),
+        [sys.executable, str(CLIENT), control, group, json.dumps(steps)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def queue_client(lab: RunningLab, group: str, steps: list[dict[str, Any]]) -> list[Any]:
+    """:func:`queue_client_at` the lab's control address, with its key if it encrypts."""
+    return queue_client_at(lab.control, group, steps, lab.client_env())
 
 
 def plate_spec(experiment_id: str, wells: int, fields: int) -> dict[str, Any]:
