@@ -1,7 +1,8 @@
 """Lab mode: a process of its own forwarding a data directory's spool to a Tiled server.
 
 Started by ``hcs forward``. It waits for the server (retrying with backoff), then
-drains the spool until SIGTERM or SIGINT.
+drains the spool until SIGTERM or SIGINT. While it still waits for the server (nothing
+to finish yet), either signal ends it at once.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def forward_until_stopped(
     forwarder: Forwarder | None = None
 
     def stop(signum: int, frame: Any) -> None:
-        if forwarder is not None:
-            forwarder.stop()
+        if forwarder is None:  # still connecting (each attempt retries for seconds)
+            raise SystemExit(0)
+        forwarder.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -1,8 +1,10 @@
 """A queue-server client in a process of its own, as a remote user's would be.
 
-``python lab_client.py CONTROL_ADDRESS GROUP REQUEST_JSON`` sends requests to the RE
-Manager with ``bluesky_queueserver_api`` as user group GROUP and prints one JSON line
-of answers. REQUEST_JSON is a list of steps:
+``python lab_client.py CONTROL_ADDRESS GROUP REQUEST_JSON [TIMEOUT_S]`` sends requests to
+the RE Manager with ``bluesky_queueserver_api`` as user group GROUP and prints one JSON
+line of answers; a request unanswered for TIMEOUT_S (default 30) fails. When the lab
+encrypts its control address, the public key is taken from ``QSERVER_ZMQ_PUBLIC_KEY``
+(as ``qserver`` takes it). REQUEST_JSON is a list of steps:
 
 - ``{"add": {"name": ..., "args": [...], "kwargs": {...}}}``: add a plan to the queue
   (the answer: ``success`` and ``msg``);
@@ -20,6 +22,7 @@ of answers. REQUEST_JSON is a list of steps:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -41,8 +44,15 @@ def wait_status(api: REManagerAPI, wanted: dict[str, Any], timeout_s: float) -> 
         pause.wait(0.1)
 
 
-def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
-    api = REManagerAPI(zmq_control_addr=control, timeout_recv=30.0, request_fail_exceptions=False)
+def main(
+    control: str, group: str, steps: list[dict[str, Any]], timeout_s: float = 30.0
+) -> list[Any]:
+    api = REManagerAPI(
+        zmq_control_addr=control,
+        zmq_public_key=os.environ.get("QSERVER_ZMQ_PUBLIC_KEY") or None,
+        timeout_recv=timeout_s,
+        request_fail_exceptions=False,
+    )
     api.user_group = group
     answers: list[Any] = []
     try:
@@ -73,5 +83,6 @@ def main(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
 
 
 if __name__ == "__main__":
-    control_address, user_group, request = sys.argv[1:]
-    print(json.dumps(main(control_address, user_group, json.loads(request))))
+    control_address, user_group, request, *timeout = sys.argv[1:]
+    seconds = float(timeout[0]) if timeout else 30.0
+    print(json.dumps(main(control_address, user_group, json.loads(request), seconds)))

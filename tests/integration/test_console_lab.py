@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from console_support import CONSOLE_KEY, served_console
-from test_lab_remote_control import queue_client, running_lab
+from lab_harness import queue_client, running_lab
 
 from hcs_devices.config import MicroscopeConfig
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
+from lab_harness import HCS, PROFILE, hcs_lab, queue_client_at, service_processes, wait_until
 
 from hcs_orchestrator.paths import DEMO_SPEC
 
@@ -30,10 +30,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
 
-HCS = Path(sys.executable).with_name("hcs")
 QSERVER = Path(sys.executable).with_name("qserver")
-PROFILE = Path(__file__).resolve().parents[2] / "profile"
-CLIENT = Path(__file__).with_name("lab_client.py")
 
 
 def small_demo(experiment_id: str) -> dict[str, Any]:
@@ -48,45 +45,6 @@ def small_demo(experiment_id: str) -> dict[str, Any]:
 
 
 SMALL_DEMO_IMAGES = 2
-
-
-def hcs_lab(*args: str | Path, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(HCS), "lab", *map(str, args)], capture_output=True, text=True, timeout=timeout_s
-    )
-
-
-def service_processes(lab_dir: Path) -> list[psutil.Process]:
-    """Every process of the lab's services (children included), from their pid files."""
-    found: list[psutil.Process] = []
-    for pid_file in (lab_dir / "run").glob("*.pid"):
-        pid = json.loads(pid_file.read_text())["pid"]
-        try:
-            root = psutil.Process(pid)
-            found += [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
-def queue_client(control: str, group: str, steps: list[dict[str, Any]]) -> list[Any]:
-    """Run ``lab_client.py`` (bluesky_queueserver_api in a process of its own)."""
-    done = subprocess.run(
-        [sys.executable, str(CLIENT), control, group, json.dumps(steps)],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-def wait_until(condition: Any, timeout_s: float, what: str) -> None:
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        pause.wait(0.2)
 
 
 def finished_in_tiled(client: Any, uid: str) -> bool:
@@ -128,7 +86,7 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         # An observer may read the queue but not add to it; nor may an operator run a
         # plan that is not in the allowed list.
         plate = {"name": "acquire_plate", "args": ["microscope"]}
-        refused, queue = queue_client(
+        refused, queue = queue_client_at(
             control,
             "observer",
             [{"add": plate | {"kwargs": {"spec": small_demo("x")}}}, {"queue": True}],
@@ -136,14 +94,14 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         assert not refused["success"]
         assert "not in the list of allowed plans" in refused["msg"]
         assert queue == []
-        (refused,) = queue_client(
+        (refused,) = queue_client_at(
             control, "operator", [{"add": {"name": "count", "args": [["microscope.camera"]]}}]
         )
         assert not refused["success"]
         assert "not in the list of allowed plans" in refused["msg"]
 
         # One plate through the Python API, one through the qserver command line.
-        (added,) = queue_client(
+        (added,) = queue_client_at(
             control, "operator", [{"add": plate | {"kwargs": {"spec": small_demo("via-api")}}}]
         )
         assert added["success"], added
@@ -159,12 +117,12 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         qserver("queue", "add", "plan", json.dumps(request))
         # Last, a plate with a misspelt setting: it fails naming it, before anything moves.
         misspelt = small_demo("misspelt") | {"binnig": 2}
-        (added,) = queue_client(
+        (added,) = queue_client_at(
             control, "operator", [{"add": plate | {"kwargs": {"spec": misspelt}}}]
         )
         assert added["success"], added
         qserver("queue", "start")
-        (history,) = queue_client(control, "observer", [{"wait_idle_s": 300}])
+        (history,) = queue_client_at(control, "observer", [{"wait_idle_s": 300}])
         assert [item["kwargs"]["spec"]["experiment_id"] for item in history] == [
             "via-api",
             "via-qserver",

@@ -1,16 +1,18 @@
-"""A MERFISH experiment through a lab's queue server, its orchestrator killed mid-run.
+"""A MERFISH experiment through a lab's queue server; its orchestrator, then its forwarder killed.
 
 ``hcs merfish run --lab`` queues each unit on the lab's RE Manager (real Redis, RE
 Manager and worker, Tiled server and forwarder, started by ``hcs lab up``); the
 worker's runs journal themselves. The orchestrator process is killed (``kill -9``)
 while the lab images a field; the lab finishes that unit, and ``hcs merfish resume
---lab`` does only what is missing. At the end every (round, bit, field, z) image is in
-the catalog once, rows == images == files, each reagent's volume is the protocol's, and
-no cleave ran again without a confirmation.
+--lab`` does only what is missing. While the resumed experiment runs, the storage
+forwarder is killed alone (the lab's watcher starts it again). At the end every
+(round, bit, field, z) image is in the catalog once, rows == images == files, each
+reagent's volume is the protocol's, and no cleave ran again without a confirmation.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -20,13 +22,15 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_harness import RunningLab, running_lab
 from merfish_harness import merfish_config_data, merfish_files
-from test_lab_remote_control import running_lab
 from test_merfish_crash_resume import WAITING_EXIT, assert_each_image_and_volume_once, unit_state
 
 from hcs_devices.config import MicroscopeConfig, load_config
+from hcs_orchestrator.lab.supervisor import Lab
 from hcs_orchestrator.merfish.journal import Journal, journal_path
 from hcs_orchestrator.merfish.protocol import expand_units, load_protocol
+from hcs_plans.merfish import Unit
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,6 +41,25 @@ pytestmark = [
 
 def hcs_merfish(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "hcs_orchestrator.cli", "merfish", *map(str, args)]
+
+
+#: The forwarder's pid once killed (set by :func:`kill_forwarder_once_imaging`).
+KILLED_FORWARDER: list[int] = []
+
+
+def kill_forwarder_once_imaging(lab: RunningLab, units: list[Unit]) -> None:
+    """kill -9 the lab's forwarder once round 3's first field is being imaged."""
+    target = next(u for u in units if u.kind == "image" and u.round == 3)
+    journal = journal_path(lab.data_dir)
+    deadline = time.monotonic() + 300
+    while unit_state(journal, target.id) not in ("started", "completed"):
+        if time.monotonic() > deadline:
+            return
+        threading.Event().wait(0.01)
+    pid = Lab(lab.lab_dir, out=lambda _: None).pid("forwarder")
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        KILLED_FORWARDER.append(pid)
 
 
 def test_merfish_through_the_lab_queue_resumes_after_its_orchestrator_is_killed(
@@ -65,20 +88,25 @@ def test_merfish_through_the_lab_queue_resumes_after_its_orchestrator_is_killed(
         finally:
             if run.poll() is None:
                 run.kill()
+        forwarder_killed = threading.Thread(target=kill_forwarder_once_imaging, args=(lab, units))
+        forwarder_killed.start()
+        code = WAITING_EXIT
         for _ in range(10):
-            resume = subprocess.run(
+            code = subprocess.run(
                 hcs_merfish("resume", "--lab", lab.lab_dir, "--no-wait"),
                 stdout=log,
                 stderr=log,
                 timeout=400,
-            )
-            if resume.returncode != WAITING_EXIT:
+            ).returncode
+            if code != WAITING_EXIT:
                 break
             subprocess.run(
                 hcs_merfish("confirm", "--data-dir", lab.data_dir), check=True, timeout=120
             )
+        forwarder_killed.join(60)
         output = (tmp_path / "hcs.log").read_text()
-        assert resume.returncode == 0, output[-3000:]
+        assert code == 0, output[-3000:]
+        assert KILLED_FORWARDER, "the forwarder was never killed"
         assert "experiment: completed" in output
         with Journal(journal) as jr:
             runs = jr.units()[target.id].runs

@@ -709,6 +709,35 @@ def test_forwarder_connects_with_a_key_file_and_logs_no_key(
     assert KEY not in output
 
 
+@pytest.mark.slow
+def test_forwarder_waiting_for_an_absent_server_ends_at_once_on_sigterm(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    write_api_key_file(key_file, KEY)
+    log_file = tmp_path / "forwarder.log"
+    command = [
+        str(Path(sys.executable).with_name("hcs")), "forward", "--data-dir", str(tmp_path),
+        "--tiled-uri", f"http://127.0.0.1:{free_port()}", "--api-key-file", str(key_file),
+    ]  # fmt: skip
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=environment_without_key(), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Retrying" not in log_file.read_text():  # the Tiled client's own retries
+            assert process.poll() is None, log_file.read_text()
+            assert time.monotonic() < deadline, "the forwarder never tried the server"
+            threading.Event().wait(0.1)
+        asked = time.monotonic()
+        process.terminate()
+        assert process.wait(15) == 0, log_file.read_text()
+        assert time.monotonic() - asked < 5.0  # not after the attempt, nor never
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 # --- small pieces ------------------------------------------------------------------
 
 

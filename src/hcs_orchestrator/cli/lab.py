@@ -56,6 +56,12 @@ def register(commands: Any) -> None:
     up.add_argument(
         "--config", type=Path, default=None, help="microscope configuration (default: simulated)"
     )
+    up.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="encrypt the RE Manager's control address (CurveZMQ): clients need the public "
+        "key, LAB_DIR/zmq-control-key.pub; stays on for this lab directory",
+    )
     up.set_defaults(run=_up)
     action("down", "stop every service").set_defaults(run=_down)
     action("status", "which services are up, their addresses, the queue").set_defaults(run=_status)
@@ -63,11 +69,17 @@ def register(commands: Any) -> None:
     logs.add_argument("service", nargs="?", choices=SERVICES, help="one service (default all)")
     logs.add_argument("--lines", type=int, default=40, help="lines per log (default 40)")
     logs.set_defaults(run=_logs)
-    restart = action("restart", "stop and start one service; the others go on")
+    restart = action(
+        "restart",
+        "stop and start one service; the others go on (the watcher also starts Redis, Tiled "
+        "and the forwarder again by itself when they die)",
+    )
     restart.add_argument("service", choices=SERVICES)
     restart.set_defaults(run=_restart)
     action(
-        "watch", "watch the RE worker: close its run and reopen it if it dies (a lab service)"
+        "watch",
+        "watch the lab (a lab service): recover a dead RE worker; start Redis, Tiled and "
+        "the forwarder again when they die",
     ).set_defaults(run=_watch)
     plans = actions.add_parser(
         "plans",
@@ -94,7 +106,7 @@ def _up(args: argparse.Namespace) -> int:
 
     lab = Lab(args.lab_dir)
     try:
-        lab.up(args.data_dir, args.profile, args.config)
+        lab.up(args.data_dir, args.profile, args.config, encrypt=args.encrypt)
     except LabError as exc:
         return _fail(str(exc))
     return _status(args)
@@ -124,6 +136,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"lab directory:  {lab.layout.root}")
     print(f"data directory: {settings.data_dir}")
     print(f"Tiled API key:  {lab.layout.key_file}")
+    if settings.encrypt:
+        print(f"control key:    {lab.layout.control_public_key_file} (QSERVER_ZMQ_PUBLIC_KEY)")
     for state in states:
         pid = f"pid {state.pid}" if state.pid is not None else ""
         print(f"  {state.name:<11} {'up' if state.up else 'DOWN':<5} {pid:<11} {state.address}")

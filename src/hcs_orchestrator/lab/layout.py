@@ -5,6 +5,9 @@
     LAB_DIR/
       lab.json          the data directory, profile, configuration and every address
       tiled-api-key     the Tiled server's API key (readable by its owner only)
+      zmq-control-key   with encryption on: the RE Manager's private key (mode 0600)
+      zmq-control-key.pub                   and the public key clients need
+      run/NAME.lock     held while NAME is being started (one start at a time)
       run/NAME.pid      the process id of each running service
       logs/NAME.log     each service's output (appended across restarts)
       redis/            Redis's data (the queue and the history survive a restart)
@@ -22,6 +25,7 @@ from pathlib import Path
 
 LAB_FILE = "lab.json"
 KEY_FILE = "tiled-api-key"
+CONTROL_KEY_FILE = "zmq-control-key"
 HOST = "127.0.0.1"
 #: How the RE worker names itself as the data directory's owner (``owner.lock``).
 WORKER_COMMAND = "hcs lab (queue server worker)"
@@ -40,6 +44,7 @@ class LabSettings:
         zmq_control_port: the RE Manager's control port (clients send requests here).
         zmq_info_port: the RE Manager's console-output port.
         host: the interface every service listens on.
+        encrypt: whether the RE Manager's control address is encrypted (CurveZMQ).
     """
 
     data_dir: str
@@ -50,9 +55,12 @@ class LabSettings:
     zmq_control_port: int
     zmq_info_port: int
     host: str = HOST
+    encrypt: bool = False
 
     @classmethod
-    def new(cls, data_dir: Path, profile_dir: Path, config: Path | None) -> LabSettings:
+    def new(
+        cls, data_dir: Path, profile_dir: Path, config: Path | None, *, encrypt: bool = False
+    ) -> LabSettings:
         """Settings with free loopback ports."""
         from hcs_storage.server import free_port  # imports Tiled: only when needed
 
@@ -64,6 +72,7 @@ class LabSettings:
             tiled_port=free_port(),
             zmq_control_port=free_port(),
             zmq_info_port=free_port(),
+            encrypt=encrypt,
         )
 
     @property
@@ -108,6 +117,16 @@ class LabLayout:
         return self.root / KEY_FILE
 
     @property
+    def control_key_file(self) -> Path:
+        """The RE Manager's private control key (with encryption on)."""
+        return self.root / CONTROL_KEY_FILE
+
+    @property
+    def control_public_key_file(self) -> Path:
+        """The public control key, for clients (with encryption on)."""
+        return self.root / f"{CONTROL_KEY_FILE}.pub"
+
+    @property
     def redis_dir(self) -> Path:
         """Redis's working directory (its data)."""
         return self.root / "redis"
@@ -115,6 +134,10 @@ class LabLayout:
     def pid_file(self, service: str) -> Path:
         """``run/SERVICE.pid``."""
         return self.root / "run" / f"{service}.pid"
+
+    def start_lock_file(self, service: str) -> Path:
+        """``run/SERVICE.lock``: held while the service is being started."""
+        return self.root / "run" / f"{service}.lock"
 
     def log_file(self, service: str) -> Path:
         """``logs/SERVICE.log``."""

@@ -112,6 +112,18 @@ def _reap(pid: int) -> None:
             process.wait(timeout=1.0)
 
 
+def reap_ended() -> list[int]:
+    """Collect the exit status of every service this process started that has ended.
+
+    A long-lived supervisor (the watcher) calls it, so that a service killed outside it
+    does not stay a zombie. Returns the pids collected.
+    """
+    ended = [pid for pid, process in _STARTED.items() if process.poll() is not None]
+    for pid in ended:
+        del _STARTED[pid]
+    return ended
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
     """Call ``condition()`` until it is true or ``timeout_s`` has passed."""
     deadline = time.monotonic() + timeout_s

@@ -9,6 +9,7 @@ and owns the microscope; last, the watcher, which notices a worker that died
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hcs_orchestrator.lab.control import PRIVATE_KEY_ENV, manager_client, server_environment
 from hcs_orchestrator.lab.layout import LabLayout, LabSettings
 from hcs_orchestrator.lab.plan_list import PERMISSIONS_FILE, PLAN_LIST_FILE, STARTUP_DIR
 
@@ -27,6 +29,9 @@ RE_MANAGER = "re-manager"
 WATCHER = "watcher"
 #: Every service, in start order.
 SERVICE_NAMES = (REDIS, TILED, FORWARDER, RE_MANAGER, WATCHER)
+#: The forwarder's longest pause between two attempts to reach the Tiled server
+#: (seconds): on loopback an attempt costs little, and a restarted server is fed at once.
+FORWARDER_BACKOFF_MAX_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,9 @@ def tiled_answers(uri: str) -> bool:
         return False
 
 
-def manager_answers(control_address: str) -> bool:
-    """True if the RE Manager at ``control_address`` answers a status request."""
-    from bluesky_queueserver_api.zmq import REManagerAPI
-
-    api = REManagerAPI(zmq_control_addr=control_address, timeout_recv=2.0, timeout_send=1.0)
+def manager_answers(layout: LabLayout, settings: LabSettings) -> bool:
+    """True if the lab's RE Manager answers a status request (with the key, if encrypted)."""
+    api = manager_client(layout, settings)
     try:
         api.status()
         return True
@@ -113,6 +116,7 @@ def redis_argv(layout: LabLayout, settings: LabSettings) -> list[str]:
         "--port", str(settings.redis_port),
         "--dir", str(layout.redis_dir),
         "--appendonly", "yes",  # the queue and history survive a restart
+        "--appendfsync", "always",  # on disk before Redis answers (a few writes per plan)
         "--save", "",
         "--protected-mode", "yes",
         "--daemonize", "no",
@@ -120,10 +124,16 @@ def redis_argv(layout: LabLayout, settings: LabSettings) -> list[str]:
 
 
 def re_manager_argv(settings: LabSettings) -> list[str]:
-    """The RE Manager with the startup profile, every address on loopback."""
+    """The RE Manager with the startup profile, every address on loopback.
+
+    It is ``start-re-manager`` whose Redis client rides out a Redis restart
+    (:mod:`~hcs_orchestrator.lab.re_manager`).
+    """
+    if importlib.util.find_spec("bluesky_queueserver") is None:
+        raise LabError("bluesky-queueserver is not installed (the `lab` extra of hcs)")
     profile = Path(settings.profile_dir)
     return [
-        _executable("start-re-manager"),
+        sys.executable, "-m", "hcs_orchestrator.lab.re_manager",
         "--startup-dir", str(profile / STARTUP_DIR),
         "--existing-plans-devices", str(profile / PLAN_LIST_FILE),
         "--update-existing-plans-devices", "NEVER",  # the committed list is the truth
@@ -137,7 +147,11 @@ def re_manager_argv(settings: LabSettings) -> list[str]:
 
 def lab_services(layout: LabLayout, settings: LabSettings) -> dict[str, Service]:
     """The lab's services, by name, in start order."""
-    worker_env = {**os.environ, "HCS_DATA_DIR": settings.data_dir}
+    worker_env = {
+        **{name: value for name, value in os.environ.items() if name != PRIVATE_KEY_ENV},
+        "HCS_DATA_DIR": settings.data_dir,
+        **server_environment(layout, settings),
+    }
     if settings.config:
         worker_env["HCS_CONFIG"] = settings.config
     key_file = str(layout.key_file)
@@ -176,6 +190,8 @@ def lab_services(layout: LabLayout, settings: LabSettings) -> dict[str, Service]
                 settings.tiled_uri,
                 "--api-key-file",
                 key_file,
+                "--backoff-max-s",
+                str(FORWARDER_BACKOFF_MAX_S),
             ),
             address="",
             ready=lambda: True,
@@ -184,7 +200,7 @@ def lab_services(layout: LabLayout, settings: LabSettings) -> dict[str, Service]
             name=RE_MANAGER,
             argv=re_manager_argv(settings),
             address=settings.zmq_control_address,
-            ready=lambda: manager_answers(settings.zmq_control_address),
+            ready=lambda: manager_answers(layout, settings),
             env=worker_env,
             ready_timeout_s=120.0,
         ),

@@ -4,17 +4,21 @@ A lab is a lab directory (:mod:`~hcs_orchestrator.lab.layout`) and the services 
 runs (:mod:`~hcs_orchestrator.lab.services`). :meth:`Lab.up` starts whichever is not
 running, in order, waits until each answers, then opens the RE worker's environment
 (the worker builds the microscope from the startup profile). Any service can be
-stopped and started again alone; the others go on.
+stopped and started again alone; the others go on. Starting a service holds its
+``run/NAME.lock``, so that two starts (``hcs lab restart`` and the watcher, say) never
+run it twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import fcntl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hcs_orchestrator.lab.control import make_control_keys, manager_client
 from hcs_orchestrator.lab.layout import LabLayout, LabSettings
 from hcs_orchestrator.lab.processes import running_pid, start_process, stop_process, wait_for
 from hcs_orchestrator.lab.services import (
@@ -85,18 +89,28 @@ class Lab:
         """The lab's services, by name, in start order."""
         return lab_services(self.layout, self.settings())
 
-    def set_up(self, data_dir: Path, profile_dir: Path, config: Path | None) -> LabSettings:
-        """Create the lab directory, its addresses and API key (once); returns the settings.
+    def set_up(
+        self, data_dir: Path, profile_dir: Path, config: Path | None, *, encrypt: bool = False
+    ) -> LabSettings:
+        """Create the lab directory, its addresses and keys (once); returns the settings.
+
+        Args:
+            data_dir: the data directory.
+            profile_dir: the startup profile.
+            config: the microscope configuration (None: the simulated microscope).
+            encrypt: switch on the encryption of the RE Manager's control address (it
+                stays on for this lab directory); its key pair is generated here.
 
         Raises:
-            LabError: the lab directory already runs another data directory or profile.
+            LabError: the lab directory already runs another data directory or profile,
+                or encryption is asked for while its RE Manager runs without.
         """
         from hcs_storage.api_key import new_api_key, write_api_key_file
 
         self.layout.make()
         settings = self.layout.load()
         if settings is None:
-            settings = LabSettings.new(data_dir, profile_dir, config)
+            settings = LabSettings.new(data_dir, profile_dir, config, encrypt=encrypt)
             self.layout.save(settings)
         elif (settings.data_dir, settings.profile_dir) != (
             str(data_dir.resolve()),
@@ -108,13 +122,30 @@ class Lab:
                 f"{data_dir.resolve()} (or remove {self.layout.settings_file} after "
                 "`hcs lab down`)"
             )
+        if encrypt and not settings.encrypt:
+            if self.pid(RE_MANAGER) is not None:
+                raise LabError(
+                    f"--encrypt: the RE Manager of {self.layout.root} runs without encryption; "
+                    "stop the lab (`hcs lab down`), then `hcs lab up --encrypt`"
+                )
+            settings = replace(settings, encrypt=True)
+            self.layout.save(settings)
+        if settings.encrypt:
+            make_control_keys(self.layout)
         if not self.layout.key_file.exists():
             write_api_key_file(self.layout.key_file, new_api_key())
         return settings
 
-    def up(self, data_dir: Path, profile_dir: Path, config: Path | None = None) -> LabSettings:
+    def up(
+        self,
+        data_dir: Path,
+        profile_dir: Path,
+        config: Path | None = None,
+        *,
+        encrypt: bool = False,
+    ) -> LabSettings:
         """Start every service that is not running, then open the RE worker's environment."""
-        settings = self.set_up(data_dir, profile_dir, config)
+        settings = self.set_up(data_dir, profile_dir, config, encrypt=encrypt)
         for name in SERVICE_NAMES:
             self.start(name)
         self.open_environment()
@@ -124,21 +155,32 @@ class Lab:
         """The pid of a running service, None when it is down."""
         return running_pid(self.layout.pid_file(name))
 
-    def start(self, name: str) -> int:
+    def start(self, name: str, *, wait: bool = True) -> int:
         """Start one service unless it runs; wait until it answers; returns its pid.
+
+        Args:
+            name: the service.
+            wait: wait until it answers (else return once its process runs).
 
         Raises:
             LabError: it ended, or did not answer in time (its log's end is in the message).
         """
         service = self._service(name)
-        pid = self.pid(name)
-        if pid is not None:
-            self.out(f"{name}: already up (pid {pid})")
+        with self._starting(name):
+            pid = self.pid(name)
+            if pid is not None:
+                self.out(f"{name}: already up (pid {pid})")
+                return pid
+            log_file = self.layout.log_file(name)
+            pid = start_process(
+                service.argv,
+                pid_file=self.layout.pid_file(name),
+                log_file=log_file,
+                env=service.env,
+            )
+        if not wait:
+            self.out(f"{name}: started (pid {pid})")
             return pid
-        log_file = self.layout.log_file(name)
-        pid = start_process(
-            service.argv, pid_file=self.layout.pid_file(name), log_file=log_file, env=service.env
-        )
         answered = wait_for(
             lambda: self.pid(name) is None or service.ready(), service.ready_timeout_s
         )
@@ -149,6 +191,15 @@ class Lab:
         where = f" on {service.address}" if service.address else ""
         self.out(f"{name}: up (pid {pid}){where}")
         return pid
+
+    @contextlib.contextmanager
+    def _starting(self, name: str) -> Iterator[None]:
+        """Hold ``run/NAME.lock``: one start of a service at a time, across processes."""
+        lock_file = self.layout.start_lock_file(name)
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with lock_file.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     def stop(self, name: str) -> bool:
         """Stop one service (and its children); True if it was running."""
@@ -192,11 +243,7 @@ class Lab:
 
     def manager(self) -> contextlib.closing[Any]:
         """A client of the RE Manager (``REManagerAPI``), closed on leaving the block."""
-        from bluesky_queueserver_api.zmq import REManagerAPI
-
-        return contextlib.closing(
-            REManagerAPI(zmq_control_addr=self.settings().zmq_control_address)
-        )
+        return contextlib.closing(manager_client(self.layout, self.settings()))
 
     def states(self) -> list[ServiceState]:
         """Each service: up or down, its pid and address."""
@@ -209,13 +256,7 @@ class Lab:
         """The RE Manager's status (``qserver status``), None if it does not answer."""
         if self.pid(RE_MANAGER) is None:
             return None
-        from bluesky_queueserver_api.zmq import REManagerAPI
-
-        api = REManagerAPI(
-            zmq_control_addr=self.settings().zmq_control_address,
-            timeout_recv=5.0,
-            timeout_send=2.0,
-        )
+        api = manager_client(self.layout, self.settings(), timeout_recv_s=5.0, timeout_send_s=2.0)
         try:
             status: Any = api.status()
             return dict(status)

@@ -1,5 +1,8 @@
 """The lab's watcher: notices an RE worker that died, closes its run, reopens the worker.
 
+It also starts again Redis, the Tiled server or the forwarder when one of them dies
+(:mod:`~hcs_orchestrator.lab.restarter`).
+
 The RE Manager alone does not notice a worker process that died (killed, out of
 memory): its status goes on saying the environment exists and the plan runs. The
 watcher (``hcs lab watch``, the lab's fifth service) asks the manager for its status
@@ -34,7 +37,8 @@ from typing import Any
 
 import psutil
 
-from hcs_orchestrator.lab.layout import WORKER_COMMAND, LabLayout, LabSettings
+from hcs_orchestrator.lab.control import manager_client
+from hcs_orchestrator.lab.layout import WORKER_COMMAND, LabSettings
 from hcs_storage.owner import DataDirInUseError, DataDirOwner, read_holder
 from hcs_storage.spool import close_crashed_runs
 
@@ -179,27 +183,39 @@ def _wait_status(api: Any, condition: Callable[[Any], bool], timeout_s: float) -
 
 
 def watch(lab_dir: Path, interval_s: float = POLL_INTERVAL_S) -> None:
-    """Watch a lab's worker until the process is stopped (SIGTERM)."""
-    from bluesky_queueserver_api.zmq import REManagerAPI
+    """Watch a lab until the process is stopped (SIGTERM).
 
-    settings = LabLayout(lab_dir.resolve()).load()
+    Every ``interval_s``: recover a dead RE worker (:class:`WorkerWatcher`), and start
+    again a storage service that died
+    (:class:`~hcs_orchestrator.lab.restarter.ServiceRestarter`).
+    """
+    from hcs_orchestrator.lab.restarter import ServiceRestarter
+    from hcs_orchestrator.lab.supervisor import Lab
+
+    lab = Lab(lab_dir, out=lambda line: log.info("%s", line))
+    layout = lab.layout
+    settings = layout.load()
     if settings is None:
         raise SystemExit(f"no lab in {lab_dir}: start one with `hcs lab up`")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    api = REManagerAPI(
-        zmq_control_addr=settings.zmq_control_address, timeout_recv=5.0, timeout_send=2.0
-    )
-    watcher = WorkerWatcher(settings, api, out=lambda line: log.warning("%s", line))
+    api = manager_client(layout, settings, timeout_recv_s=5.0, timeout_send_s=2.0)
+
+    def warn(line: str) -> None:
+        log.warning("%s", line)
+
+    watcher = WorkerWatcher(settings, api, out=warn)
+    restarter = ServiceRestarter(lab, out=warn)
     log.info("watching the RE worker of %s", settings.zmq_control_address)
     pause = threading.Event()
     try:
         while True:
             started = time.monotonic()
-            try:
-                watcher.check()
-            except Exception:
-                log.exception("checking the RE worker failed")
+            for look in (restarter.check, watcher.check):
+                try:
+                    look()
+                except Exception:
+                    log.exception("checking the lab failed")
             pause.wait(max(0.0, interval_s - (time.monotonic() - started)))
     finally:
         api.close()

@@ -44,3 +44,32 @@ def test_a_lab_that_was_never_started_and_an_unknown_service_are_refused_by_name
     with pytest.raises(LabError, match="no service 'postgres': the services are redis, tiled"):
         lab.stop("postgres")
     assert [state.up for state in lab.states()] == [False] * 5
+
+
+def test_set_up_with_encryption_keeps_a_private_control_key_and_gives_the_manager_it_alone(
+    tmp_path: Path,
+) -> None:
+    from hcs_orchestrator.lab.control import PRIVATE_KEY_ENV, public_key
+    from hcs_orchestrator.lab.services import RE_MANAGER
+
+    lab = Lab(tmp_path / "lab", out=lambda line: None)
+    plain = lab.set_up(tmp_path / "data", PROFILE, None)
+    assert not plain.encrypt
+    assert public_key(lab.layout, plain) is None
+    assert PRIVATE_KEY_ENV not in lab.services()[RE_MANAGER].env
+    assert not lab.layout.control_key_file.exists()
+
+    # Switched on later (the manager is not running): same addresses, a new key pair.
+    settings = lab.set_up(tmp_path / "data", PROFILE, None, encrypt=True)
+    assert settings.encrypt
+    assert settings.zmq_control_port == plain.zmq_control_port
+    private = lab.layout.control_key_file.read_text().strip()
+    assert stat.S_IMODE(lab.layout.control_key_file.stat().st_mode) == 0o600
+    public = public_key(lab.layout, settings)
+    assert public is not None and len(public) == len(private) == 40 and public != private
+    manager = lab.services()[RE_MANAGER]
+    assert manager.env[PRIVATE_KEY_ENV] == private
+    assert private not in " ".join(manager.argv)  # never on a command line
+    # It stays on, with the same keys, when the lab is brought up again without asking.
+    assert lab.set_up(tmp_path / "data", PROFILE, None).encrypt
+    assert lab.layout.control_key_file.read_text().strip() == private
