@@ -68,9 +68,9 @@ def register(commands: Any) -> None:
 
 def _console(args: argparse.Namespace) -> int:
     if args.lab is not None:  # a lab directory with no lab is refused before anything opens
-        from hcs_orchestrator.console.lab_queue import lab_control_address
+        from hcs_orchestrator.console.lab_queue import lab_settings
 
-        lab_control_address(args.lab)
+        lab_settings(args.lab)
     key = server_key(args, args.data_dir / CONSOLE_KEY_FILE, "the console")
     if key is None:
         return 2

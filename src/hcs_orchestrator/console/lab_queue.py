@@ -12,7 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hcs_orchestrator.lab.layout import LabLayout
+from hcs_orchestrator.lab.control import close_client, manager_client
+from hcs_orchestrator.lab.layout import LabLayout, LabSettings
 
 #: History items shown, newest first.
 HISTORY_ITEMS = 20
@@ -20,8 +21,8 @@ HISTORY_ITEMS = 20
 EMBEDDED = {"mode": "embedded", "message": "embedded mode: no queue"}
 
 
-def lab_control_address(lab_dir: Path) -> str:
-    """The RE Manager's control address of the lab in ``lab_dir``.
+def lab_settings(lab_dir: Path) -> LabSettings:
+    """The settings of the lab in ``lab_dir`` (its control address, whether encrypted).
 
     Raises:
         ValueError: ``lab_dir`` holds no lab (no ``lab.json``: run ``hcs lab up``).
@@ -29,7 +30,7 @@ def lab_control_address(lab_dir: Path) -> str:
     settings = LabLayout(lab_dir).load()
     if settings is None:
         raise ValueError(f"--lab {lab_dir}: no lab there (no lab.json); start one with hcs lab up")
-    return settings.zmq_control_address
+    return settings
 
 
 def item_summary(item: dict[str, Any]) -> dict[str, Any]:
@@ -53,17 +54,17 @@ class LabQueue:
     """Reads a lab's queue and history (one client, used by one request at a time).
 
     Args:
-        control_address: the RE Manager's control address (``tcp://127.0.0.1:PORT``).
+        lab_dir: the lab directory (``hcs lab up``; its public control key is used when
+            the lab encrypts its control address).
         timeout_s: how long to wait for the manager's answer.
     """
 
-    def __init__(self, control_address: str, timeout_s: float = 5.0) -> None:
-        from bluesky_queueserver_api.zmq import REManagerAPI
-
-        self.control_address = control_address
+    def __init__(self, lab_dir: Path, timeout_s: float = 5.0) -> None:
+        settings = lab_settings(lab_dir)
+        self.control_address = settings.zmq_control_address
         self._lock = threading.Lock()
-        self._api: Any = REManagerAPI(
-            zmq_control_addr=control_address, timeout_recv=timeout_s, timeout_send=timeout_s
+        self._api: Any = manager_client(
+            LabLayout(lab_dir), settings, timeout_recv_s=timeout_s, timeout_send_s=timeout_s
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -97,4 +98,4 @@ class LabQueue:
     def close(self) -> None:
         """Close the 0MQ client."""
         with self._lock:
-            self._api.close()
+            close_client(self._api)

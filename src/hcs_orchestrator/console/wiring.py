@@ -8,7 +8,7 @@ from typing import Any
 
 from hcs_devices.camera.shared_frame import SharedFrameSlot
 from hcs_orchestrator.console.app import build_console_app
-from hcs_orchestrator.console.lab_queue import LabQueue, lab_control_address
+from hcs_orchestrator.console.lab_queue import LabQueue
 from hcs_orchestrator.console.panels import Panels
 from hcs_orchestrator.console.plate import PlateMap, RunTracker
 from hcs_orchestrator.live_control import LiveControl
@@ -70,7 +70,7 @@ def console_for(
     Raises:
         ValueError: ``lab_dir`` holds no lab.
     """
-    queue = LabQueue(lab_control_address(lab_dir)) if lab_dir is not None else None
+    queue = LabQueue(lab_dir) if lab_dir is not None else None
     panels = Panels(data_dir=session.data_dir, catalog=session.catalog, queue=queue)
     control = LiveControl(session.RE, session.microscope)
     tracker = RunTracker()

@@ -72,3 +72,30 @@ def manager_client(
         timeout_recv=timeout_recv_s,
         timeout_send=timeout_send_s,
     )
+
+
+def close_client(api: Any) -> None:
+    """Close a client of the RE Manager and every 0MQ context it made.
+
+    ``REManagerAPI.close()`` closes its request socket but leaves the 0MQ contexts (its
+    own and its two output monitors') to the garbage collector, which warns about them
+    at some later, unrelated moment.
+    """
+    import zmq
+
+    api.close()
+    contexts: dict[int, Any] = {}
+    parts = [api]
+    for _ in range(3):  # the client, its monitors and their receivers
+        found = []
+        for part in parts:
+            for value in getattr(part, "__dict__", {}).values():
+                if isinstance(value, zmq.Context):
+                    contexts[id(value)] = value
+                elif isinstance(value, zmq.Socket):
+                    contexts[id(value.context)] = value.context
+                elif hasattr(value, "__dict__") and type(value).__module__.startswith("bluesky"):
+                    found.append(value)
+        parts = found
+    for context in contexts.values():
+        context.destroy(linger=0)

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hcs_orchestrator.lab.control import PRIVATE_KEY_ENV, manager_client, server_environment
+from hcs_orchestrator.lab.control import (
+    PRIVATE_KEY_ENV,
+    close_client,
+    manager_client,
+    server_environment,
+)
 from hcs_orchestrator.lab.layout import LabLayout, LabSettings
 from hcs_orchestrator.lab.plan_list import PERMISSIONS_FILE, PLAN_LIST_FILE, STARTUP_DIR
 
@@ -100,7 +105,7 @@ def manager_answers(layout: LabLayout, settings: LabSettings) -> bool:
     except Exception:
         return False
     finally:
-        api.close()
+        close_client(api)
 
 
 def hcs_command(*args: str) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hcs_orchestrator.lab.control import make_control_keys, manager_client
+from hcs_orchestrator.lab.control import close_client, make_control_keys, manager_client
 from hcs_orchestrator.lab.layout import LabLayout, LabSettings
 from hcs_orchestrator.lab.processes import running_pid, start_process, stop_process, wait_for
 from hcs_orchestrator.lab.services import (
@@ -241,9 +241,14 @@ class Lab:
                 )
         self.out("re-manager: worker environment open")
 
-    def manager(self) -> contextlib.closing[Any]:
+    @contextlib.contextmanager
+    def manager(self) -> Iterator[Any]:
         """A client of the RE Manager (``REManagerAPI``), closed on leaving the block."""
-        return contextlib.closing(manager_client(self.layout, self.settings()))
+        api = manager_client(self.layout, self.settings())
+        try:
+            yield api
+        finally:
+            close_client(api)
 
     def states(self) -> list[ServiceState]:
         """Each service: up or down, its pid and address."""
@@ -263,7 +268,7 @@ class Lab:
         except Exception:
             return None
         finally:
-            api.close()
+            close_client(api)
 
     def _service(self, name: str) -> Service:
         services = self.services()

@@ -37,7 +37,7 @@ from typing import Any
 
 import psutil
 
-from hcs_orchestrator.lab.control import manager_client
+from hcs_orchestrator.lab.control import close_client, manager_client
 from hcs_orchestrator.lab.layout import WORKER_COMMAND, LabSettings
 from hcs_storage.owner import DataDirInUseError, DataDirOwner, read_holder
 from hcs_storage.spool import close_crashed_runs
@@ -218,4 +218,4 @@ def watch(lab_dir: Path, interval_s: float = POLL_INTERVAL_S) -> None:
                     log.exception("checking the lab failed")
             pause.wait(max(0.0, interval_s - (time.monotonic() - started)))
     finally:
-        api.close()
+        close_client(api)

@@ -2,35 +2,43 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from pathlib import Path
 
 import pytest
 
-from hcs_orchestrator.console.lab_queue import LabQueue, item_summary, lab_control_address
+from hcs_orchestrator.console.lab_queue import LabQueue, item_summary, lab_settings
 from hcs_orchestrator.lab.layout import LabLayout, LabSettings
-from hcs_storage.server import free_port
 
 
-def test_lab_control_address_is_the_managers_loopback_address_from_lab_json(
-    tmp_path: Path,
-) -> None:
+def test_lab_settings_give_the_managers_loopback_address_from_lab_json(tmp_path: Path) -> None:
     layout = LabLayout(tmp_path)
     layout.save(LabSettings.new(tmp_path / "data", tmp_path / "profile", None))
     settings = layout.load()
     assert settings is not None
-    address = lab_control_address(tmp_path)
+    address = lab_settings(tmp_path).zmq_control_address
     assert address == f"tcp://127.0.0.1:{settings.zmq_control_port}"
 
 
-def test_a_lab_queue_whose_manager_does_not_answer_says_so_and_does_not_raise() -> None:
-    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
-    queue = LabQueue(address, timeout_s=0.3)
+def test_a_lab_queue_whose_manager_does_not_answer_says_so_and_leaves_no_0mq_context(
+    tmp_path: Path,
+) -> None:
+    settings = LabSettings.new(tmp_path / "data", tmp_path / "profile", None)
+    LabLayout(tmp_path).save(settings)  # nothing listens at its free ports
+    address = settings.zmq_control_address
+    queue = LabQueue(tmp_path, timeout_s=0.3)
     try:
         view = queue.snapshot()
     finally:
         queue.close()
     assert view["mode"] == "lab" and view["control"] == address
     assert view["error"].startswith(f"the lab's RE Manager at {address} does not answer")
+    del queue
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [w for w in caught if "Unclosed context" in str(w.message)]
 
 
 def test_a_history_item_is_summarised_with_how_it_ended() -> None:
@@ -51,4 +59,4 @@ def test_a_history_item_is_summarised_with_how_it_ended() -> None:
 
 def test_no_lab_directory_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no lab there"):
-        lab_control_address(tmp_path / "nothing")
+        lab_settings(tmp_path / "nothing")
