@@ -11,7 +11,7 @@ from bluesky.utils import RunEngineInterrupted
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_orchestrator.engine import CtrlCEndsRun
-from hcs_orchestrator.preflight import describe_plan, estimate
+from hcs_orchestrator.preflight import describe_plan, estimate, speed_limit
 from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
 from hcs_orchestrator.session import Session
 from hcs_plans.acquire import acquire_plate
@@ -54,7 +54,8 @@ def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | No
         config, spec, focus_z_um=config.stage.z.start_um, data_dir=data_dir
     )
     plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-    return describe_plan(table, estimate(config, spec, table), plate)
+    bound = speed_limit(config, spec, table)
+    return describe_plan(table, estimate(config, spec, table), plate, bound=bound)
 
 
 def run_acquisition(

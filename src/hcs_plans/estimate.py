@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hcs_devices.config.models import MicroscopeConfig
+from hcs_devices.config.models import MicroscopeConfig, StageConfig
 from hcs_devices.stage.kinematics import move_duration_s
 from hcs_plans.table import AcquisitionTable
 
@@ -28,6 +28,25 @@ FIELD_OVERHEAD_S = 0.012
 SOFTWARE_FRAME_S = 0.008
 #: Opening, staging and closing a run, and recording its last field, seconds.
 RUN_OVERHEAD_S = 0.4
+
+
+def xy_move_s(stage: StageConfig, dx_um: float, dy_um: float) -> float:
+    """Time of a stage move by (dx, dy): X and Y move together, the slower sets the time.
+
+    Args:
+        stage: the stage configuration (each axis's top speed and acceleration).
+        dx_um: distance along x (the sign is ignored).
+        dy_um: distance along y (the sign is ignored).
+    """
+    return max(
+        move_duration_s(dx_um, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2),
+        move_duration_s(dy_um, stage.y.max_velocity_um_s, stage.y.max_acceleration_um_s2),
+    )
+
+
+def focus_move_s(stage: StageConfig, dz_um: float) -> float:
+    """Time of a focus (stage z) move by ``dz_um`` (the sign is ignored)."""
+    return move_duration_s(dz_um, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2)
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,7 @@ def estimate_duration(
         warmup_s: on the simulated microscope, the extra time of the run's first frame.
     """
     stage, cam = config.stage, config.camera
-    readout_s = 1.0 / cam.max_fps
+    readout_s = cam.readout_s
     frames_s = focus_s = filters_s = stage_s = messages_s = waits_s = 0.0
     x, y = stage.x.start_um, stage.y.start_um
     z = 0.0  # relative to each field's focus
@@ -102,21 +121,12 @@ def estimate_duration(
         began = frames_s + focus_s + filters_s + stage_s + messages_s
         stack = table.stack(t)
         for field in table.fields:
-            stage_s += max(
-                move_duration_s(
-                    field.x_um - x, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2
-                ),
-                move_duration_s(
-                    field.y_um - y, stage.y.max_velocity_um_s, stage.y.max_acceleration_um_s2
-                ),
-            )
+            stage_s += xy_move_s(stage, field.x_um - x, field.y_um - y)
             x, y = field.x_um, field.y_um
             messages_s += FIELD_OVERHEAD_S
             for frame in stack:
                 target = frame.z_rel_um + frame.channel.z_offset_um
-                focus_s += move_duration_s(
-                    target - z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2
-                )
+                focus_s += focus_move_s(stage, target - z)
                 z = target
                 filters_s += config.filter_wheel.move_time_s(wheel, frame.channel.filter_position)
                 wheel = frame.channel.filter_position
@@ -125,7 +135,7 @@ def estimate_duration(
                 if not hardware_timed:
                     messages_s += SOFTWARE_FRAME_S
         clock += frames_s + focus_s + filters_s + stage_s + messages_s - began
-    focus_s += move_duration_s(z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2)
+    focus_s += focus_move_s(stage, z)
     return DurationEstimate(
         frames_s=frames_s,
         focus_s=focus_s,

@@ -91,7 +91,12 @@ def _run_spec(
     # Everything is checked (as --dry-run does) before the data directory is created or
     # the acquisition stack is imported, so a refused input leaves nothing behind.
     from hcs_devices.config import UserFileError
-    from hcs_orchestrator.preflight import check_acquisition, describe_plan, estimate
+    from hcs_orchestrator.preflight import (
+        check_acquisition,
+        describe_plan,
+        estimate,
+        speed_limit,
+    )
     from hcs_plans.table import AcquisitionError
 
     try:
@@ -105,7 +110,8 @@ def _run_spec(
     if dry_run:
         config, spec, table = checked.config, checked.spec, checked.table
         plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-        print(describe_plan(table, estimate(config, spec, table), plate, positions=positions))
+        duration, bound = estimate(config, spec, table), speed_limit(config, spec, table)
+        print(describe_plan(table, duration, plate, positions=positions, bound=bound))
         return 0
 
     from hcs_orchestrator.acquisition import run_acquisition
