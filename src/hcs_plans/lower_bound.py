@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hcs_devices.config.models import MicroscopeConfig, StageConfig
-from hcs_plans.estimate import focus_move_s, xy_move_s
+from hcs_devices.config.models import MicroscopeConfig
+from hcs_plans.estimate import focus_move_s, focus_move_with_backlash_s, xy_move_s
 from hcs_plans.table import AcquisitionTable
 
 
@@ -81,18 +81,6 @@ class LowerBound:
             "filters": self.filters_s,
             "waits": self.waits_s,
         }
-
-
-def focus_move_with_backlash_s(stage: StageConfig, dz_um: float) -> float:
-    """A focus move through the stage, ending moving up when the stage has that habit.
-
-    With ``z_backlash: end_moving_up`` a downward move overshoots by
-    ``z_backlash_overshoot_um`` and comes back up: two moves.
-    """
-    overshoot = stage.z_backlash_overshoot_um if stage.z_backlash == "end_moving_up" else 0.0
-    if dz_um >= 0.0 or overshoot <= 0.0:
-        return focus_move_s(stage, dz_um)
-    return focus_move_s(stage, -dz_um + overshoot) + focus_move_s(stage, overshoot)
 
 
 def lower_bound(
