@@ -68,20 +68,28 @@ def hcs(*args: str) -> str:
     return done.stdout
 
 
+def estimated_s(planned: str) -> float:
+    """The estimate a dry run printed, seconds."""
+    return float(re.search(r"estimated duration: ([\d.]+) s", planned).group(1))  # type: ignore[union-attr]
+
+
+def ran_s(ran: str) -> float:
+    """The run's duration its summary printed (start to stop document), seconds."""
+    return float(re.search(r"images: +\d+ in ([\d.]+) s", ran).group(1))  # type: ignore[union-attr]
+
+
 def measure(name: str, spec: dict[str, Any], work: Path) -> tuple[float, float]:
     """(estimated, actual) seconds of one spec."""
     path = work / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.yaml"
     path.write_text(yaml.safe_dump(spec))
     data_dir = work / path.stem
     planned = hcs("acquire", str(path), "--dry-run", "--data-dir", str(data_dir))
-    estimate = float(re.search(r"estimated duration: ([\d.]+) s", planned).group(1))  # type: ignore[union-attr]
     ran = hcs("acquire", str(path), "--data-dir", str(data_dir))
-    actual = float(re.search(r"images: +\d+ in ([\d.]+) s", ran).group(1))  # type: ignore[union-attr]
-    return estimate, actual
+    return estimated_s(planned), ran_s(ran)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     print(f"{'spec':28s} {'estimate s':>10s} {'run s':>8s} {'ratio':>7s}  within 10 %")

@@ -12,7 +12,7 @@ from bluesky.utils import RunEngineInterrupted
 from hcs_devices.camera.triggering import camera_triggering
 from hcs_devices.config import MicroscopeConfig
 from hcs_orchestrator.engine import CtrlCEndsRun
-from hcs_orchestrator.preflight import describe_plan, estimate
+from hcs_orchestrator.preflight import describe_plan, estimate, speed_limit
 from hcs_orchestrator.progress import ProgressBar, ProgressUpdate, RunProgress
 from hcs_orchestrator.session import Session
 from hcs_plans.acquire import acquire_plate
@@ -56,7 +56,9 @@ def dry_run(config: MicroscopeConfig, spec: AcquisitionSpec, data_dir: Path | No
     )
     plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
     triggering = camera_triggering(config)
-    return describe_plan(table, estimate(config, spec, table), plate, triggering=triggering)
+    bound = speed_limit(config, spec, table)
+    duration = estimate(config, spec, table)
+    return describe_plan(table, duration, plate, bound=bound, triggering=triggering)
 
 
 def run_acquisition(

@@ -19,6 +19,7 @@ from hcs_devices.config import MicroscopeConfig, PlateFormat, load_config
 from hcs_devices.config.plates import row_name
 from hcs_orchestrator.paths import DEFAULT_CONFIG
 from hcs_plans.estimate import DurationEstimate, estimate_duration
+from hcs_plans.lower_bound import LowerBound, lower_bound
 from hcs_plans.specs import AcquisitionSpec, load_spec
 from hcs_plans.table import AcquisitionTable, resolve
 
@@ -91,6 +92,26 @@ def estimate(
     )
 
 
+def speed_limit(
+    config: MicroscopeConfig, spec: AcquisitionSpec, table: AcquisitionTable
+) -> LowerBound:
+    """The shortest time this instrument can take for the acquisition (its hardware only).
+
+    See :mod:`hcs_plans.lower_bound`; the fields are taken as the estimate takes them
+    (hardware-timed bursts where the spec asks for them).
+    """
+    return lower_bound(config, table, hardware_timed=spec.hardware_sequencing)
+
+
+def describe_bound(bound: LowerBound, duration: DurationEstimate | None = None) -> str:
+    """The lower bound as one line, with the estimate's ratio to it when there is one."""
+    shown = ", ".join(f"{k} {v:.1f}" for k, v in bound.parts().items() if v >= 0.05)
+    line = f"instrument's lower bound: {bound.total_s:.1f} s ({shown})"
+    if duration is not None and bound.total_s > 0:
+        line += f"; estimate / lower bound: {duration.total_s / bound.total_s:.2f}"
+    return line
+
+
 def describe_plan(
     table: AcquisitionTable,
     duration: DurationEstimate | None = None,
@@ -98,6 +119,7 @@ def describe_plan(
     *,
     positions: bool | None = None,
     triggering: CameraTriggering | None = None,
+    bound: LowerBound | None = None,
 ) -> str:
     """What a resolved acquisition would do: where, images, time, bytes, triggers.
 
@@ -109,6 +131,7 @@ def describe_plan(
             there is no plate map to show.
         triggering: how the camera's exposures will start (said last: a fallback to
             software triggers is worth noticing).
+        bound: the instrument's lower bound for it, shown after the estimate.
     """
     wells = {f.well for f in table.fields}
     lines = [
@@ -133,6 +156,8 @@ def describe_plan(
         }
         shown = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if v >= 0.05)
         lines.append(f"estimated duration: {duration.total_s:.1f} s ({shown})")
+    if bound is not None:
+        lines.append(describe_bound(bound, duration))
     lines.append(f"estimated data: {table.total_bytes / 1e6:.1f} MB")
     if plate is not None:
         lines += ["plate map (# wells imaged):", *plate_map(plate, table)]
@@ -167,7 +192,9 @@ def plate_map(plate: PlateFormat, table: AcquisitionTable) -> list[str]:
 __all__ = [
     "CheckedAcquisition",
     "check_acquisition",
+    "describe_bound",
     "describe_plan",
     "estimate",
     "plate_map",
+    "speed_limit",
 ]

@@ -14,7 +14,10 @@ messages since its last checkpoint; the camera, prepared again for the same fiel
 only the frames not on disk yet, so each image and its row are recorded exactly once.
 Where the microscope can sequence hardware, a field of view's whole stack is one
 hardware-timed camera burst, and the stage already travels to the next field of view
-while the burst's frames are still being written.
+while the burst's frames are still being written. Once a field's last exposure has
+ended, the filter wheel turns to the next field's first channel and (without autofocus)
+the focus goes to its first plane while the stage travels: separate motors, and no
+exposure under way.
 """
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
@@ -164,25 +167,36 @@ def acquire_fields(
     #: Whether the RunEngine replays messages after an immediate pause (asked at the start).
     rewindable = True
 
+    def planned_z(fov: FieldOfView) -> float | None:
+        """A field's reference z when known before reaching it (not with autofocus)."""
+        if table.z_absolute:
+            return 0.0
+        if focus is not None:
+            return None
+        return fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
+
+    def field_stack(t_index: int, fov: FieldOfView) -> list[StackFrame]:
+        """The frames a field takes at a time point (those not recorded already)."""
+        return [
+            sf
+            for sf in table.stack(t_index)
+            if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
+        ]
+
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
         # Plain messages from here on: this runs once per field of view, and bluesky's
         # plan-stub wrappers cost more than the messages themselves at this rate.
         yield Msg("checkpoint")
         yield Msg("wait", None, group=PREMOVE)
         yield from _move_xy(microscope, fov)
-        field_z = fov.z_um if (spec.z_reference == "stage" and fov.z_um is not None) else base_z
-        if table.z_absolute:
-            field_z = 0.0
-        elif focus is not None:
+        field_z = planned_z(fov)
+        if field_z is None:
+            assert focus is not None
             field_z = yield from focus.field_z(t_index, index, fov)
             # Focus is decided and recorded: a replay after a pause starts from here.
             yield Msg("checkpoint")
             yield from _move_xy(microscope, fov)
-        stack = [
-            sf
-            for sf in table.stack(t_index)
-            if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
-        ]
+        stack = field_stack(t_index, fov)
         if not stack:
             return
         identity = {
@@ -199,15 +213,19 @@ def acquire_fields(
             hardware_timed=hardware_timed,
         )
         nxt = table.fields[following[index]] if index in following else None
+        nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
+        nxt_z = planned_z(nxt) if nxt is not None else None
+        # The next field's first frame: its filter, and its focus where known already.
+        nxt_first = _settings(nxt_stack[0], nxt_z or 0.0) if nxt_stack else None
+        premove = (nxt, nxt_first, nxt_z is not None)
         try:
             yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
             if hardware_timed:
-                yield from _burst(microscope, nxt)
+                yield from _burst(microscope, *premove)
             else:
                 yield from _software(microscope, stack, field)
-                if nxt is not None:
-                    yield from _premove(microscope, nxt)
+                yield from _premove(microscope, *premove)
             yield from _record(camera, rewindable)
         except Exception:
             # The run ends inside this field (an error, an abort, a stop): its images
@@ -305,10 +323,26 @@ def _move_xy(microscope: Microscope, fov: FieldOfView) -> MsgGenerator:
     yield Msg("wait", None, group=MOVE)
 
 
-def _premove(microscope: Microscope, nxt: FieldOfView) -> MsgGenerator:
-    """Start travelling to the next field of view (waited for at the next field)."""
+def _premove(
+    microscope: Microscope,
+    nxt: FieldOfView | None,
+    first: SequencedFrame | None,
+    with_focus: bool,
+) -> MsgGenerator:
+    """Start travelling to the next field of view (waited for at the next field).
+
+    The filter wheel turns to the next field's first channel meanwhile, and the focus
+    goes to its first plane when that is known before arriving (no autofocus): each is
+    a motor of its own, and no exposure is under way.
+    """
+    if nxt is None:
+        return
     yield Msg("set", microscope.stage_.x, nxt.x_um, group=PREMOVE)
     yield Msg("set", microscope.stage_.y, nxt.y_um, group=PREMOVE)
+    if first is not None:
+        yield Msg("set", microscope.filter_wheel, first.filter_position, group=PREMOVE)
+        if with_focus:
+            yield Msg("set", microscope.stage_.z, first.z_um, group=PREMOVE)
 
 
 def _record(camera: Camera, rewindable: bool) -> MsgGenerator:
@@ -335,13 +369,7 @@ def _recipe(
 ) -> FrameRecipe:
     """One frame of a field: hardware settings and the image's row."""
     channel = sf.channel
-    settings = SequencedFrame(
-        z_um=field_z + sf.z_rel_um + channel.z_offset_um,
-        source=channel.source,
-        intensity_percent=channel.intensity_percent,
-        filter_position=channel.filter_position,
-        exposure_ms=channel.exposure_ms,
-    )
+    settings = _settings(sf, field_z)
     row = identity | {
         "channel": channel.name,
         "z_index": sf.z_index,
@@ -349,6 +377,18 @@ def _recipe(
         **extra_rows.get(channel.name, {}),
     }
     return FrameRecipe(settings=settings, row=row)
+
+
+def _settings(sf: StackFrame, field_z: float) -> SequencedFrame:
+    """How the hardware is set for a frame of a field whose reference z is ``field_z``."""
+    channel = sf.channel
+    return SequencedFrame(
+        z_um=field_z + sf.z_rel_um + channel.z_offset_um,
+        source=channel.source,
+        intensity_percent=channel.intensity_percent,
+        filter_position=channel.filter_position,
+        exposure_ms=channel.exposure_ms,
+    )
 
 
 def _software(
@@ -373,15 +413,19 @@ def _software(
             yield from bps.mv(microscope.illumination.on, False)
 
 
-def _burst(microscope: Microscope, nxt: FieldOfView | None) -> MsgGenerator:
+def _burst(
+    microscope: Microscope,
+    nxt: FieldOfView | None,
+    first: SequencedFrame | None,
+    with_focus: bool,
+) -> MsgGenerator:
     """The prepared stack as one hardware-timed burst; the stage leaves while it is written."""
     camera = microscope.camera
     yield Msg("kickoff", camera, group=FIELD)
     yield Msg("wait", None, group=FIELD)
     yield Msg("complete", camera, group=FIELD)
     yield Msg("wait_for", None, [camera.exposures_done])
-    if nxt is not None:
-        yield from _premove(microscope, nxt)
+    yield from _premove(microscope, nxt, first, with_focus)
     yield Msg("wait", None, group=FIELD)
 
 

@@ -3,11 +3,14 @@
 The estimate walks the resolved acquisition frame by frame, as the plan will:
 
 - each frame: the focus move to its plane and the filter wheel's turn to its channel
-  (in a hardware-timed burst the controller does these between frames; in software
-  they are messages of their own), then the longest of the exposure, the sensor's
+  (in a hardware-timed burst the controller does these between frames, at once; in
+  software they are messages of their own, one after the other, and a downward focus
+  move has the stage's backlash leg), then the longest of the exposure, the sensor's
   readout and, on the simulated microscope, the rendering of the frame;
 - each field of view: the stage's move from the last one (trapezoid or triangle
-  profile, the longer of x and y) and the messages that prepare, start and record it;
+  profile, the longer of x and y), during which the filter and the focus move to the
+  field's first frame (the plan sends them together), and the messages that prepare,
+  start and record it;
 - each time point: the wait for its scheduled start, if the previous one ended early;
 - the run: opening, staging and closing it, and writing what is left.
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hcs_devices.config.models import MicroscopeConfig
+from hcs_devices.config.models import MicroscopeConfig, StageConfig
 from hcs_devices.stage.kinematics import move_duration_s
 from hcs_plans.table import AcquisitionTable
 
@@ -28,6 +31,37 @@ FIELD_OVERHEAD_S = 0.012
 SOFTWARE_FRAME_S = 0.008
 #: Opening, staging and closing a run, and recording its last field, seconds.
 RUN_OVERHEAD_S = 0.4
+
+
+def xy_move_s(stage: StageConfig, dx_um: float, dy_um: float) -> float:
+    """Time of a stage move by (dx, dy): X and Y move together, the slower sets the time.
+
+    Args:
+        stage: the stage configuration (each axis's top speed and acceleration).
+        dx_um: distance along x (the sign is ignored).
+        dy_um: distance along y (the sign is ignored).
+    """
+    return max(
+        move_duration_s(dx_um, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2),
+        move_duration_s(dy_um, stage.y.max_velocity_um_s, stage.y.max_acceleration_um_s2),
+    )
+
+
+def focus_move_s(stage: StageConfig, dz_um: float) -> float:
+    """Time of a focus (stage z) move by ``dz_um`` (the sign is ignored)."""
+    return move_duration_s(dz_um, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2)
+
+
+def focus_move_with_backlash_s(stage: StageConfig, dz_um: float) -> float:
+    """A focus move through the stage, ending moving up when the stage has that habit.
+
+    With ``z_backlash: end_moving_up`` a downward move overshoots by
+    ``z_backlash_overshoot_um`` and comes back up: two moves.
+    """
+    overshoot = stage.z_backlash_overshoot_um if stage.z_backlash == "end_moving_up" else 0.0
+    if dz_um >= 0.0 or overshoot <= 0.0:
+        return focus_move_s(stage, dz_um)
+    return focus_move_s(stage, -dz_um + overshoot) + focus_move_s(stage, overshoot)
 
 
 @dataclass(frozen=True)
@@ -88,7 +122,8 @@ def estimate_duration(
         warmup_s: on the simulated microscope, the extra time of the run's first frame.
     """
     stage, cam = config.stage, config.camera
-    readout_s = 1.0 / cam.max_fps
+    wheel_s = config.filter_wheel.move_time_s
+    readout_s = cam.readout_s
     frames_s = focus_s = filters_s = stage_s = messages_s = waits_s = 0.0
     x, y = stage.x.start_um, stage.y.start_um
     z = 0.0  # relative to each field's focus
@@ -101,31 +136,34 @@ def estimate_duration(
             clock = start_s
         began = frames_s + focus_s + filters_s + stage_s + messages_s
         stack = table.stack(t)
-        for field in table.fields:
-            stage_s += max(
-                move_duration_s(
-                    field.x_um - x, stage.x.max_velocity_um_s, stage.x.max_acceleration_um_s2
-                ),
-                move_duration_s(
-                    field.y_um - y, stage.y.max_velocity_um_s, stage.y.max_acceleration_um_s2
-                ),
-            )
-            x, y = field.x_um, field.y_um
+        for n, field in enumerate(table.fields):
             messages_s += FIELD_OVERHEAD_S
-            for frame in stack:
+            for i, frame in enumerate(stack):
                 target = frame.z_rel_um + frame.channel.z_offset_um
-                focus_s += move_duration_s(
-                    target - z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2
-                )
-                z = target
-                filters_s += config.filter_wheel.move_time_s(wheel, frame.channel.filter_position)
-                wheel = frame.channel.filter_position
+                moves = {
+                    "stage": xy_move_s(stage, field.x_um - x, field.y_um - y) if i == 0 else 0.0,
+                    "focus": (
+                        focus_move_s(stage, target - z)
+                        if hardware_timed
+                        else focus_move_with_backlash_s(stage, target - z)
+                    ),
+                    "filters": wheel_s(wheel, frame.channel.filter_position),
+                }
+                x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
+                if i == 0 and n == 0:  # no field before: the stage moves first
+                    stage_s += moves.pop("stage")
+                if (i == 0 and n > 0) or hardware_timed:  # moves at once (see lower_bound)
+                    kind = max(moves, key=lambda k: moves[k])
+                    moves = {kind: moves[kind]}
+                stage_s += moves.get("stage", 0.0)
+                focus_s += moves.get("focus", 0.0)
+                filters_s += moves.get("filters", 0.0)
                 render_s = (frame_render_s or {}).get(frame.channel.name, 0.0)
                 frames_s += max(frame.channel.exposure_ms / 1000.0, readout_s, render_s)
                 if not hardware_timed:
                     messages_s += SOFTWARE_FRAME_S
         clock += frames_s + focus_s + filters_s + stage_s + messages_s - began
-    focus_s += move_duration_s(z, stage.z.max_velocity_um_s, stage.z.max_acceleration_um_s2)
+    focus_s += focus_move_with_backlash_s(stage, -z)
     return DurationEstimate(
         frames_s=frames_s,
         focus_s=focus_s,

@@ -891,6 +891,29 @@ def test_hcs_acquire_dry_run_prints_the_plan_and_touches_nothing_when_asked(
     assert not data_dir.exists(), "a dry run created the data directory"
 
 
+def test_hcs_acquire_dry_run_prints_the_instruments_lower_bound_next_to_the_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = hcs_main(["acquire", str(DEMO_SPEC), "--dry-run", "--data-dir", str(tmp_path / "d")])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    at = next(i for i, line in enumerate(lines) if line.startswith("estimated duration: "))
+    estimate = float(lines[at].split()[2])
+    found = re.fullmatch(
+        r"instrument's lower bound: ([\d.]+) s \((.*)\); estimate / lower bound: ([\d.]+)",
+        lines[at + 1],
+    )
+    assert found is not None, lines[at + 1]
+    bound, ratio = float(found[1]), float(found[3])
+    parts = {k: float(v) for k, v in (part.split() for part in found[2].split(", "))}
+    # demo-96: 12 fields x 3 planes x (20 + 30 + 40) ms of exposure.
+    assert parts["exposures"] == pytest.approx(12 * 3 * 0.090, abs=0.05)
+    assert {"stage", "filters", "focus"} <= set(parts)
+    assert sum(parts.values()) == pytest.approx(bound, abs=0.05 * len(parts))
+    assert bound < estimate
+    assert ratio == pytest.approx(estimate / bound, abs=0.02)
+
+
 def test_hcs_acquire_dry_run_names_the_field_when_the_sequence_is_misspelt(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

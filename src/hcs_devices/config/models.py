@@ -143,6 +143,12 @@ class CameraConfig(Model):
     full_well_e: float = Field(30000.0, gt=0.0, le=10_000_000.0)
     quantum_efficiency: float = Field(0.8, gt=0.0, le=1.0)
     max_fps: float = Field(100.0, ge=0.1, le=100_000.0, description="Frame rate at full sensor.")
+    overlapped_readout: bool = Field(
+        True,
+        description="The sensor reads frame n out while it exposes frame n+1 (sCMOS "
+        "overlap mode): in a burst a frame takes the longer of its exposure and the "
+        "readout. false: each exposure waits for the previous frame's readout.",
+    )
     min_exposure_ms: float = Field(0.1, gt=0.0, le=3_600_000.0)
     max_exposure_ms: float = Field(10000.0, gt=0.0, le=3_600_000.0, description="At most 1 h.")
     binning_allowed: tuple[Binning, ...] = Field(
@@ -180,6 +186,11 @@ class CameraConfig(Model):
     def max_value(self) -> int:
         """The saturation value in ADU."""
         return 2**self.bit_depth - 1
+
+    @property
+    def readout_s(self) -> float:
+        """Time to read the full sensor out (one frame at ``max_fps``)."""
+        return 1.0 / self.max_fps
 
 
 class ObjectiveConfig(Model):

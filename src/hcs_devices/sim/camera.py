@@ -100,9 +100,16 @@ class SimFrameSource:
         """Nothing to open."""
 
     def min_frame_period_s(self, settings: ExposureSettings) -> float:
-        """Readout time: the sensor's rows at the configured maximum frame rate."""
-        rows_fraction = settings.roi.height / self.config.camera.sensor_height_px
-        return rows_fraction / self.config.camera.max_fps
+        """Readout time: the sensor's rows at the configured maximum frame rate.
+
+        Without overlapped readout an exposure waits for the previous frame's
+        readout: the period is the exposure and the readout, one after the other.
+        """
+        cam = self.config.camera
+        readout_s = settings.roi.height / cam.sensor_height_px * cam.readout_s
+        if cam.overlapped_readout:
+            return readout_s
+        return settings.exposure_ms / 1000.0 + readout_s
 
     def view_and_light(self, settings: ExposureSettings) -> tuple[View, Light]:
         """What the camera would see now with these settings."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from hcs_devices.sequencer import SequencedFrame
 from hcs_devices.sim.camera import SimOptics
@@ -23,12 +25,21 @@ class SimSequencer:
         self.frames = 0
 
     async def apply(self, frame: SequencedFrame) -> None:
-        """Set focus, light and filter for one frame."""
+        """Set focus, light and filter for one frame.
+
+        The focus and the filter wheel are motors of their own: they move at once, and
+        the frame waits for the slower.
+        """
         o = self.optics
+        moves: list[Coroutine[Any, Any, None]] = []
         if abs(o.z.position_now() - frame.z_um) > 1e-6:
-            await o.z.move_to(frame.z_um, self.move_timeout_s)
+            moves.append(o.z.move_to(frame.z_um, self.move_timeout_s))
         if o.filter_wheel.current != frame.filter_position:
-            await o.filter_wheel.move_to(frame.filter_position)
+            moves.append(o.filter_wheel.move_to(frame.filter_position))
+        if len(moves) == 1:
+            await moves[0]
+        elif moves:
+            await asyncio.gather(*moves)
         await o.illumination.select(frame.source, frame.intensity_percent)
         await o.illumination.set_on(True)
         self.frames += 1

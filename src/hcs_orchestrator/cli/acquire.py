@@ -92,7 +92,12 @@ def _run_spec(
     # the acquisition stack is imported, so a refused input leaves nothing behind.
     from hcs_devices.camera.triggering import camera_triggering
     from hcs_devices.config import UserFileError
-    from hcs_orchestrator.preflight import check_acquisition, describe_plan, estimate
+    from hcs_orchestrator.preflight import (
+        check_acquisition,
+        describe_plan,
+        estimate,
+        speed_limit,
+    )
     from hcs_plans.table import AcquisitionError
 
     try:
@@ -106,9 +111,13 @@ def _run_spec(
     if dry_run:
         config, spec, table = checked.config, checked.spec, checked.table
         plate = config.plate_formats.get(table.plate_format) if table.plate_format else None
-        duration = estimate(config, spec, table)
+        duration, bound = estimate(config, spec, table), speed_limit(config, spec, table)
         triggering = camera_triggering(config)
-        print(describe_plan(table, duration, plate, positions=positions, triggering=triggering))
+        print(
+            describe_plan(
+                table, duration, plate, positions=positions, bound=bound, triggering=triggering
+            )
+        )
         return 0
 
     from hcs_orchestrator.acquisition import run_acquisition

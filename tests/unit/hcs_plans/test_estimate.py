@@ -53,11 +53,20 @@ def test_focus_moves_follow_the_z_stack_and_return_to_focus(
     table = table_of(profile_config, z_plan={"range": 4.0, "step": 2.0})
     z = profile_config.stage.z
     one = move_duration_s(2.0, z.max_velocity_um_s, z.max_acceleration_um_s2)
-    two = move_duration_s(2.0 * 2, z.max_velocity_um_s, z.max_acceleration_um_s2)
-    # 0 -> -2 -> 0 -> +2, then back to 0 at the end.
-    assert estimate_duration(profile_config, table, hardware_timed=True).focus_s == pytest.approx(
-        3 * one + 0 * two + one
+    # 0 -> -2 -> 0 -> +2, then back down to 0 at the end, through the stage: past it by
+    # the backlash overshoot, and up again. In a burst the first move happens while the
+    # filter wheel turns to DAPI's filter, which takes longer: it counts as the turn.
+    overshoot = profile_config.stage.z_backlash_overshoot_um
+    assert profile_config.stage.z_backlash == "end_moving_up" and overshoot > 0
+    back = move_duration_s(2.0 + overshoot, z.max_velocity_um_s, z.max_acceleration_um_s2)
+    back += move_duration_s(overshoot, z.max_velocity_um_s, z.max_acceleration_um_s2)
+    wheel_s = profile_config.filter_wheel.move_time_s(
+        1, profile_config.channel("DAPI").filter_position
     )
+    assert wheel_s > one
+    burst = estimate_duration(profile_config, table, hardware_timed=True)
+    assert burst.focus_s == pytest.approx(2 * one + back)
+    assert burst.filters_s == pytest.approx(wheel_s)
 
 
 def test_time_points_wait_for_their_start_and_software_frames_cost_messages(
