@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from lab_harness import RunningLab, running_lab
-from merfish_harness import merfish_config_data, merfish_files
+from merfish_harness import merfish_config_data, merfish_files, protocol_data
 from test_merfish_crash_resume import WAITING_EXIT, assert_each_image_and_volume_once, unit_state
 
 from hcs_devices.config import MicroscopeConfig, load_config
@@ -65,12 +65,12 @@ def kill_forwarder_once_imaging(lab: RunningLab, units: list[Unit]) -> None:
 def test_merfish_through_the_lab_queue_resumes_after_its_orchestrator_is_killed(
     tmp_path: Path, profile_config: MicroscopeConfig
 ) -> None:
-    files = merfish_files(tmp_path / "files", profile_config)
+    # One field of view a round (B2): enough to kill mid-field, half the images to take.
+    files = merfish_files(tmp_path / "files", profile_config, protocol_data(wells=[[1], [1]]))
     config = MicroscopeConfig.model_validate(merfish_config_data(profile_config))
     units = expand_units(load_protocol(files.protocol), load_config(files.config))
     target = next(u for u in units if u.kind == "image" and u.round == 1)
-    log = (tmp_path / "hcs.log").open("a")
-    with running_lab(tmp_path, config) as lab:
+    with (tmp_path / "hcs.log").open("a") as log, running_lab(tmp_path, config) as lab:
         journal = journal_path(lab.data_dir)
         run = subprocess.Popen(
             hcs_merfish("run", files.protocol, "--lab", lab.lab_dir, "--no-wait"),
@@ -112,5 +112,4 @@ def test_merfish_through_the_lab_queue_resumes_after_its_orchestrator_is_killed(
             runs = jr.units()[target.id].runs
         assert runs, "the worker journaled no run of the field it imaged"
     # The lab is down: its catalog is the data directory's own.
-    assert_each_image_and_volume_once(lab.data_dir, units, journal)
-    log.close()
+    assert_each_image_and_volume_once(lab.data_dir, units, journal, fields=1)
