@@ -1,6 +1,7 @@
 """Live view and plate calibration at the prompt: ``live()``, ``calibrate_a1()``...
 
-``live()``, ``snap()``, ``move_to(x_um, y_um)``, ``stop_live()``, ``calibrate_a1(well="A1")``.
+``live()``, ``snap()``, ``move_to(x_um, y_um)``, ``stop_live()``, ``calibrate_a1(well="A1")``;
+``acquire_in_background(spec)`` with ``pause()``, ``resume()``, ``abort()``, ``wait()``.
 
 Interactive only: the queue server's RE worker has no prompt to steer live view from.
 """
@@ -19,4 +20,12 @@ if not in_re_worker():
         _helpers.move_to,
         _helpers.stop_live,
         _helpers.calibrate_a1,
+    )
+    # A plate in the background, the prompt kept: pause(), resume(), abort(), wait().
+    acquire_in_background, pause, resume, abort, wait = (
+        _helpers.acquire_in_background,
+        _helpers.pause,
+        _helpers.resume,
+        _helpers.abort,
+        _helpers.wait,
     )

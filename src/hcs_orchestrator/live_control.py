@@ -12,6 +12,7 @@ microscope is refused with the hardware owner's ``busy`` error, before anything 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from bluesky.utils import MsgGenerator
@@ -173,6 +174,43 @@ class LiveControl:
             self._refuse_if_busy("acquisition")
             self._start("acquisition", acquire_plate(self.microscope, spec, metadata))
 
+    def pause(self) -> None:
+        """Pause the background acquisition at the end of its field of view (deferred).
+
+        Raises:
+            RuntimeError: no acquisition runs in the background.
+        """
+        worker = self._worker
+        if self._kind != "acquisition" or worker is None or not worker.is_alive():
+            raise RuntimeError("no acquisition runs in the background: nothing to pause")
+        self.RE.request_pause(defer=True)
+
+    def resume(self) -> None:
+        """Resume the paused acquisition, in the background again.
+
+        Raises:
+            RuntimeError: the RunEngine is not paused.
+        """
+        with self._lock:
+            self._check_paused("resume")
+            self.wait()
+            self._start_call("acquisition", self.RE.resume)
+
+    def abort(self) -> None:
+        """End the paused acquisition: its run closes as aborted, every image kept.
+
+        Raises:
+            RuntimeError: the RunEngine is not paused (pause first).
+        """
+        with self._lock:
+            self._check_paused("abort")
+            self.wait()
+            self.RE.abort(reason="aborted at the prompt")
+
+    def _check_paused(self, what: str) -> None:
+        if self.RE.state != "paused":
+            raise RuntimeError(f"cannot {what}: the RunEngine is {self.RE.state}, not paused")
+
     def wait(self, timeout_s: float | None = None) -> None:
         """Wait for the background plan (live view or an acquisition) to end."""
         worker = self._worker
@@ -192,16 +230,19 @@ class LiveControl:
         return self.last_uid
 
     def _start(self, kind: str, plan: MsgGenerator[Any]) -> None:
+        self._start_call(kind, lambda: self._run(plan))
+
+    def _start_call(self, kind: str, call: Callable[[], Any]) -> None:
         self.last_error = None
         self._kind = kind
         self._worker = threading.Thread(
-            target=self._background, args=(plan,), name=f"hcs-{kind}", daemon=True
+            target=self._background, args=(call,), name=f"hcs-{kind}", daemon=True
         )
         self._worker.start()
 
-    def _background(self, plan: MsgGenerator[Any]) -> None:
+    def _background(self, call: Callable[[], Any]) -> None:
         try:
-            self._run(plan)
+            call()
         except BaseException as exc:
             self.last_error = exc
         finally:

@@ -7,6 +7,7 @@ the RunEngine: live view runs in the background and the prompt stays free to ste
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,30 @@ class PromptHelpers:
             f"in a spec: a1_center_xy: [{x_um:.1f}, {y_um:.1f}]"
         )
         return x_um, y_um
+
+    def acquire_in_background(self, spec: Any) -> None:
+        """Start acquiring ``spec`` and give the prompt back.
+
+        ``pause()``, ``resume()`` and ``abort()`` steer it; ``wait()`` waits for its end.
+        """
+        self.control.start_acquisition(spec)
+        print("acquiring in the background: pause(), resume(), abort(), wait()")
+
+    def pause(self) -> None:
+        """Pause the background acquisition once the field of view being imaged is done."""
+        self.control.pause()
+
+    def resume(self) -> None:
+        """Resume the paused acquisition (in the background)."""
+        self.control.resume()
+
+    def abort(self) -> None:
+        """End the paused acquisition; its images so far are kept."""
+        self.control.abort()
+
+    def wait(self) -> None:
+        """Wait for the background acquisition (or live view) to end."""
+        self.control.wait()
 
     def snap(self, channel: str = "", exposure_ms: float = 0.0) -> np.ndarray:
         """End live view, take one image into a run of its own and return its pixels."""

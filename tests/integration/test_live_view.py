@@ -7,7 +7,10 @@ A real session (MicroscopeRunEngine, simulated microscope, embedded catalog) and
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from plate_harness import SessionHarness, open_test_session
@@ -186,3 +189,74 @@ def test_hundred_switches_between_live_and_acquisition_leak_nothing_and_lose_no_
         stops = [d for n, d in harness.documents if n == "stop" and d["run_start"] == uid]
         assert stops[0]["exit_status"] == "success"
         assert stops[0]["num_events"].get("primary") == 2
+
+
+def _run_images_and_rows(harness: SessionHarness, uid: str) -> tuple[list[Any], int]:
+    """A run's image files (from its documents) and its frame rows."""
+    docs = harness.run_documents(uid)
+    frames = {d["uid"] for n, d in docs if n == "descriptor" and d["name"] == "frames"}
+    rows = sum(
+        len(d["seq_num"]) if n == "event_page" else 1
+        for n, d in docs
+        if n in ("event", "event_page") and d["descriptor"] in frames
+    )
+    return harness.image_files(uid), rows
+
+
+def _newest_start(harness: SessionHarness) -> str:
+    return next((d["uid"] for n, d in reversed(harness.documents) if n == "start"), "")
+
+
+def _wait_until(condition: Any, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        threading.Event().wait(0.01)
+
+
+def _images_so_far(harness: SessionHarness, after: str) -> int:
+    uid = _newest_start(harness)
+    if uid == after:
+        return 0
+    return sum(
+        d["indices"]["stop"] - d["indices"]["start"]
+        for n, d in harness.run_documents(uid)
+        if n == "stream_datum"
+    )
+
+
+def test_acquisition_in_the_background_pauses_resumes_and_aborts_from_the_prompt(
+    harness: SessionHarness, control: LiveControl
+) -> None:
+    helpers = PromptHelpers(control)
+    spec = one_well_spec(3, ("DAPI", "GFP"))  # 9 fields x 2 channels
+    # Paused after the first images, resumed: the plate completes, each image once.
+    before = _newest_start(harness)
+    helpers.acquire_in_background(spec)
+    _wait_until(lambda: _images_so_far(harness, before) >= 2, "the first images")
+    helpers.pause()
+    _wait_until(lambda: harness.RE.state == "paused", "the pause")
+    assert not harness.sim.illumination.is_on
+    paused_at = _images_so_far(harness, before)
+    assert paused_at < 18, "the plate ended before the pause: make it longer"
+    helpers.resume()
+    helpers.wait()
+    uid = _newest_start(harness)
+    files, rows = _run_images_and_rows(harness, uid)
+    assert len(files) == len(set(files)) == rows == 18
+    (stop,) = [d for n, d in harness.run_documents(uid) if n == "stop"]
+    assert stop["exit_status"] == "success"
+    # Paused, then aborted: the run closes as aborted with what it had.
+    helpers.acquire_in_background(spec)
+    _wait_until(lambda: _images_so_far(harness, uid) >= 2, "the first images")
+    helpers.pause()
+    _wait_until(lambda: harness.RE.state == "paused", "the pause")
+    helpers.abort()
+    uid = _newest_start(harness)
+    files, rows = _run_images_and_rows(harness, uid)
+    (stop,) = [d for n, d in harness.run_documents(uid) if n == "stop"]
+    assert stop["exit_status"] == "abort"
+    assert 2 <= len(files) == rows < 18
+    assert harness.RE.state == "idle"
+    with pytest.raises(RuntimeError, match="not paused"):
+        helpers.resume()
