@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hcs_devices.navigation import Command, MoveTo, SetChannel, SetExposure, SetIntensity
 from hcs_devices.ownership import BusyError
 from hcs_orchestrator.console.frames import Contrast, SharedEncoder
+from hcs_orchestrator.console.overview import Overview
 from hcs_orchestrator.console.panels import Panels
 from hcs_orchestrator.console.plate import PlateMap, RunTracker
 from hcs_orchestrator.live_control import LiveControl
@@ -216,10 +217,15 @@ def build_console_app(
         check(request, command=False)
         return panels.merfish_view()
 
+    def newest_overview() -> Overview | None:
+        if panels.overview is None:
+            return None
+        return panels.overview.latest(refresh=control.state in ("idle", "live"))
+
     @app.get("/api/overview")
     def overview(request: Request) -> dict[str, Any]:
         check(request, command=False)
-        latest = panels.overview.latest() if panels.overview is not None else None
+        latest = newest_overview()
         if latest is None:
             return {"run_uid": "", "message": "no finished acquisition yet"}
         return {"run_uid": latest.run_uid, "exit_status": latest.exit_status}
@@ -227,7 +233,7 @@ def build_console_app(
     @app.get("/api/overview.png")
     def overview_png(request: Request) -> Response:
         check(request, command=False)
-        latest = panels.overview.latest() if panels.overview is not None else None
+        latest = newest_overview()
         if latest is None:
             return JSONResponse({"error": "no finished acquisition yet"}, status_code=404)
         return Response(latest.png, media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -2,7 +2,8 @@
 
 The picture is :func:`hcs_storage.overview.render_overview`'s (the one ``hcs acquire
 --overview`` writes). The newest run of ``acquire_plate`` that has ended and recorded
-images is drawn once and kept until a newer one ends.
+images is drawn once and kept until a newer one ends; while an acquisition runs
+nothing new is drawn, so the console never competes with it for the processor.
 """
 
 from __future__ import annotations
@@ -58,9 +59,17 @@ class LastOverview:
                 return run
         return None
 
-    def latest(self) -> Overview | None:
-        """The newest finished acquisition's overview (drawn now if it is new), or None."""
+    def latest(self, *, refresh: bool = True) -> Overview | None:
+        """The newest finished acquisition's overview (drawn now if it is new), or None.
+
+        Args:
+            refresh: look for a newer run and draw it; False while an acquisition runs,
+                so that the console neither reads the catalog nor draws (drawing reads
+                every image of the run) beside it: the picture kept is returned.
+        """
         with self._lock:
+            if not refresh:
+                return self._kept
             run = self.newest_run()
             if run is None:
                 return None
