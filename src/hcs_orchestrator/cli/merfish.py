@@ -56,7 +56,9 @@ def register(commands: Any) -> None:
     run.set_defaults(run=_run)
 
     resume = actions.add_parser("resume", help="continue a data directory's experiment")
-    add_data_dir_option(resume, must_exist=True)
+    # (with --lab the lab's data directory is used; without, a directory holding no
+    # experiment is refused by name when the journal is looked for)
+    add_data_dir_option(resume, must_exist=False)
     _wait_option(resume)
     _supervise_option(resume)
     _lab_option(resume)
