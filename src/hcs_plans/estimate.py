@@ -64,6 +64,33 @@ def focus_move_with_backlash_s(stage: StageConfig, dz_um: float) -> float:
     return focus_move_s(stage, -dz_um + overshoot) + focus_move_s(stage, overshoot)
 
 
+def frame_moves_s(
+    config: MicroscopeConfig,
+    *,
+    dxy_um: tuple[float, float] | None,
+    dz_um: float,
+    wheel_from: int,
+    wheel_to: int,
+    hardware_timed: bool,
+) -> dict[str, float]:
+    """What each motor takes before a frame, s: stage, focus and filter wheel.
+
+    ``dxy_um`` is the stage's move before a field's first frame (None for the others);
+    the focus has the backlash leg unless the hardware times the stack. They are
+    separate motors: they may move at once.
+    """
+    stage = config.stage
+    return {
+        "stage": 0.0 if dxy_um is None else xy_move_s(stage, *dxy_um),
+        "focus": (
+            focus_move_s(stage, dz_um)
+            if hardware_timed
+            else focus_move_with_backlash_s(stage, dz_um)
+        ),
+        "filters": config.filter_wheel.move_time_s(wheel_from, wheel_to),
+    }
+
+
 @dataclass(frozen=True)
 class DurationEstimate:
     """An acquisition's duration, by what takes the time (seconds each).
@@ -122,7 +149,6 @@ def estimate_duration(
         warmup_s: on the simulated microscope, the extra time of the run's first frame.
     """
     stage, cam = config.stage, config.camera
-    wheel_s = config.filter_wheel.move_time_s
     readout_s = cam.readout_s
     frames_s = focus_s = filters_s = stage_s = messages_s = waits_s = 0.0
     x, y = stage.x.start_um, stage.y.start_um
@@ -140,15 +166,14 @@ def estimate_duration(
             messages_s += FIELD_OVERHEAD_S
             for i, frame in enumerate(stack):
                 target = frame.z_rel_um + frame.channel.z_offset_um
-                moves = {
-                    "stage": xy_move_s(stage, field.x_um - x, field.y_um - y) if i == 0 else 0.0,
-                    "focus": (
-                        focus_move_s(stage, target - z)
-                        if hardware_timed
-                        else focus_move_with_backlash_s(stage, target - z)
-                    ),
-                    "filters": wheel_s(wheel, frame.channel.filter_position),
-                }
+                moves = frame_moves_s(
+                    config,
+                    dxy_um=(field.x_um - x, field.y_um - y) if i == 0 else None,
+                    dz_um=target - z,
+                    wheel_from=wheel,
+                    wheel_to=frame.channel.filter_position,
+                    hardware_timed=hardware_timed,
+                )
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
                 if i == 0 and n == 0:  # no field before: the stage moves first
                     stage_s += moves.pop("stage")

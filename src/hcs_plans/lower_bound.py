@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hcs_devices.config.models import MicroscopeConfig
-from hcs_plans.estimate import focus_move_s, focus_move_with_backlash_s, xy_move_s
+from hcs_plans.estimate import focus_move_with_backlash_s, frame_moves_s
 from hcs_plans.table import AcquisitionTable
 
 
@@ -115,15 +115,14 @@ def lower_bound(
             for i, frame in enumerate(stack):
                 channel = frame.channel
                 target = frame.z_rel_um + channel.z_offset_um
-                moves = {
-                    "stage": xy_move_s(stage, field.x_um - x, field.y_um - y) if i == 0 else 0.0,
-                    "focus": (
-                        focus_move_s(stage, target - z)
-                        if hardware_timed
-                        else focus_move_with_backlash_s(stage, target - z)
-                    ),
-                    "filters": config.filter_wheel.move_time_s(wheel, channel.filter_position),
-                }
+                moves = frame_moves_s(
+                    config,
+                    dxy_um=(field.x_um - x, field.y_um - y) if i == 0 else None,
+                    dz_um=target - z,
+                    wheel_from=wheel,
+                    wheel_to=channel.filter_position,
+                    hardware_timed=hardware_timed,
+                )
                 x, y, z, wheel = field.x_um, field.y_um, target, channel.filter_position
                 kind = max(moves, key=lambda k: moves[k])
                 start = max(free + moves[kind], ready)
