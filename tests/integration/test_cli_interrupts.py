@@ -227,7 +227,10 @@ def test_hcs_acquire_full_disk_reports_one_line_and_records_every_frame_when_dis
     assert stop["reason"].startswith("FrameWriteError: the disk holding"), stop["reason"]
     assert "WatchableAsyncStatus" not in stop["reason"]
     assert images == len(rows) == len(files) == len(set(rows))
-    # The next run on the same directory needs no hand fix.
+    if written != MOMENTS["mid-field"]:
+        return
+    # The next run on the same directory needs no hand fix (one moment is enough: what
+    # is left behind is the same kind of partial frame set at each).
     again = hcs_acquire(
         spec_file(tmp_path, "again", sequence([[1], [1]], channels=1)), config_file, data
     )
