@@ -1,7 +1,7 @@
 """How every ``hcs`` command and command group is built on typer.
 
 Every group is made by :func:`command_group`, every command is registered with
-:data:`COMMAND` settings: plain help (no boxes, so it reads the same in a terminal, a
+:func:`command_settings`: plain help (no boxes, so it reads the same in a terminal, a
 pipe and the reference page) that states each option's default, ``-h`` as well as
 ``--help``, and ``--debug`` accepted after any command as well as before it (it is one
 option, declared once by the root command and shared by every command below it).
