@@ -1,7 +1,8 @@
 """Write docs/reference/cli.md from the ``hcs`` command's own help.
 
-Every command's ``--help`` text is captured from the parser the ``hcs`` command uses,
-so the page lists exactly the commands and options there are. Run it after changing
+Every command's ``--help`` text is captured from the ``hcs`` command itself (its typer
+application, walked with click's introspection), so the page lists exactly the
+commands and options there are. Run it after changing
 the command line::
 
     .venv/bin/python docs/reference/generate.py          # rewrite the pages
@@ -12,14 +13,14 @@ the command line::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
-from hcs_orchestrator.cli import build_parser, main
-from hcs_orchestrator.cli.emulate import EMULATORS
+from hcs_orchestrator.cli import build_command, main
+from hcs_orchestrator.cli.emulate import DEVICES
 
 PAGE = Path(__file__).resolve().parent / "cli.md"
 #: Help text is wrapped at this width, whatever the terminal.
@@ -91,18 +92,11 @@ def help_text(argv: list[str]) -> str:
 
 
 def commands(*path: str) -> list[str]:
-    """The sub-commands of ``hcs`` (or of ``hcs PATH...``), in the parser's order."""
-    parser = build_parser()
+    """The sub-commands of ``hcs`` (or of ``hcs PATH...``), in the order help lists them."""
+    command: Any = build_command()
     for name in path:
-        parser = _sub_parsers(parser)[name]
-    return list(_sub_parsers(parser))
-
-
-def _sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:  # argparse keeps sub-parsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+        command = command.commands[name]
+    return list(getattr(command, "commands", {}))
 
 
 def _block(argv: list[str]) -> str:
@@ -122,7 +116,7 @@ def render() -> str:
             parts.append(f"### `hcs {command} {action}`\n")
             parts.append(_block([command, action]))
         if command == "emulate":
-            for device in sorted(EMULATORS):
+            for device in sorted(DEVICES):
                 parts.append(f"### `hcs emulate {device}`\n")
                 parts.append(_block(["emulate", device]))
     return "\n".join(parts)

@@ -21,7 +21,7 @@ if not in_re_worker():
     filter_wheel = microscope.filter_wheel
     fluidics = microscope.fluidics  # None unless the configuration has a fluidics: section
 
-    # A progress bar of each run's images at the prompt (tqdm, on the terminal).
+    # A progress bar of each run's images at the prompt (rich, on the terminal).
     from hcs_orchestrator.progress import show_progress
 
     show_progress(RE)

@@ -1,4 +1,8 @@
-"""Progress of a run, from its documents: every update names the run it belongs to."""
+"""Progress of a run, from its documents: every update names the run it belongs to.
+
+Bars are rich progress bars (:func:`image_progress`), drawn only on a terminal: logs,
+pipes and captured output stay clean.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tqdm import tqdm
-
 from hcs_schema import IMAGES_STREAM
 
 if TYPE_CHECKING:
     from bluesky.run_engine import RunEngine
+    from rich.progress import Progress
+
+
+def image_progress(stream: TextIO | None = None) -> Progress:
+    """A rich progress display of images on ``stream`` (stderr by default), not yet started.
+
+    Each task shows its description, a bar, images done of all and the percentage, and
+    the time elapsed and left. Nothing is drawn unless ``stream`` is a terminal.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    out = sys.stderr if stream is None else stream
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("images"),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=out),
+        disable=not out.isatty(),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +96,7 @@ class RunProgress:
 
 
 class ProgressBar:
-    """A tqdm bar of each run's images, drawn on a terminal (nothing is drawn elsewhere).
+    """A rich bar of each run's images, drawn on a terminal (nothing is drawn elsewhere).
 
     One bar per run: a new run closes the previous run's bar. Use it as the ``report``
     of :class:`RunProgress`.
@@ -70,32 +104,27 @@ class ProgressBar:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
-        self._bar: tqdm[Any] | None = None
+        self._progress: Progress | None = None
         self._uid = ""
 
     def __call__(self, update: ProgressUpdate) -> None:
         """Advance the bar of ``update``'s run (opening it on the run's first image)."""
-        if self._bar is None or update.run_uid != self._uid:
+        if self._progress is None or update.run_uid != self._uid:
             self.close()
-            out = sys.stderr if self._stream is None else self._stream
             self._uid = update.run_uid
-            self._bar = tqdm(
-                total=update.total or None,
-                desc=f"run {update.run_uid[:8]}",
-                unit="image",
-                file=out,
-                disable=not out.isatty(),
-                leave=True,
-            )
-        self._bar.update(update.done - self._bar.n)
+            self._progress = image_progress(self._stream)
+            self._progress.add_task(f"run {update.run_uid[:8]}", total=update.total or None)
+            self._progress.start()
+        task = self._progress.task_ids[0]
+        self._progress.update(task, completed=update.done)
         if update.total and update.done >= update.total:
             self.close()
 
     def close(self) -> None:
-        """Close the open bar, if any."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        """Close the open bar, if any (it stays on the screen where it stopped)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def show_progress(RE: RunEngine, stream: TextIO | None = None) -> int:

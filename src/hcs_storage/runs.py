@@ -151,32 +151,69 @@ def _summary_from_row(
     return summary_from_metadata(start, stop)
 
 
-def format_runs(runs: Iterable[RunSummary]) -> Iterator[str]:
-    """A header and one line per run: start time, uid prefix, plan, experiment, images, status.
+#: The columns of a listing: title, width and alignment (``<`` left, ``>`` right); the
+#: last column takes the width it needs.
+RUN_COLUMNS: tuple[tuple[str, int, str], ...] = (
+    ("start (UTC)", 19, "<"),
+    ("uid", 8, "<"),
+    ("plan", 14, "<"),
+    ("experiment", 12, "<"),
+    ("images", 6, ">"),
+    ("planned", 7, ">"),
+    ("status", 0, "<"),
+)
+
+
+def run_cells(run: RunSummary) -> tuple[str, ...]:
+    """What a listing shows of ``run``, one string per column of :data:`RUN_COLUMNS`.
 
     The uid prefix is what every command and :func:`~hcs_storage.query.lookup_run`
     accept for the run. ``images`` is what the run recorded (``?`` while it is open);
-    ``planned`` what its plan meant to take. A run closed after a crash with frame
-    files on disk that no document records gets a second line naming how many and
-    the first few (the full list, with reasons, is ``unrecorded.json`` in its frame set).
+    ``planned`` what its plan meant to take.
     """
-    yield (
-        f"{'start (UTC)':19}  {'uid':8}  {'plan':14}  {'experiment':12}  "
-        f"{'images':>6}  {'planned':>7}  status"
+    when = datetime.datetime.fromtimestamp(run.start_time, tz=datetime.UTC)
+    images = "?" if run.images is None else str(run.images)
+    planned = "" if run.planned_images is None else str(run.planned_images)
+    return (
+        f"{when:%Y-%m-%d %H:%M:%S}",
+        run.uid[:8],
+        run.plan_name,
+        run.experiment_id,
+        images,
+        planned,
+        run.exit_status,
     )
+
+
+def run_note(run: RunSummary) -> str | None:
+    """A line to show under a run closed after a crash with frame files no document records.
+
+    It names how many and the first few (the full list, with reasons, is
+    ``unrecorded.json`` in the run's frame set); None for every other run.
+    """
+    if not run.unrecorded:
+        return None
+    return (
+        f"run {run.uid[:8]}: closed as failed; {describe_unrecorded(run.unrecorded)} "
+        f"(reasons: {UNRECORDED_FILE} next to them)"
+    )
+
+
+def _columns_line(cells: Iterable[str]) -> str:
+    return "  ".join(
+        f"{cell:{align}{width}}" if width else cell
+        for cell, (_, width, align) in zip(cells, RUN_COLUMNS, strict=True)
+    )
+
+
+def format_runs(runs: Iterable[RunSummary]) -> Iterator[str]:
+    """Plain text: a header and one line per run (:func:`run_cells`), with its :func:`run_note`."""
+    yield _columns_line(title for title, _, _ in RUN_COLUMNS)
     for run in runs:
-        when = datetime.datetime.fromtimestamp(run.start_time, tz=datetime.UTC)
-        images = "?" if run.images is None else str(run.images)
-        planned = "" if run.planned_images is None else str(run.planned_images)
-        yield (
-            f"{when:%Y-%m-%d %H:%M:%S}  {run.uid[:8]}  {run.plan_name:14}  "
-            f"{run.experiment_id:12}  {images:>6}  {planned:>7}  {run.exit_status}"
-        )
-        if run.unrecorded:
-            yield (
-                f"  run {run.uid[:8]}: closed as failed; {describe_unrecorded(run.unrecorded)} "
-                f"(reasons: {UNRECORDED_FILE} next to them)"
-            )
+        yield _columns_line(run_cells(run))
+        note = run_note(run)
+        if note is not None:
+            yield f"  {note}"
 
 
 def describe_runs(catalog: Any, *, offset: int = 0, limit: int | None = None) -> Iterator[str]:

@@ -210,26 +210,28 @@ ROWS: dict[str, Row] = {
     "misspelt-flag": Row(
         "`--dryrun` for `--dry-run`",
         ["acquire", "{spec}", "--dryrun"],
-        "hcs: error: unrecognized arguments: --dryrun\n(`hcs --help` lists the options)",
+        "hcs acquire: error: No such option: --dryrun (Possible options: --dry-run)\n"
+        "(`hcs acquire --help` lists the options)",
     ),
     "bad-export-format": Row(
         "`--format tiff` for `hcs export`",
         ["export", "abc", "--format", "tiff", "--out", "{out}", "--data-dir", "{data}"],
-        "hcs export: error: argument --format: invalid choice: 'tiff' (choose from "
-        "'ome-zarr', 'ome-tiff')\n(`hcs export --help` lists the options)",
+        "hcs export: error: Invalid value for '--format': 'tiff' is not one of "
+        "'ome-zarr', 'ome-tiff'.\n(`hcs export --help` lists the options)",
         data_dir_exists=True,
     ),
     "runs-missing-data-dir": Row(
         "`hcs runs` with a data directory that does not exist",
         ["runs", "--data-dir", "{data}"],
-        "hcs runs: error: argument --data-dir: {tmp}/data does not exist; give the data "
-        "directory `hcs acquire` or `hcs demo` wrote to\n(`hcs runs --help` lists the options)",
+        "hcs runs: error: Invalid value for '--data-dir': {tmp}/data does not exist; give the "
+        "data directory `hcs acquire` or `hcs demo` wrote to\n"
+        "(`hcs runs --help` lists the options)",
     ),
     "export-missing-data-dir": Row(
         "`hcs export` with a data directory that does not exist",
         ["export", "abc", "--out", "{out}", "--data-dir", "{data}"],
-        "hcs export: error: argument --data-dir: {tmp}/data does not exist; give the data "
-        "directory `hcs acquire` or `hcs demo` wrote to\n"
+        "hcs export: error: Invalid value for '--data-dir': {tmp}/data does not exist; give "
+        "the data directory `hcs acquire` or `hcs demo` wrote to\n"
         "(`hcs export --help` lists the options)",
     ),
 }
@@ -252,10 +254,7 @@ def run_row(row: Row, tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[in
     if row.data_dir_exists:
         (tmp / "data").mkdir()
     capsys.readouterr()
-    try:
-        code = main([_fill(a, tmp) for a in row.argv])
-    except SystemExit as exit_:  # argparse's usage errors
-        code = int(exit_.code or 0)
+    code = main([_fill(a, tmp) for a in row.argv])
     return code, capsys.readouterr().err.strip()
 
 

@@ -28,7 +28,7 @@ import pytest
 import tifffile
 from tiled.client.utils import ClientError
 
-from hcs_orchestrator.cli import build_parser
+from hcs_orchestrator.cli import build_command
 from hcs_orchestrator.cli import main as hcs_main
 from hcs_orchestrator.cli.forward import forwarder_api_key
 from hcs_storage.api_key import (
@@ -127,8 +127,13 @@ def test_server_listens_on_loopback_only_by_default(server: TiledServer) -> None
 
 
 def test_hcs_serve_defaults_to_loopback_and_port_8000() -> None:
-    args = build_parser().parse_args(["serve"])
-    assert (args.host, args.port, args.public_read) == ("127.0.0.1", 8000, False)
+    serve = build_command().commands["serve"]
+    defaults = {p.name: p.default for p in serve.params}
+    assert (defaults["host"], defaults["port"], defaults["public_read"]) == (
+        "127.0.0.1",
+        8000,
+        False,
+    )
 
 
 def test_is_loopback() -> None:
@@ -609,8 +614,7 @@ def test_hcs_serve_refuses_a_key_on_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for argv in (["--api-key", KEY], [f"--api-key={KEY}"], ["--api-key"]):
-        args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), *argv])
-        assert args.run(args) == 2
+        assert hcs_main(["serve", "--data-dir", str(tmp_path), *argv]) == 2
         error = capsys.readouterr().err
         assert "--api-key is not accepted" in error and "--api-key-file" in error
         assert KEY not in error
@@ -620,15 +624,15 @@ def test_hcs_serve_refuses_a_key_on_the_command_line(
 def test_hcs_serve_takes_the_key_from_a_file(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(KEY + "\n")
-    args = build_parser().parse_args(["serve", "--api-key-file", str(key_file)])
-    assert resolve_api_key(args.api_key_file) == (KEY, f"read from {key_file.resolve()}")
+    serve = build_command().commands["serve"]
+    ctx = serve.make_context("serve", ["--api-key-file", str(key_file)])
+    assert resolve_api_key(ctx.params["api_key_file"]) == (KEY, f"read from {key_file.resolve()}")
 
 
 def test_hcs_serve_help_offers_the_key_file_not_a_key_option(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--help"])
+    assert hcs_main(["serve", "--help"]) == 0
     usage = capsys.readouterr().out
     assert "--api-key-file" in usage
     assert "--api-key " not in usage and "--api-key\n" not in usage
@@ -641,11 +645,10 @@ def test_hcs_serve_help_offers_the_key_file_not_a_key_option(
 def test_forwarder_refuses_a_key_on_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        hcs_main(
-            ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9", *argv]
-        )
-    assert exited.value.code == 2
+    code = hcs_main(
+        ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9", *argv]
+    )
+    assert code == 2
     error = capsys.readouterr().err
     assert "--api-key is not accepted" in error and API_KEY_ENV in error
     assert KEY not in error
@@ -655,14 +658,14 @@ def test_forwarder_refuses_to_start_without_a_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(API_KEY_ENV, raising=False)
-    with pytest.raises(SystemExit):
-        hcs_main(["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9"])
+    code = hcs_main(["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9"])
+    assert code == 2
     assert f"no API key: set {API_KEY_ENV} or pass --api-key-file" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        hcs_main(
-            ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9",
-             "--api-key-file", str(tmp_path / "missing")]
-        )  # fmt: skip
+    code = hcs_main(
+        ["forward", "--data-dir", str(tmp_path), "--tiled-uri", "http://127.0.0.1:9",
+         "--api-key-file", str(tmp_path / "missing")]
+    )  # fmt: skip
+    assert code == 2
     assert "cannot read the API key file" in capsys.readouterr().err
 
 

@@ -1,17 +1,19 @@
-"""The ``hcs`` command line.
+"""The ``hcs`` command line, built on typer.
 
-Each subcommand lives in its own module with a ``register(commands)`` function that
-adds its parser; registering one more is one ``module.register(commands)`` line in
-:func:`build_parser`. An unexpected error ends a command with one line
-(``error: ...``) and exit code 1; ``--debug`` shows its traceback instead.
+Each command (or command group) lives in its own module with a ``register(app)``
+function that adds it; registering one more is one ``module.register(app)`` line in
+:func:`build_app`. A usage mistake ends a command with two lines (``hcs CMD: error:
+...`` and where help is) and exit code 2; an unexpected error with one line
+(``error: ...``) and exit code 1, or with ``--debug`` its traceback.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
 
 from hcs_orchestrator.cli import (
     acquire,
@@ -23,7 +25,7 @@ from hcs_orchestrator.cli import (
     merfish,
     serve,
 )
-from hcs_orchestrator.cli.options import CommandParser, HcsParser, add_debug_option
+from hcs_orchestrator.cli.app import command_group, remember_debug, usage_error
 
 
 def version() -> str:
@@ -37,48 +39,68 @@ def version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``hcs`` command, with one sub-parser per command."""
-    parser = HcsParser(prog="hcs", description="High-content screening and MERFISH acquisition.")
-    parser.add_argument("--version", action="version", version=f"hcs {version()}")
-    add_debug_option(parser)
-    commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
-    )
-    acquire.register(commands)
-    emulate.register(commands)
-    serve.register(commands)
-    console.register(commands)
-    forward.register(commands)
-    export.register(commands)
-    lab.register(commands)
-    merfish.register(commands)
-    return parser
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"hcs {version()}")
+        raise typer.Exit(0)
+
+
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            expose_value=False,
+            help="print hcs's version and exit",
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            callback=remember_debug,
+            expose_value=False,
+            help="on an error, show the full traceback (for a bug report)",
+        ),
+    ] = False,
+) -> None:
+    """``hcs``: the options before the command."""
+
+
+def build_app() -> typer.Typer:
+    """The ``hcs`` typer application, with every command."""
+    app = command_group("High-content screening and MERFISH acquisition.", root=True)
+    app.callback()(_root)
+    acquire.register(app)
+    emulate.register(app)
+    serve.register(app)
+    console.register(app)
+    forward.register(app)
+    export.register(app)
+    lab.register(app)
+    merfish.register(app)
+    return app
+
+
+def build_command() -> Any:
+    """The ``hcs`` command as click sees it (for its help, and to read its options)."""
+    return typer.main.get_command(build_app())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hcs`` command; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = build_command()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.run(args) or 0)
-    except BrokenPipeError:
-        # The reader went away (``hcs ... | head``): nothing more to say, to anyone.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        print("(run again with --debug to see where it happened)", file=sys.stderr)
+        return int(command.main(args, prog_name="hcs", standalone_mode=False) or 0)
+    except typer.TyperException as exc:  # a usage mistake: unknown option, bad value, ...
+        print(usage_error(exc), file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:  # end of input while a command read it
+        print("aborted", file=sys.stderr)
         return 1
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its message's first line, or its type if it has none."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

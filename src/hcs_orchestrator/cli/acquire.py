@@ -6,13 +6,21 @@ The handlers import the acquisition stack when they run, so that ``hcs --help`` 
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated
 
-from hcs_orchestrator.cli.options import add_data_dir_option, hcs_command, positive_int
+import typer
+
+from hcs_orchestrator.cli.app import command_settings
+from hcs_orchestrator.cli.options import (
+    DEFAULT_DATA_DIR,
+    Config,
+    DataDir,
+    ExistingDataDir,
+    hcs_command,
+)
 from hcs_orchestrator.paths import DEMO_SPEC
 
 #: Exit code of a run ended by Ctrl-C (128 + SIGINT, as shells report it).
@@ -23,60 +31,43 @@ PAGE_SIZE = 50
 CTRL_C_REASON = "aborted by Ctrl-C"
 
 
-def register(commands: Any) -> None:
-    """Add the acquisition commands to the ``hcs`` parser."""
-    demo = cast(
-        argparse.ArgumentParser,
-        commands.add_parser(
-            "demo", help="acquire a small simulated 96-well plate into the local catalog"
+def register(app: typer.Typer) -> None:
+    """Add ``hcs demo``, ``hcs acquire`` and ``hcs runs``."""
+    app.command(
+        "demo",
+        **command_settings("acquire a small simulated 96-well plate into the local catalog"),
+    )(demo)
+    app.command(
+        "acquire",
+        **command_settings("acquire a sequence (useq-schema YAML/JSON, or an hcs spec)"),
+    )(acquire)
+    app.command("runs", **command_settings("list the runs in a data directory's catalog"))(runs)
+
+
+def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> int:
+    """``hcs demo``."""
+    return _run_spec(DEMO_SPEC, None, data_dir, data_dir / "demo-overview.png")
+
+
+def acquire(
+    sequence: Annotated[Path, typer.Argument(metavar="SEQUENCE", help="sequence or spec file")],
+    config: Config = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, move nothing")
+    ] = False,
+    positions: Annotated[
+        bool,
+        typer.Option(
+            "--positions", help="with --dry-run, list every field of view's stage position"
         ),
-    )
-    add_data_dir_option(demo, must_exist=False)
-    demo.set_defaults(run=_demo)
-
-    acquire = cast(
-        argparse.ArgumentParser,
-        commands.add_parser(
-            "acquire", help="acquire a sequence (useq-schema YAML/JSON, or an hcs spec)"
-        ),
-    )
-    acquire.add_argument("sequence", type=Path, help="sequence or spec file")
-    acquire.add_argument("--config", type=Path, default=None, help="microscope configuration")
-    add_data_dir_option(acquire, must_exist=False)
-    acquire.add_argument("--dry-run", action="store_true", help="print the plan, move nothing")
-    acquire.add_argument(
-        "--positions",
-        action="store_true",
-        help="with --dry-run, list every field of view's stage position",
-    )
-    acquire.add_argument("--overview", type=Path, default=None, help="write a plate overview PNG")
-    acquire.set_defaults(run=_acquire)
-
-    runs = cast(
-        argparse.ArgumentParser,
-        commands.add_parser("runs", help="list the runs in a data directory's catalog"),
-    )
-    add_data_dir_option(runs, must_exist=True)
-    runs.add_argument(
-        "--limit", type=positive_int, default=PAGE_SIZE, help="runs per page (newest first)"
-    )
-    runs.add_argument("--page", type=positive_int, default=1, help="which page (1: the newest)")
-    runs.set_defaults(run=_runs)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    return _run_spec(DEMO_SPEC, None, args.data_dir, args.data_dir / "demo-overview.png")
-
-
-def _acquire(args: argparse.Namespace) -> int:
-    return _run_spec(
-        args.sequence,
-        args.config,
-        args.data_dir,
-        args.overview,
-        dry_run=args.dry_run,
-        positions=args.positions,
-    )
+    ] = False,
+    overview: Annotated[
+        Path | None, typer.Option("--overview", metavar="PNG", help="write a plate overview PNG")
+    ] = None,
+) -> int:
+    """``hcs acquire``."""
+    return _run_spec(sequence, config, data_dir, overview, dry_run=dry_run, positions=positions)
 
 
 def _run_spec(
@@ -168,36 +159,44 @@ def _run_spec(
     return 0
 
 
-def _runs(args: argparse.Namespace) -> int:
+def runs(
+    data_dir: ExistingDataDir = DEFAULT_DATA_DIR,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="runs per page (newest first)")
+    ] = PAGE_SIZE,
+    page: Annotated[
+        int, typer.Option("--page", metavar="N", min=1, help="which page (1: the newest)")
+    ] = 1,
+) -> int:
     """List a page of runs, newest first; first close (as failed) runs a crash left open.
 
     Crashed runs are closed only when no live session owns the data directory (a live
     session's forwarder does it itself). The listing reads the catalog's database
     directly (no Tiled server is started), so it takes well under a second.
     """
+    from hcs_orchestrator.cli.runs_table import print_runs
     from hcs_storage.owner import DataDirInUseError, DataDirOwner
-    from hcs_storage.runs import format_runs, list_runs
+    from hcs_storage.runs import list_runs
     from hcs_storage.spool import close_crashed_runs
 
-    owner = DataDirOwner(args.data_dir)
+    owner = DataDirOwner(data_dir)
     try:
         owner.acquire()
     except DataDirInUseError as exc:
         holder = exc.holder.describe() if exc.holder is not None else "another process"
-        print(f"note: {args.data_dir} is in use by {holder}; its runs may still change")
+        print(f"note: {data_dir} is in use by {holder}; its runs may still change")
     try:
-        closed = close_crashed_runs(args.data_dir) if owner.held else []
+        closed = close_crashed_runs(data_dir) if owner.held else []
         if closed:
-            _forward_closed_runs(args.data_dir, closed)
-        page = list_runs(args.data_dir, offset=(args.page - 1) * args.limit, limit=args.limit)
+            _forward_closed_runs(data_dir, closed)
+        listing = list_runs(data_dir, offset=(page - 1) * limit, limit=limit)
     finally:
         owner.release()
-    for line in format_runs(page.runs):
-        print(line)
-    if page.total > page.offset + len(page.runs) or page.offset:
-        first, last = page.offset + 1, page.offset + len(page.runs)
-        more = f"; --page {args.page + 1} for older ones" if page.total > last else ""
-        print(f"(runs {first}-{last} of {page.total}, newest first{more})")
+    print_runs(listing.runs)
+    if listing.total > listing.offset + len(listing.runs) or listing.offset:
+        first, last = listing.offset + 1, listing.offset + len(listing.runs)
+        more = f"; --page {page + 1} for older ones" if listing.total > last else ""
+        print(f"(runs {first}-{last} of {listing.total}, newest first{more})")
     return 0
 
 

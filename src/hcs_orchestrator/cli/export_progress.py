@@ -1,11 +1,12 @@
-"""A progress bar for ``hcs export``: tqdm on stderr when it is a terminal, else nothing."""
+"""A progress bar for ``hcs export``: rich on stderr when it is a terminal, else nothing."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
+
+from hcs_orchestrator.progress import image_progress
 
 
 @contextmanager
@@ -16,18 +17,11 @@ def export_progress(stream: TextIO | None = None) -> Iterator[Callable[[int, int
         stream: where to draw (stderr by default); nothing is drawn unless it is a
             terminal, so logs and pipes stay clean.
     """
-    from tqdm import tqdm
-
-    out = sys.stderr if stream is None else stream
-    bar = tqdm(desc="export", unit="image", file=out, disable=not out.isatty(), leave=True)
+    progress = image_progress(stream)
+    task = progress.add_task("export", total=None)
 
     def update(done: int, total: int) -> None:
-        if bar.disable:
-            return
-        bar.total = total
-        bar.update(done - bar.n)
+        progress.update(task, completed=done, total=total)
 
-    try:
+    with progress:
         yield update
-    finally:
-        bar.close()

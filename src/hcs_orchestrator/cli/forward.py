@@ -7,52 +7,30 @@ Tiled when it runs, so that ``hcs --help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any
 
-from hcs_orchestrator.cli.key_options import (
-    REFUSED_KEY_MESSAGE,
-    add_key_options,
-    key_on_command_line,
+import typer
+
+from hcs_orchestrator.cli.key_options import api_key_file_option, key_command_settings
+
+DESCRIPTION = (
+    "Lab mode: forward a data directory's spool to a Tiled server until stopped (SIGTERM "
+    "or Ctrl-C). The API key comes from --api-key-file, else $HCS_TILED_API_KEY; never "
+    "from the command line."
 )
 
-#: The option that used to take the key on the command line (now refused).
 
-
-def register(commands: Any) -> None:
-    """Add ``hcs forward`` to the ``hcs`` parser."""
-    forward = cast(
-        argparse.ArgumentParser,
-        commands.add_parser(
-            "forward",
-            help="forward a data directory's spool to a Tiled server (lab mode)",
-            description=(
-                "Lab mode: forward a data directory's spool to a Tiled server until "
-                "stopped (SIGTERM or Ctrl-C). The API key comes from --api-key-file, "
-                "else $HCS_TILED_API_KEY; never from the command line."
-            ),
-            allow_abbrev=False,  # so that --api-key is never taken for --api-key-file
+def register(app: typer.Typer) -> None:
+    """Add ``hcs forward``."""
+    app.command(
+        "forward",
+        **key_command_settings(
+            DESCRIPTION, "forward a data directory's spool to a Tiled server (lab mode)"
         ),
-    )
-    forward.add_argument("--data-dir", required=True, type=Path, help="the data directory")
-    forward.add_argument(
-        "--tiled-uri", required=True, help="the Tiled server, e.g. http://127.0.0.1:8000"
-    )
-    add_key_options(
-        forward, "file holding a Tiled API key allowed to write (default: $HCS_TILED_API_KEY)"
-    )
-    forward.add_argument(
-        "--batch-docs", type=int, default=None, help="documents per batch (default 500)"
-    )
-    forward.add_argument(
-        "--backoff-max-s", type=float, default=None, help="longest retry delay (default 30 s)"
-    )
-    forward.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    forward.set_defaults(run=partial(_forward, forward))
+    )(forward)
 
 
 def forwarder_api_key(key_file: Path | None) -> str:
@@ -75,26 +53,51 @@ def forwarder_api_key(key_file: Path | None) -> str:
     return key
 
 
-def _forward(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if key_on_command_line(args):
-        parser.error(REFUSED_KEY_MESSAGE)
+def forward(
+    ctx: typer.Context,
+    data_dir: Annotated[Path, typer.Option("--data-dir", metavar="DIR", help="the data directory")],
+    tiled_uri: Annotated[
+        str,
+        typer.Option(
+            "--tiled-uri", metavar="URI", help="the Tiled server, e.g. http://127.0.0.1:8000"
+        ),
+    ],
+    api_key_file: Annotated[
+        Path | None,
+        api_key_file_option(
+            "file holding a Tiled API key allowed to write (default: $HCS_TILED_API_KEY)"
+        ),
+    ] = None,
+    batch_docs: Annotated[
+        int | None,
+        typer.Option("--batch-docs", metavar="N", help="documents per batch (default 500)"),
+    ] = None,
+    backoff_max_s: Annotated[
+        float | None,
+        typer.Option(
+            "--backoff-max-s", metavar="SECONDS", help="longest retry delay (default 30 s)"
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="LEVEL", help="logging level")
+    ] = "INFO",
+) -> int:
+    """``hcs forward``."""
     from hcs_storage.redact import redact_secrets_in_logs
     from hcs_storage.server_error import ServerError
 
     try:
-        api_key = forwarder_api_key(args.api_key_file)
+        api_key = forwarder_api_key(api_key_file)
     except ServerError as exc:
-        parser.error(str(exc))
+        ctx.fail(str(exc))
     redact_secrets_in_logs([api_key])
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from hcs_storage.lab_forwarder import forward_until_stopped
 
     options: dict[str, Any] = {}
-    if args.batch_docs is not None:
-        options["batch_docs"] = args.batch_docs
-    if args.backoff_max_s is not None:
-        options["backoff_max_s"] = args.backoff_max_s
-    forward_until_stopped(args.data_dir, args.tiled_uri, api_key, **options)
+    if batch_docs is not None:
+        options["batch_docs"] = batch_docs
+    if backoff_max_s is not None:
+        options["backoff_max_s"] = backoff_max_s
+    forward_until_stopped(data_dir, tiled_uri, api_key, **options)
     return 0

@@ -5,90 +5,82 @@ The handlers import the lab package when they run, so that ``hcs --help`` stays 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Literal, get_args
+
+import typer
+
+from hcs_orchestrator.cli.app import command_group, command_settings
+from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, Config
 
 DEFAULT_LAB_DIR = Path("hcs-lab")
-DEFAULT_DATA_DIR = Path("hcs-data")
 DEFAULT_PROFILE = Path("profile")
 #: Mirrors ``hcs_orchestrator.lab.services.SERVICE_NAMES`` (not imported here).
-SERVICES = ("redis", "tiled", "forwarder", "re-manager", "watcher")
+Service = Literal["redis", "tiled", "forwarder", "re-manager", "watcher"]
+SERVICES: tuple[Service, ...] = get_args(Service)
 
+DESCRIPTION = (
+    "Lab mode: on this machine's loopback interface, a Redis, a Tiled server on the data "
+    "directory, the forwarder feeding it, and bluesky-queueserver's RE Manager whose "
+    "worker owns the microscope. Queue plans with qserver or bluesky_queueserver_api at "
+    "the address `hcs lab status` prints."
+)
 
-def register(commands: Any) -> None:
-    """Add ``hcs lab`` and its subcommands to the ``hcs`` parser."""
-    lab = cast(
-        argparse.ArgumentParser,
-        commands.add_parser(
-            "lab",
-            help="run the microscope as a service: Redis, Tiled, forwarder, queue server",
-            description=(
-                "Lab mode: on this machine's loopback interface, a Redis, a Tiled server on "
-                "the data directory, the forwarder feeding it, and bluesky-queueserver's RE "
-                "Manager whose worker owns the microscope. Queue plans with qserver or "
-                "bluesky_queueserver_api at the address `hcs lab status` prints."
-            ),
-        ),
-    )
-    actions = lab.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
-        parser.add_argument(
-            "--lab-dir",
-            type=Path,
-            default=DEFAULT_LAB_DIR,
-            help=f"the lab directory: addresses, pid files, logs (default {DEFAULT_LAB_DIR})",
-        )
-        return parser
-
-    up = action("up", "start the services that are not running")
-    up.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the data directory")
-    up.add_argument(
+LabDir = Annotated[
+    Path,
+    typer.Option("--lab-dir", metavar="DIR", help="the lab directory: addresses, pid files, logs"),
+]
+Profile = Annotated[
+    Path,
+    typer.Option(
         "--profile",
-        type=Path,
-        default=DEFAULT_PROFILE,
+        metavar="DIR",
         help="the startup profile: startup/, existing_plans_and_devices.yaml, "
-        "user_group_permissions.yaml (default ./profile)",
+        "user_group_permissions.yaml",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``hcs lab`` and its subcommands."""
+    lab = command_group(DESCRIPTION)
+    lab.command("up", **command_settings("start the services that are not running"))(up)
+    lab.command("down", **command_settings("stop every service"))(down)
+    lab.command("status", **command_settings("which services are up, their addresses, the queue"))(
+        status
     )
-    up.add_argument(
-        "--config", type=Path, default=None, help="microscope configuration (default: simulated)"
-    )
-    up.add_argument(
-        "--encrypt",
-        action="store_true",
-        help="encrypt the RE Manager's control address (CurveZMQ): clients need the public "
-        "key, LAB_DIR/zmq-control-key.pub; stays on for this lab directory",
-    )
-    up.set_defaults(run=_up)
-    action("down", "stop every service").set_defaults(run=_down)
-    action("status", "which services are up, their addresses, the queue").set_defaults(run=_status)
-    logs = action("logs", "the end of the services' logs")
-    logs.add_argument("service", nargs="?", choices=SERVICES, help="one service (default all)")
-    logs.add_argument("--lines", type=int, default=40, help="lines per log (default 40)")
-    logs.set_defaults(run=_logs)
-    restart = action(
+    lab.command("logs", **command_settings("the end of the services' logs"))(logs)
+    lab.command(
         "restart",
-        "stop and start one service; the others go on (the watcher also starts Redis, Tiled "
-        "and the forwarder again by itself when they die)",
-    )
-    restart.add_argument("service", choices=SERVICES)
-    restart.set_defaults(run=_restart)
-    action(
+        **command_settings(
+            "stop and start one service; the others go on (the watcher also starts Redis, "
+            "Tiled and the forwarder again by itself when they die)",
+            "stop and start one service; the others go on",
+        ),
+    )(restart)
+    lab.command(
         "watch",
-        "watch the lab (a lab service): recover a dead RE worker; start Redis, Tiled and "
-        "the forwarder again when they die",
-    ).set_defaults(run=_watch)
-    plans = actions.add_parser(
+        **command_settings(
+            "watch the lab (a lab service): recover a dead RE worker; start Redis, Tiled "
+            "and the forwarder again when they die",
+            "watch the lab: recover a dead RE worker and dead services",
+        ),
+    )(watch)
+    lab.command(
         "plans",
-        help="regenerate a profile's existing_plans_and_devices.yaml",
-        description="List the plans and devices the RE worker offers, with "
-        "bluesky-queueserver's own tool, into PROFILE/existing_plans_and_devices.yaml.",
+        **command_settings(
+            "List the plans and devices the RE worker offers, with bluesky-queueserver's "
+            "own tool, into PROFILE/existing_plans_and_devices.yaml.",
+            "regenerate a profile's existing_plans_and_devices.yaml",
+        ),
+    )(plans)
+    app.add_typer(
+        lab,
+        name="lab",
+        help=DESCRIPTION,
+        short_help="run the microscope as a service: Redis, Tiled, forwarder, queue server",
     )
-    plans.add_argument("profile", type=Path, nargs="?", default=DEFAULT_PROFILE)
-    plans.set_defaults(run=_plans)
 
 
 def _fail(message: str) -> int:
@@ -96,38 +88,56 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _up(args: argparse.Namespace) -> int:
-    if not (args.profile / "startup").is_dir():
-        return _fail(f"--profile: {args.profile} has no startup/ directory of startup files")
-    if args.config is not None and not args.config.is_file():
-        return _fail(f"--config: no file {args.config}")
+def up(
+    lab_dir: LabDir = DEFAULT_LAB_DIR,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", metavar="DIR", help="the data directory")
+    ] = DEFAULT_DATA_DIR,
+    profile: Profile = DEFAULT_PROFILE,
+    config: Config = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt",
+            help="encrypt the RE Manager's control address (CurveZMQ): clients need the "
+            "public key, LAB_DIR/zmq-control-key.pub; stays on for this lab directory",
+        ),
+    ] = False,
+) -> int:
+    """``hcs lab up``."""
+    if not (profile / "startup").is_dir():
+        return _fail(f"--profile: {profile} has no startup/ directory of startup files")
+    if config is not None and not config.is_file():
+        return _fail(f"--config: no file {config}")
     from hcs_orchestrator.lab.services import LabError
     from hcs_orchestrator.lab.supervisor import Lab
 
-    lab = Lab(args.lab_dir)
+    lab = Lab(lab_dir)
     try:
-        lab.up(args.data_dir, args.profile, args.config, encrypt=args.encrypt)
+        lab.up(data_dir, profile, config, encrypt=encrypt)
     except LabError as exc:
         return _fail(str(exc))
-    return _status(args)
+    return status(lab_dir)
 
 
-def _down(args: argparse.Namespace) -> int:
+def down(lab_dir: LabDir = DEFAULT_LAB_DIR) -> int:
+    """``hcs lab down``."""
     from hcs_orchestrator.lab.services import LabError
     from hcs_orchestrator.lab.supervisor import Lab
 
     try:
-        Lab(args.lab_dir).down()
+        Lab(lab_dir).down()
     except LabError as exc:
         return _fail(str(exc))
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
+def status(lab_dir: LabDir = DEFAULT_LAB_DIR) -> int:
+    """``hcs lab status``."""
     from hcs_orchestrator.lab.services import LabError
     from hcs_orchestrator.lab.supervisor import Lab
 
-    lab = Lab(args.lab_dir)
+    lab = Lab(lab_dir)
     try:
         settings = lab.settings()
         states = lab.states()
@@ -156,42 +166,59 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if all(s.up for s in states) and queue is not None else 1
 
 
-def _logs(args: argparse.Namespace) -> int:
+def logs(
+    service: Annotated[
+        Service | None, typer.Argument(metavar="SERVICE", help="one service (default all)")
+    ] = None,
+    lab_dir: LabDir = DEFAULT_LAB_DIR,
+    lines: Annotated[int, typer.Option("--lines", metavar="N", help="lines per log")] = 40,
+) -> int:
+    """``hcs lab logs``."""
     from hcs_orchestrator.lab.layout import LabLayout
     from hcs_orchestrator.lab.supervisor import tail
 
-    layout = LabLayout(args.lab_dir.resolve())
-    for name in [args.service] if args.service else SERVICES:
+    layout = LabLayout(lab_dir.resolve())
+    for name in [service] if service else SERVICES:
         print(f"==> {layout.log_file(name)} <==")
-        print(tail(layout.log_file(name), args.lines))
+        print(tail(layout.log_file(name), lines))
     return 0
 
 
-def _restart(args: argparse.Namespace) -> int:
+def restart(
+    service: Annotated[Service, typer.Argument(metavar="SERVICE", help="the service")],
+    lab_dir: LabDir = DEFAULT_LAB_DIR,
+) -> int:
+    """``hcs lab restart``."""
     from hcs_orchestrator.lab.services import LabError
     from hcs_orchestrator.lab.supervisor import Lab
 
     try:
-        Lab(args.lab_dir).restart(args.service)
+        Lab(lab_dir).restart(service)
     except LabError as exc:
         return _fail(str(exc))
     return 0
 
 
-def _watch(args: argparse.Namespace) -> int:
-    from hcs_orchestrator.lab.watcher import watch
+def watch(lab_dir: LabDir = DEFAULT_LAB_DIR) -> int:
+    """``hcs lab watch``."""
+    from hcs_orchestrator.lab.watcher import watch as watch_lab
 
-    watch(args.lab_dir)
+    watch_lab(lab_dir)
     return 0
 
 
-def _plans(args: argparse.Namespace) -> int:
-    if not (args.profile / "startup").is_dir():
-        return _fail(f"profile: {args.profile} has no startup/ directory of startup files")
+def plans(
+    profile: Annotated[
+        Path, typer.Argument(metavar="PROFILE", help="the startup profile")
+    ] = DEFAULT_PROFILE,
+) -> int:
+    """``hcs lab plans``."""
+    if not (profile / "startup").is_dir():
+        return _fail(f"profile: {profile} has no startup/ directory of startup files")
     from hcs_orchestrator.lab.plan_list import write_plan_list
 
     try:
-        written = write_plan_list(args.profile)
+        written = write_plan_list(profile)
     except RuntimeError as exc:
         return _fail(str(exc))
     print(f"wrote {written}")

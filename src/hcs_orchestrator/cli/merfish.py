@@ -7,12 +7,15 @@ operator's confirmation (``--no-wait``), 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated
 
-from hcs_orchestrator.cli.options import add_data_dir_option
+import typer
+
+from hcs_orchestrator.cli.app import command_group, command_settings
+from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, Config, DataDir, ExistingDataDir
 
 #: Restarts ``--supervise`` allows by default.
 MAX_RESTARTS = 10
@@ -22,113 +25,144 @@ WAITING_EXIT = 3
 #: Exit code when the operator interrupted the experiment (as Ctrl-C in shells).
 INTERRUPTED_EXIT = 130
 
+DESCRIPTION = (
+    "Multi-round MERFISH experiments from a protocol file. Every unit of work is journaled "
+    "in the data directory: after a crash `hcs merfish resume` does only what is missing, "
+    "and asks (`hcs merfish confirm`) before it repeats a step that is not safe to repeat."
+)
 
-def register(commands: Any) -> None:
-    """Add ``hcs merfish`` and its subcommands to the ``hcs`` parser."""
-    merfish = cast(
-        argparse.ArgumentParser,
-        commands.add_parser(
-            "merfish",
-            help="MERFISH experiments: validate, run, resume, status, confirm",
-            description=(
-                "Multi-round MERFISH experiments from a protocol file. Every unit of work "
-                "is journaled in the data directory: after a crash `hcs merfish resume` "
-                "does only what is missing, and asks (`hcs merfish confirm`) before it "
-                "repeats a step that is not safe to repeat."
-            ),
-        ),
+Protocol = Annotated[Path, typer.Argument(metavar="PROTOCOL", help="the protocol file (YAML)")]
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help=f"exit with code {WAITING_EXIT} instead of waiting for `hcs merfish confirm`",
+    ),
+]
+Lab = Annotated[
+    Path | None,
+    typer.Option(
+        "--lab",
+        metavar="LAB_DIR",
+        help="run the units through this lab's queue server (`hcs lab up`), on its "
+        "microscope and data directory",
+    ),
+]
+Supervise = Annotated[
+    bool,
+    typer.Option(
+        "--supervise",
+        help="run the orchestrator in a child process and resume it when that process dies",
+    ),
+]
+MaxRestarts = Annotated[
+    int,
+    typer.Option(
+        "--max-restarts",
+        metavar="N",
+        min=0,
+        help="with --supervise, restarts allowed before giving up",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``hcs merfish`` and its subcommands."""
+    merfish = command_group(DESCRIPTION)
+    merfish.command("validate", **command_settings("check a protocol against the microscope"))(
+        validate
     )
-    actions = merfish.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    validate = actions.add_parser("validate", help="check a protocol against the microscope")
-    _protocol_options(validate)
-    validate.set_defaults(run=_validate)
-
-    run = actions.add_parser("run", help="start an experiment (or --dry-run: what it takes)")
-    _protocol_options(run)
-    add_data_dir_option(run, must_exist=False)
-    run.add_argument(
-        "--dry-run", action="store_true", help="print what it takes; move and flow nothing"
+    merfish.command("run", **command_settings("start an experiment (or --dry-run: what it takes)"))(
+        run
     )
-    _wait_option(run)
-    _supervise_option(run)
-    _lab_option(run)
-    run.set_defaults(run=_run)
+    merfish.command("resume", **command_settings("continue a data directory's experiment"))(resume)
+    merfish.command("status", **command_settings("what is done, running, waiting"))(status)
+    merfish.command(
+        "confirm",
+        **command_settings("allow a waiting step that is not safe to repeat to run again"),
+    )(confirm)
+    app.add_typer(
+        merfish,
+        name="merfish",
+        help=DESCRIPTION,
+        short_help="MERFISH experiments: validate, run, resume, status, confirm",
+    )
 
-    resume = actions.add_parser("resume", help="continue a data directory's experiment")
+
+def validate(protocol: Protocol, config: Config = None) -> int:
+    """``hcs merfish validate``."""
+    code = _check(protocol, config, None)
+    if code == 0:
+        print(f"{protocol}: valid for this microscope")
+    return code
+
+
+def run(
+    protocol: Protocol,
+    config: Config = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print what it takes; move and flow nothing")
+    ] = False,
+    no_wait: NoWait = False,
+    supervise: Supervise = False,
+    max_restarts: MaxRestarts = MAX_RESTARTS,
+    lab: Lab = None,
+) -> int:
+    """``hcs merfish run``."""
+    if dry_run:
+        return _check(protocol, config, data_dir)
+    experiment = Experiment(protocol, config, data_dir, lab, no_wait=no_wait)
+    if supervise:
+        return _supervised(experiment, resume=False, max_restarts=max_restarts)
+    return _experiment(experiment, resume=False)
+
+
+def resume(
     # (with --lab the lab's data directory is used; without, a directory holding no
     # experiment is refused by name when the journal is looked for)
-    add_data_dir_option(resume, must_exist=False)
-    _wait_option(resume)
-    _supervise_option(resume)
-    _lab_option(resume)
-    resume.set_defaults(run=_resume)
-
-    status = actions.add_parser("status", help="what is done, running, waiting")
-    add_data_dir_option(status, must_exist=True)
-    status.set_defaults(run=_status)
-
-    confirm = actions.add_parser(
-        "confirm", help="allow a waiting step that is not safe to repeat to run again"
-    )
-    add_data_dir_option(confirm, must_exist=True)
-    confirm.add_argument("unit", nargs="?", default=None, help="the unit (all waiting ones)")
-    confirm.set_defaults(run=_confirm)
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    no_wait: NoWait = False,
+    supervise: Supervise = False,
+    max_restarts: MaxRestarts = MAX_RESTARTS,
+    lab: Lab = None,
+) -> int:
+    """``hcs merfish resume``."""
+    experiment = Experiment(None, None, data_dir, lab, no_wait=no_wait)
+    if supervise:
+        return _supervised(experiment, resume=True, max_restarts=max_restarts)
+    return _experiment(experiment, resume=True)
 
 
-def _protocol_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("protocol", type=Path, help="the protocol file (YAML)")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="microscope configuration (default: simulated)"
-    )
+@dataclass(frozen=True)
+class Experiment:
+    """What ``run`` or ``resume`` was asked to run.
+
+    Attributes:
+        protocol: the protocol file (None: resume the data directory's experiment).
+        config: the microscope configuration (None: the simulated one, or the lab's).
+        data_dir: the data directory.
+        lab: the lab directory whose queue server runs the units (None: this process).
+        no_wait: exit instead of waiting for ``hcs merfish confirm``.
+    """
+
+    protocol: Path | None
+    config: Path | None
+    data_dir: Path
+    lab: Path | None
+    no_wait: bool
 
 
-def _wait_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-wait",
-        action="store_true",
-        help=f"exit with code {WAITING_EXIT} instead of waiting for `hcs merfish confirm`",
-    )
-
-
-def _lab_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--lab",
-        type=Path,
-        default=None,
-        metavar="LAB_DIR",
-        help=(
-            "run the units through this lab's queue server (`hcs lab up`), on its "
-            "microscope and data directory"
-        ),
-    )
-
-
-def _supervise_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--supervise",
-        action="store_true",
-        help="run the orchestrator in a child process and resume it when that process dies",
-    )
-    parser.add_argument(
-        "--max-restarts",
-        type=int,
-        default=MAX_RESTARTS,
-        metavar="N",
-        help="with --supervise, restarts allowed before giving up",
-    )
-
-
-def _check(args: argparse.Namespace, data_dir: Path | None) -> int:
+def _check(protocol_file: Path, config_file: Path | None, data_dir: Path | None) -> int:
     from hcs_devices.config import UserFileError, load_config
     from hcs_orchestrator.merfish.preflight import check_protocol, describe_estimate
     from hcs_orchestrator.merfish.protocol import load_protocol, protocol_hash
     from hcs_orchestrator.paths import DEFAULT_CONFIG
 
     try:
-        protocol = load_protocol(args.protocol)
-        config = load_config(args.config or DEFAULT_CONFIG)
-        estimate = check_protocol(protocol, config, source=str(args.protocol), data_dir=data_dir)
+        protocol = load_protocol(protocol_file)
+        config = load_config(config_file or DEFAULT_CONFIG)
+        estimate = check_protocol(protocol, config, source=str(protocol_file), data_dir=data_dir)
     except UserFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -137,77 +171,55 @@ def _check(args: argparse.Namespace, data_dir: Path | None) -> int:
     return 0
 
 
-def _validate(args: argparse.Namespace) -> int:
-    code = _check(args, None)
-    if code == 0:
-        print(f"{args.protocol}: valid for this microscope")
-    return code
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.dry_run:
-        return _check(args, args.data_dir)
-    return _experiment(args, resume=False)
-
-
-def _resume(args: argparse.Namespace) -> int:
-    args.protocol = None
-    args.config = None
-    return _experiment(args, resume=True)
-
-
-def _supervised(args: argparse.Namespace, *, resume: bool) -> int:
+def _supervised(experiment: Experiment, *, resume: bool, max_restarts: int) -> int:
     from hcs_orchestrator.merfish.supervisor import supervise
-
-    if args.max_restarts < 0:
-        print(f"error: --max-restarts must be 0 or more, not {args.max_restarts}", file=sys.stderr)
-        return 2
 
     def command(resuming: bool) -> list[str]:
         line = [sys.executable, "-m", "hcs_orchestrator.cli", "merfish"]
         if resuming:
             line += ["resume"]
         else:
-            line += ["run", str(args.protocol)]
-            if args.config is not None:
-                line += ["--config", str(args.config)]
-        line += ["--data-dir", str(args.data_dir)]
-        if args.lab is not None:
-            line += ["--lab", str(args.lab)]
-        return line + (["--no-wait"] if args.no_wait else [])
+            line += ["run", str(experiment.protocol)]
+            if experiment.config is not None:
+                line += ["--config", str(experiment.config)]
+        line += ["--data-dir", str(experiment.data_dir)]
+        if experiment.lab is not None:
+            line += ["--lab", str(experiment.lab)]
+        return line + (["--no-wait"] if experiment.no_wait else [])
 
-    return supervise(command, args.data_dir, resume=resume, max_restarts=args.max_restarts)
+    return supervise(command, experiment.data_dir, resume=resume, max_restarts=max_restarts)
 
 
-def _experiment(args: argparse.Namespace, *, resume: bool) -> int:
-    if args.supervise:
-        return _supervised(args, resume=resume)
+def _experiment(experiment: Experiment, *, resume: bool) -> int:
     from hcs_devices.config import UserFileError
     from hcs_orchestrator.lab.supervisor import LabError
     from hcs_orchestrator.merfish.journal import JournalError
     from hcs_orchestrator.merfish.runner import COMPLETED, INTERRUPTED, WAITING, run_experiment
     from hcs_storage.owner import DataDirInUseError
 
-    if args.lab is not None and args.config is not None:
+    if experiment.lab is not None and experiment.config is not None:
         print(
             "error: --config: with --lab the lab's microscope configuration is used",
             file=sys.stderr,
         )
         return 2
     try:
-        if args.lab is not None:
+        if experiment.lab is not None:
             from hcs_orchestrator.merfish.lab_runner import run_experiment_in_lab
 
             outcome = run_experiment_in_lab(
-                args.protocol, args.lab, resume=resume, wait_for_confirmation=not args.no_wait
+                experiment.protocol,
+                experiment.lab,
+                resume=resume,
+                wait_for_confirmation=not experiment.no_wait,
             )
         else:
             outcome = run_experiment(
-                args.protocol,
-                args.config,
-                args.data_dir,
+                experiment.protocol,
+                experiment.config,
+                experiment.data_dir,
                 resume=resume,
-                wait_for_confirmation=not args.no_wait,
+                wait_for_confirmation=not experiment.no_wait,
             )
     except (UserFileError, JournalError, DataDirInUseError, LabError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -223,11 +235,12 @@ def _experiment(args: argparse.Namespace, *, resume: bool) -> int:
     return INTERRUPTED_EXIT if outcome == INTERRUPTED else 1
 
 
-def _status(args: argparse.Namespace) -> int:
+def status(data_dir: ExistingDataDir = DEFAULT_DATA_DIR) -> int:
+    """``hcs merfish status``."""
     from hcs_orchestrator.merfish.status import experiment_status
 
     try:
-        lines = experiment_status(args.data_dir)
+        lines = experiment_status(data_dir)
     except Exception as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -236,20 +249,26 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm(args: argparse.Namespace) -> int:
+def confirm(
+    data_dir: ExistingDataDir = DEFAULT_DATA_DIR,
+    unit: Annotated[
+        str | None, typer.Argument(metavar="UNIT", help="the unit (all waiting ones)")
+    ] = None,
+) -> int:
+    """``hcs merfish confirm``."""
     from hcs_orchestrator.merfish.journal import Journal, JournalError, journal_path
 
-    path = journal_path(args.data_dir)
+    path = journal_path(data_dir)
     if not path.exists():
-        print(f"error: {args.data_dir} holds no MERFISH experiment", file=sys.stderr)
+        print(f"error: {data_dir} holds no MERFISH experiment", file=sys.stderr)
         return 2
     with Journal(path) as journal:
         try:
-            confirmed = journal.confirm(args.unit)
+            confirmed = journal.confirm(unit)
         except JournalError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        for unit in confirmed:
-            journal.log("confirm", f"the operator allowed {unit} to run again")
-            print(f"confirmed: {unit}")
+        for done in confirmed:
+            journal.log("confirm", f"the operator allowed {done} to run again")
+            print(f"confirmed: {done}")
     return 0

@@ -22,10 +22,11 @@ def test_console_refuses_a_key_on_the_command_line_and_opens_nothing(
 
 
 def test_console_listens_on_this_machine_only_by_default() -> None:
-    from hcs_orchestrator.cli import build_parser
+    from hcs_orchestrator.cli import build_command
 
-    args = build_parser().parse_args(["console"])
-    assert args.host == "127.0.0.1" and not args.public_read
+    console = build_command().commands["console"]
+    defaults = {p.name: p.default for p in console.params}
+    assert defaults["host"] == "127.0.0.1" and defaults["public_read"] is False
 
 
 def test_console_refuses_a_lab_directory_with_no_lab_and_opens_nothing(

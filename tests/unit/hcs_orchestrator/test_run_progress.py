@@ -13,7 +13,7 @@ from hcs_schema import IMAGES_STREAM
 
 
 class Terminal(io.StringIO):
-    """A text stream that says it is a terminal, so tqdm draws on it."""
+    """A text stream that says it is a terminal, so rich draws on it."""
 
     def isatty(self) -> bool:
         return True
