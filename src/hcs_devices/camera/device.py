@@ -117,6 +117,8 @@ class Camera(StandardDetector):
     ) -> None:
         self.source = source
         self.config = config
+        #: The source, when it can make frames before they are exposed.
+        self._lookahead = source if isinstance(source, FrameLookahead) else None
         #: Each trigger strobes the light for its exposure (plans do not switch it on).
         self.light_strobed = light_strobed
         self.sequencer = sequencer
@@ -428,8 +430,9 @@ class Camera(StandardDetector):
             progress = self._progress = _FieldProgress(value, written)
         progress.done = written - progress.start
         progress.cursor = 0
-        if isinstance(self.source, FrameLookahead):
-            self.source.expect(await self._expected(value.frames[progress.done :]))
+        lookahead = self._lookahead
+        if lookahead is not None and lookahead.looks_ahead():
+            lookahead.expect(await self._expected(value.frames[progress.done :]))
         burst = value.hardware_timed and progress.remaining > 0
         self._plan.step = self._step if burst else None
         self._plan.end = self._end_burst if burst else None

@@ -82,6 +82,10 @@ class FrameLookahead(Protocol):
     and a frame expected wrongly is made again then.
     """
 
+    def looks_ahead(self) -> bool:
+        """Whether frames expected now would be made ahead (else ``expect`` is not called)."""
+        ...
+
     def expect(self, frames: Sequence[ExpectedFrame]) -> None:
         """The frames the camera takes next, in order (replacing any expected before)."""
         ...

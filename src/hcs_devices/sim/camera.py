@@ -173,6 +173,10 @@ class SimFrameSource:
             immersion_index=objective.immersion_index,
         )
 
+    def looks_ahead(self) -> bool:
+        """Realistic frames are rendered ahead; the fast ones come from a bank at once."""
+        return self.config.camera.simulation != "fast" and not self._closed
+
     def expect(self, frames: Sequence[ExpectedFrame]) -> None:
         """Start rendering the frames the camera takes next, in a thread of their own.
 
