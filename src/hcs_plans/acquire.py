@@ -419,23 +419,35 @@ def _software(
     z_um: float | None = None
     switch_light = not microscope.camera.light_strobed
     light, camera = microscope.illumination.on, microscope.camera
+    lit = False  # the light is still on after the last frame's exposure
     # Plain messages, one group: these run for every frame (see ``one_field``).
     for sf, recipe in zip(stack, field.frames, strict=True):
         if sf.channel != current:
+            if lit:
+                yield Msg("set", light, False, group=FRAME)
+                yield Msg("wait", None, group=FRAME)
+                lit = False
             yield from configure_channel(microscope, sf.channel)
             current = sf.channel
+        moves = lit
+        if lit:  # off as the focus moves: the last exposure is over
+            yield Msg("set", light, False, group=FRAME)
+            lit = False
         if recipe.settings.z_um != z_um:  # the field's replay starts with a move too
             z_um = recipe.settings.z_um
             yield Msg("set", microscope.stage_.z, z_um, group=FRAME)
+            moves = True
+        if moves:
             yield Msg("wait", None, group=FRAME)
         if switch_light:
             yield Msg("set", light, True, group=FRAME)
             yield Msg("wait", None, group=FRAME)
         yield Msg("trigger", camera, group=FRAME)
         yield Msg("wait", None, group=FRAME)
-        if switch_light:
-            yield Msg("set", light, False, group=FRAME)
-            yield Msg("wait", None, group=FRAME)
+        lit = switch_light
+    if lit:
+        yield Msg("set", light, False, group=FRAME)
+        yield Msg("wait", None, group=FRAME)
 
 
 def _burst(
