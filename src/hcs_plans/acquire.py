@@ -9,9 +9,12 @@ a deferred pause never duplicates or loses an image.
 
 The camera is prepared with each field's stack as a typed
 :class:`~hcs_devices.camera.field.FieldSequence`, and records every image's row itself:
-the plan only sends messages. An immediate pause makes the RunEngine replay the field's
-messages since its last checkpoint; the camera, prepared again for the same field, takes
-only the frames not on disk yet, so each image and its row are recorded exactly once.
+the plan only sends messages. Where the field's focus is known before the stage gets
+there (no autofocus), the camera is prepared while the stage travels to it (a simulated
+camera starts rendering the field's frames then). An immediate pause makes the
+RunEngine replay the field's messages since its last checkpoint; the camera, prepared
+again for the same field, takes only the frames not on disk yet, so each image and its
+row are recorded exactly once.
 Where the microscope can sequence hardware, a field of view's whole stack is one
 hardware-timed camera burst, and the stage already travels to the next field of view
 while the burst's frames are still being written. Once a field's last exposure has
@@ -183,22 +186,8 @@ def acquire_fields(
             if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
         ]
 
-    def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
-        # Plain messages from here on: this runs once per field of view, and bluesky's
-        # plan-stub wrappers cost more than the messages themselves at this rate.
-        yield Msg("checkpoint")
-        yield Msg("wait", None, group=PREMOVE)
-        yield from _move_xy(microscope, fov)
-        field_z = planned_z(fov)
-        if field_z is None:
-            assert focus is not None
-            field_z = yield from focus.field_z(t_index, index, fov)
-            # Focus is decided and recorded: a replay after a pause starts from here.
-            yield Msg("checkpoint")
-            yield from _move_xy(microscope, fov)
-        stack = field_stack(t_index, fov)
-        if not stack:
-            return
+    def field_sequence(t_index: int, fov: FieldOfView, field_z: float) -> FieldSequence:
+        """A field's frames as the camera takes them (not empty: see ``field_stack``)."""
         identity = {
             "experiment_id": experiment_id,
             "well": fov.well,
@@ -207,11 +196,35 @@ def acquire_fields(
             "x_um": fov.x_um,
             "y_um": fov.y_um,
         }
-        field = FieldSequence(
+        return FieldSequence(
             key=f"t{t_index}/{fov.well}/{fov.fov}",
-            frames=tuple(_recipe(identity, sf, field_z, extra_rows) for sf in stack),
+            frames=tuple(
+                _recipe(identity, sf, field_z, extra_rows) for sf in field_stack(t_index, fov)
+            ),
             hardware_timed=hardware_timed,
         )
+
+    def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
+        # Plain messages from here on: this runs once per field of view, and bluesky's
+        # plan-stub wrappers cost more than the messages themselves at this rate.
+        yield Msg("checkpoint")
+        stack = field_stack(t_index, fov)
+        field_z = planned_z(fov)
+        field = None
+        if stack and field_z is not None:
+            # Known before arriving: the camera gets ready while the stage travels.
+            field = field_sequence(t_index, fov, field_z)
+            yield Msg("prepare", camera, field, group=FIELD)
+        yield Msg("wait", None, group=PREMOVE)
+        yield from _move_xy(microscope, fov)
+        if field_z is None:
+            assert focus is not None
+            field_z = yield from focus.field_z(t_index, index, fov)
+            # Focus is decided and recorded: a replay after a pause starts from here.
+            yield Msg("checkpoint")
+            yield from _move_xy(microscope, fov)
+        if not stack:
+            return
         nxt = table.fields[following[index]] if index in following else None
         nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
         nxt_z = planned_z(nxt) if nxt is not None else None
@@ -219,7 +232,9 @@ def acquire_fields(
         nxt_first = _settings(nxt_stack[0], nxt_z or 0.0) if nxt_stack else None
         premove = (nxt, nxt_first, nxt_z is not None)
         try:
-            yield Msg("prepare", camera, field, group=FIELD)
+            if field is None:
+                field = field_sequence(t_index, fov, field_z)
+                yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
             if hardware_timed:
                 yield from _burst(microscope, *premove)
@@ -274,6 +289,7 @@ def acquire_fields(
 PREMOVE = "hcs-premove"
 MOVE = "hcs-move"
 FIELD = "hcs-field"
+FRAME = "hcs-frame"
 
 
 def _plate_focus(
@@ -400,17 +416,38 @@ def _software(
     light stays off between frames: the board lights each exposure itself.
     """
     current: ChannelSetting | None = None
+    z_um: float | None = None
     switch_light = not microscope.camera.light_strobed
+    light, camera = microscope.illumination.on, microscope.camera
+    lit = False  # the light is still on after the last frame's exposure
+    # Plain messages, one group: these run for every frame (see ``one_field``).
     for sf, recipe in zip(stack, field.frames, strict=True):
         if sf.channel != current:
+            if lit:
+                yield Msg("set", light, False, group=FRAME)
+                yield Msg("wait", None, group=FRAME)
+                lit = False
             yield from configure_channel(microscope, sf.channel)
             current = sf.channel
-        yield from bps.mv(microscope.stage_.z, recipe.settings.z_um)
+        moves = lit
+        if lit:  # off as the focus moves: the last exposure is over
+            yield Msg("set", light, False, group=FRAME)
+            lit = False
+        if recipe.settings.z_um != z_um:  # the field's replay starts with a move too
+            z_um = recipe.settings.z_um
+            yield Msg("set", microscope.stage_.z, z_um, group=FRAME)
+            moves = True
+        if moves:
+            yield Msg("wait", None, group=FRAME)
         if switch_light:
-            yield from bps.mv(microscope.illumination.on, True)
-        yield from bps.trigger(microscope.camera, wait=True)
-        if switch_light:
-            yield from bps.mv(microscope.illumination.on, False)
+            yield Msg("set", light, True, group=FRAME)
+            yield Msg("wait", None, group=FRAME)
+        yield Msg("trigger", camera, group=FRAME)
+        yield Msg("wait", None, group=FRAME)
+        lit = switch_light
+    if lit:
+        yield Msg("set", light, False, group=FRAME)
+        yield Msg("wait", None, group=FRAME)
 
 
 def _burst(

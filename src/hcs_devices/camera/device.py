@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from bluesky.protocols import StreamAsset
@@ -20,7 +21,7 @@ from ophyd_async.core import (
     wait_for_value,
 )
 
-from hcs_devices.camera.field import FieldSequence, FrameRows
+from hcs_devices.camera.field import FieldSequence, FrameRecipe, FrameRows
 from hcs_devices.camera.live import FrameContext, LiveStream, no_context
 from hcs_devices.camera.logic import (
     AcquisitionPlan,
@@ -29,7 +30,13 @@ from hcs_devices.camera.logic import (
     TiffSequenceDataLogic,
 )
 from hcs_devices.camera.preview import PreviewTap, check_every_n, frame_meta
-from hcs_devices.camera.settings import ExposureSettings, FrameSource, Roi
+from hcs_devices.camera.settings import (
+    ExpectedFrame,
+    ExposureSettings,
+    FrameLookahead,
+    FrameSource,
+    Roi,
+)
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
@@ -110,6 +117,8 @@ class Camera(StandardDetector):
     ) -> None:
         self.source = source
         self.config = config
+        #: The source, when it can make frames before they are exposed.
+        self._lookahead = source if isinstance(source, FrameLookahead) else None
         #: Each trigger strobes the light for its exposure (plans do not switch it on).
         self.light_strobed = light_strobed
         self.sequencer = sequencer
@@ -125,6 +134,8 @@ class Camera(StandardDetector):
         self._released: set[asyncio.Task[Any]] = set()
         #: A ``prepare`` still under way (an abort can unstage while it runs).
         self._preparing: asyncio.Task[Any] | None = None
+        #: The ``prepare`` that unstaging cancelled (it ends quietly).
+        self._abandoned: asyncio.Task[Any] | None = None
         #: The run is paused: nothing starts acquiring until it resumes.
         self._paused = False
         #: Images of the current frame set announced (collected) so far.
@@ -387,9 +398,15 @@ class Camera(StandardDetector):
                 for the rest.
         """
         self._paused = False  # only a running (or resumed) run prepares the camera
-        self._preparing = asyncio.current_task()
+        preparing = self._preparing = asyncio.current_task()
         try:
             await self._prepare(value)
+        except asyncio.CancelledError:
+            if preparing is None or preparing is not self._abandoned:
+                raise
+            # Unstaged meanwhile (a plan prepares for the next field while the stage
+            # travels, and the run ended then): nothing was taken, nothing failed.
+            preparing.uncancel()
         finally:
             self._preparing = None
 
@@ -413,6 +430,9 @@ class Camera(StandardDetector):
             progress = self._progress = _FieldProgress(value, written)
         progress.done = written - progress.start
         progress.cursor = 0
+        lookahead = self._lookahead
+        if lookahead is not None and lookahead.looks_ahead():
+            lookahead.expect(await self._expected(value.frames[progress.done :]))
         burst = value.hardware_timed and progress.remaining > 0
         self._plan.step = self._step if burst else None
         self._plan.end = self._end_burst if burst else None
@@ -424,6 +444,23 @@ class Camera(StandardDetector):
                 exposure_timeout=exposures_s + FIRST_FRAME_ALLOWANCE_S,
             )
         )
+
+    async def _expected(self, frames: Sequence[FrameRecipe]) -> list[ExpectedFrame]:
+        """The frames of a field as the frame source may expect them."""
+        settings = await self.exposure_settings()
+        return [
+            ExpectedFrame(
+                settings=replace(settings, exposure_ms=f.settings.exposure_ms),
+                x_um=float(f.row["x_um"]),
+                y_um=float(f.row["y_um"]),
+                z_um=f.settings.z_um,
+                source=f.settings.source,
+                intensity_percent=f.settings.intensity_percent,
+                filter_position=f.settings.filter_position,
+            )
+            for f in frames
+            if "x_um" in f.row and "y_um" in f.row
+        ]
 
     async def _step(self, i: int) -> float:
         """Set frame ``i`` of the burst up and record its image's row."""
@@ -505,6 +542,7 @@ class Camera(StandardDetector):
         task = self._preparing
         if task is None or task.done() or task is asyncio.current_task():
             return
+        self._abandoned = task
         task.cancel()
         await asyncio.wait({task})
 

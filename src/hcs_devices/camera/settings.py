@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -47,4 +48,44 @@ class FrameSource(Protocol):
 
     def min_frame_period_s(self, settings: ExposureSettings) -> float:
         """Shortest time between frame starts for these settings."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExpectedFrame:
+    """A frame the camera is about to take, as its field of view plans it.
+
+    Attributes:
+        settings: the exposure's settings.
+        x_um: stage x at the exposure.
+        y_um: stage y at the exposure.
+        z_um: focus (stage z) at the exposure.
+        source: the light source.
+        intensity_percent: its intensity.
+        filter_position: the emission filter wheel's position.
+    """
+
+    settings: ExposureSettings
+    x_um: float
+    y_um: float
+    z_um: float
+    source: str
+    intensity_percent: float
+    filter_position: int
+
+
+@runtime_checkable
+class FrameLookahead(Protocol):
+    """A frame source that can start making frames before they are exposed.
+
+    Only a hint: a frame is always made from the hardware's state when it is exposed,
+    and a frame expected wrongly is made again then.
+    """
+
+    def looks_ahead(self) -> bool:
+        """Whether frames expected now would be made ahead (else ``expect`` is not called)."""
+        ...
+
+    def expect(self, frames: Sequence[ExpectedFrame]) -> None:
+        """The frames the camera takes next, in order (replacing any expected before)."""
         ...

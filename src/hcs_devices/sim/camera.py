@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from hcs_devices.camera.settings import ExposureSettings
+from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings
 from hcs_devices.config.models import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
 from hcs_devices.sim.render import Light, Renderer, View
 from hcs_devices.sim.sensor import FrameBank, Sensor
-from hcs_devices.sim.specimen import Specimen
+from hcs_devices.sim.specimen import SampleState, Specimen
 from hcs_devices.timing import sleep_precisely
+
+#: Frames of a field rendered ahead at most (their images wait in memory).
+LOOKAHEAD_FRAMES = 16
 
 
 class Scene(Protocol):
@@ -94,6 +99,14 @@ class SimFrameSource:
         self.sensor = Sensor(config.camera, seed=config.specimen.seed)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera")
         self._banks: dict[tuple[object, ...], FrameBank] = {}
+        #: Images rendered ahead (:meth:`expect`), by scene: view, light, sample state.
+        self._ahead: dict[tuple[View, Light, SampleState], concurrent.futures.Future[np.ndarray]]
+        self._ahead = {}
+        self._ahead_lock = threading.Lock()
+        self._ahead_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="sim-camera-ahead"
+        )
+        self._closed = False
         self.frames_exposed = 0
 
     async def connect(self) -> None:
@@ -113,6 +126,23 @@ class SimFrameSource:
 
     def view_and_light(self, settings: ExposureSettings) -> tuple[View, Light]:
         """What the camera would see now with these settings."""
+        return self._view_and_light(
+            settings,
+            self.optics.xy_um(),
+            self.optics.focus_z_um(),
+            self.optics.light(),
+            self.optics.filter_position(),
+        )
+
+    def _view_and_light(
+        self,
+        settings: ExposureSettings,
+        xy_um: tuple[float, float],
+        focus_z_um: float,
+        light: tuple[str | None, float, bool],
+        filter_position: int,
+    ) -> tuple[View, Light]:
+        """What the camera sees with these settings, the stage and light as given."""
         cfg = self.config
         pixel = cfg.pixel_size_um(settings.binning)
         unbinned = cfg.pixel_size_um(1)
@@ -120,21 +150,21 @@ class SimFrameSource:
         dx = (roi.x + roi.width / 2 - cfg.camera.sensor_width_px / 2) * unbinned
         dy = (roi.y + roi.height / 2 - cfg.camera.sensor_height_px / 2) * unbinned
         height, width = settings.shape
-        x_um, y_um = self.optics.xy_um()
+        x_um, y_um = xy_um
         view = View(
             center_x_um=x_um + dx,
             center_y_um=y_um + dy,
-            focus_z_um=self.optics.focus_z_um(),
+            focus_z_um=focus_z_um,
             width_px=width,
             height_px=height,
             pixel_um=pixel,
         )
-        selected, intensity, is_on = self.optics.light()
+        selected, intensity, is_on = light
         source = cfg.source(selected or cfg.illumination.sources[0].name)
         dose = source.power_mw * intensity / 100.0 * settings.exposure_ms / 1000.0
-        filt = cfg.filter_wheel.filter_at(self.optics.filter_position())
+        filt = cfg.filter_wheel.filter_at(filter_position)
         objective = cfg.active_objective
-        light = Light(
+        return view, Light(
             wavelength_nm=source.wavelength_nm,
             dose_mw_s=dose if is_on else 0.0,
             filter_center_nm=filt.center_nm if filt else None,
@@ -142,18 +172,67 @@ class SimFrameSource:
             numerical_aperture=objective.numerical_aperture,
             immersion_index=objective.immersion_index,
         )
-        return view, light
+
+    def looks_ahead(self) -> bool:
+        """Realistic frames are rendered ahead; the fast ones come from a bank at once."""
+        return self.config.camera.simulation != "fast" and not self._closed
+
+    def expect(self, frames: Sequence[ExpectedFrame]) -> None:
+        """Start rendering the frames the camera takes next, in a thread of their own.
+
+        Each frame's image (before noise) is rendered for the scene the plan expects:
+        the stage at the field, the focus at the frame's plane (the piezo where it is
+        now), the light and filter of its channel. When the frame is exposed its scene
+        is read as always: an image rendered ahead for exactly that scene and state of
+        the sample is used, any other frame is rendered then. Noise is added at the
+        exposure, in order, so the frames are the same as without looking ahead.
+        Images expected before and not used are dropped. Realistic simulation only
+        (the fast one replays a bank).
+        """
+        with self._ahead_lock:
+            for future in self._ahead.values():
+                future.cancel()
+            self._ahead.clear()
+            if self.config.camera.simulation == "fast" or self._closed:
+                return
+            piezo_um = self.optics.focus_z_um() - self._stage_z_um()
+            state = self.specimen.state()
+            for frame in frames[:LOOKAHEAD_FRAMES]:
+                view, light = self._view_and_light(
+                    frame.settings,
+                    (frame.x_um, frame.y_um),
+                    frame.z_um + piezo_um,
+                    (frame.source, frame.intensity_percent, True),
+                    frame.filter_position,
+                )
+                key = (view, light, state)
+                if light.dose_mw_s > 0 and key not in self._ahead:
+                    self._ahead[key] = self._ahead_pool.submit(
+                        self.renderer.expected, view, light, state
+                    )
+
+    def _stage_z_um(self) -> float:
+        """Stage z alone (the focus less the piezo's travel), where the scene has it."""
+        z = getattr(self.optics, "z", None)
+        return z.position_now() if isinstance(z, SimAxisBackend) else self.optics.focus_z_um()
 
     def render(self, settings: ExposureSettings) -> np.ndarray:
         """Render one noisy frame now (blocking; used from the worker thread)."""
         view, light = self.view_and_light(settings)
         if self.config.camera.simulation == "fast":
             return self._bank(view, light, settings).frame()
-        photons = (
-            self.renderer.expected(view, light)
-            if light.dose_mw_s > 0
-            else np.zeros(settings.shape, np.float32)
-        )
+        if light.dose_mw_s <= 0:
+            photons = np.zeros(settings.shape, np.float32)
+        else:
+            state = self.specimen.state()
+            with self._ahead_lock:
+                ahead = self._ahead.pop((view, light, state), None)
+            rendered = ahead is not None and not ahead.cancelled()
+            photons = (
+                ahead.result()
+                if ahead is not None and rendered
+                else self.renderer.expected(view, light, state)
+            )
         return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
 
     def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
@@ -194,5 +273,11 @@ class SimFrameSource:
         return frame
 
     def close(self) -> None:
-        """Stop the render thread."""
+        """Stop the render threads."""
+        with self._ahead_lock:
+            self._closed = True
+            for future in self._ahead.values():
+                future.cancel()
+            self._ahead.clear()
+        self._ahead_pool.shutdown(wait=True)
         self._pool.shutdown(wait=True)

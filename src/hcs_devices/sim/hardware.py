@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from hcs_devices.config.models import FilterWheelConfig
+from hcs_devices.timing import sleep_precisely
 
 
 class SimIlluminationBackend:
@@ -45,7 +44,7 @@ class SimFilterWheelBackend:
 
     async def move_to(self, position: int) -> None:
         """Rotate to a position."""
-        await asyncio.sleep(self.config.move_time_s(self.current, position))
+        await sleep_precisely(self.config.move_time_s(self.current, position))
         self.current = position
 
     async def position(self) -> int:

@@ -127,13 +127,14 @@ class Renderer:
             )
         )
 
-    def expected(self, view: View, light: Light) -> np.ndarray:
+    def expected(self, view: View, light: Light, state: SampleState | None = None) -> np.ndarray:
         """Expected photons per pixel (float32, shape ``(height_px, width_px)``).
 
-        The sample's state is read once: a frame shows one moment of a sample that
-        changes (a MERFISH sample between rounds), and where it has drifted to.
+        The sample's state is read once (unless given): a frame shows one moment of a
+        sample that changes (a MERFISH sample between rounds), and where it has drifted to.
         """
-        state = self.specimen.state()
+        if state is None:
+            state = self.specimen.state()
         dx, dy = state.offset_um
         if dx or dy:
             # The sample moved by (dx, dy) on the stage: the camera sees the sample
@@ -197,6 +198,7 @@ class Renderer:
         x1 = x0 + wp * view.pixel_um
         y1 = y0 + hp * view.pixel_um
         direct: np.ndarray | None = None
+        blurred = False  # whether any class went through the spectrum
         for cls, weight, sigma_um in layers:
             sigma_px = sigma_um / view.pixel_um
             reach = 4 * sigma_um
@@ -222,9 +224,13 @@ class Renderer:
                 shape=(hp // factor, wp // factor),
             )
             _add_blurred(spectrum, coarse, sigma_px / factor)
-        full = np.asarray(scipy.fft.irfft2(spectrum, s=(hp, wp), workers=1))
-        if direct is not None:
-            full += direct
+            blurred = True
+        if not blurred:  # only sharp blobs (spots): the spectrum is zero, skip its FFT
+            full = direct if direct is not None else np.zeros((hp, wp), np.float32)
+        else:
+            full = np.asarray(scipy.fft.irfft2(spectrum, s=(hp, wp), workers=1))
+            if direct is not None:
+                full += direct
         return np.ascontiguousarray(
             full[margin : margin + h, margin : margin + w], dtype=np.float32
         )

@@ -68,6 +68,11 @@ OBJECT_CLASSES = (NUCLEI, CYTOPLASM, SPOTS_A, SPOTS_B)
 NUCLEUS_BLOBS = 3
 CYTOPLASM_BLOBS = 5
 
+#: How far outside its well's square a blob may lie: cells keep 10 um clear of the
+#: wall, and their blobs and spots spread a few um around them (25 um is over eight
+#: standard deviations of the widest spread).
+WELL_SLACK_UM = 25.0
+
 
 @dataclass(frozen=True)
 class SampleState:
@@ -189,6 +194,22 @@ class Specimen:
         r1 = min(p.rows - 1, math.ceil((y1 + half - p.a1_y_um) / p.well_spacing_um))
         return [p.wells[r * p.columns + c] for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
 
+    def wells_in(
+        self, x0: float, x1: float, y0: float, y1: float, slack_um: float = WELL_SLACK_UM
+    ) -> list[str]:
+        """Wells whose blobs may lie in a rectangle: their square, ``slack_um`` wider.
+
+        Tighter than :meth:`wells_near`, so a field of view inside one well never
+        builds the cells of its neighbours.
+        """
+        half = self.plate.well_size_um / 2 + slack_um
+        found = []
+        for well in self.wells_near(x0, x1, y0, y1):
+            cx, cy = self.plate.well_center_um(well)
+            if cx - half < x1 and cx + half > x0 and cy - half < y1 and cy + half > y0:
+                found.append(well)
+        return found
+
     # --- content --------------------------------------------------------------------
     def well_content(self, well: str) -> WellContent:
         """The cells of a well (generated on first use, then cached)."""
@@ -214,7 +235,7 @@ class Specimen:
         return Blobs.concatenate(
             [
                 self.well_content(w).blobs[name].within(x0, x1, y0, y1)
-                for w in self.wells_near(x0, x1, y0, y1)
+                for w in self.wells_in(x0, x1, y0, y1)
             ]
         )
 

@@ -39,3 +39,14 @@ async def test_sleep_precisely_does_not_wait_for_a_duration_of_zero_or_less() ->
     await sleep_precisely(-1.0)
     await sleep_precisely(0.0)
     assert time.monotonic() - start < LOOP_TIMER_RESOLUTION_S
+
+
+async def test_sleep_precisely_ends_close_to_its_deadline_when_longer_than_a_timer_tick() -> None:
+    late = []
+    for _ in range(20):
+        start = time.monotonic()
+        await sleep_precisely(5e-3)
+        late.append(time.monotonic() - start - 5e-3)
+    assert min(late) >= 0.0
+    # asyncio.sleep(5e-3) ends up to a timer tick late; most waits here end well before
+    assert sorted(late)[len(late) // 2] < 0.5 * LOOP_TIMER_RESOLUTION_S

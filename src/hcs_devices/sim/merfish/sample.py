@@ -215,16 +215,10 @@ class MerfishSpecimen(Specimen):
     def _wells_in(self, x0: float, x1: float, y0: float, y1: float) -> list[str]:
         """Wells whose molecules or beads may lie in a rectangle.
 
-        Tighter than :meth:`wells_near`, so a field of view inside one well never
-        generates the molecules of its neighbours (millions in a dense well).
+        Tight (:meth:`wells_in`), so a field of view inside one well never generates
+        the molecules of its neighbours (millions in a dense well).
         """
-        half = self.plate.well_size_um / 2 + WELL_SLACK_UM
-        found = []
-        for well in self.wells_near(x0, x1, y0, y1):
-            cx, cy = self.plate.well_center_um(well)
-            if cx - half < x1 and cx + half > x0 and cy - half < y1 and cy + half > y0:
-                found.append(well)
-        return found
+        return self.wells_in(x0, x1, y0, y1, WELL_SLACK_UM)
 
     def _abundance(self) -> np.ndarray:
         """Each codebook entry's share of the molecules (0 for blanks), seeded."""

@@ -111,3 +111,33 @@ def test_specimen_surface_follows_the_configured_tilt_when_curvature_is_zero(
     # Each well sits at its own offset from the tilted plane.
     x2, y2 = specimen.plate.well_center_um("D7")
     assert specimen.surface_z_um(x2, y2) - z != pytest.approx(2.0 * 9.0, abs=1e-6)
+
+
+def test_specimen_builds_only_the_well_in_view_when_a_field_lies_inside_it(
+    profile_config: MicroscopeConfig,
+) -> None:
+    specimen = _specimen(profile_config)
+    cx, cy = specimen.plate.well_center_um("B2")
+    assert specimen.wells_in(cx - 400, cx + 400, cy - 400, cy + 400) == ["B2"]
+    specimen.blobs_in("nuclei", cx - 400, cx + 400, cy - 400, cy + 400)
+    # Only B2's cells were built, not those of its eight neighbours.
+    assert specimen._content.cache_info().currsize == 1  # pyright: ignore[reportFunctionMemberAccess]
+
+
+@pytest.mark.parametrize("name", [c.name for c in OBJECT_CLASSES])
+def test_specimen_blobs_in_a_rectangle_are_every_well_s_blobs_there_when_it_spans_wells(
+    profile_config: MicroscopeConfig, name: str
+) -> None:
+    specimen = _specimen(profile_config)
+    plate = specimen.plate
+    b2, c3 = plate.well_center_um("B2"), plate.well_center_um("C3")
+    # From inside B2 across the gap into C3: every blob of every well near it.
+    x0, x1, y0, y1 = b2[0] + 2000, c3[0] - 2000, b2[1] + 2000, c3[1] - 2000
+    got = specimen.blobs_in(name, x0, x1, y0, y1)
+    near = [
+        specimen.well_content(w).blobs[name].within(x0, x1, y0, y1)
+        for w in specimen.wells_near(x0, x1, y0, y1)
+    ]
+    expected = np.sort(np.concatenate([b.x_um for b in near]))
+    assert got.x_um.size > 0
+    assert np.array_equal(np.sort(got.x_um), expected)
