@@ -66,17 +66,38 @@ class TiffHeaders:
     def __init__(self) -> None:
         self._headers: dict[tuple[tuple[int, ...], str], bytes | None] = {}
 
-    def __call__(self, fh: BinaryIO, frame: np.ndarray) -> None:
-        """Write ``frame`` into the open file ``fh``."""
+    def header(self, frame: np.ndarray) -> bytes | None:
+        """The bytes before the pixels in every file of ``frame``'s shape, if there are."""
         key = (frame.shape, frame.dtype.str)
         if key not in self._headers:
             self._headers[key] = self._probe(frame)
-        header = self._headers[key]
+        return self._headers[key]
+
+    def __call__(self, fh: BinaryIO, frame: np.ndarray) -> None:
+        """Write ``frame`` into the open file ``fh``."""
+        header = self.header(frame)
         if header is None:
             tifffile_write(fh, frame)
             return
         fh.write(header)
         fh.write(np.ascontiguousarray(frame).data)  # the pixels, without a copy
+
+    def write_file(self, path: Path, frame: np.ndarray) -> None:
+        """Create (or truncate) ``path`` holding ``frame``, as :meth:`__call__` writes it.
+
+        With a known header: one ``open``, one ``writev`` of the header and the frame's
+        own buffer (no copy in Python), one ``close``, as a raw write loop does.
+        """
+        header = self.header(frame)
+        if header is None:
+            with open(path, "wb") as fh:
+                tifffile_write(fh, frame)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, [header, np.ascontiguousarray(frame).data])
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _probe(frame: np.ndarray) -> bytes | None:
@@ -90,6 +111,25 @@ class TiffHeaders:
             headers.add(data[: len(data) - probe.nbytes])
             pixels_last &= data[len(data) - probe.nbytes :] == probe.tobytes()
         return headers.pop() if len(headers) == 1 and pixels_last else None
+
+
+def write_all(fd: int, buffers: list[bytes | memoryview]) -> None:
+    """Write ``buffers`` one after the other to ``fd``, going on after short writes.
+
+    Raises:
+        OSError: as ``writev`` does (``ENOSPC`` on a full disk, at the latest on the
+            call after a short write).
+    """
+    views = [memoryview(b).cast("B") for b in buffers]
+    while views:
+        done = os.writev(fd, views)
+        if done == 0:
+            raise OSError(errno.EIO, f"a write of {sum(map(len, views))} bytes wrote none")
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if views:
+            views[0] = views[0][done:]
 
 
 def write_tiff(fh: BinaryIO, frame: np.ndarray) -> None:
@@ -244,8 +284,11 @@ class TiffSequenceWriter:
         final = self._path(index)
         partial = final.with_suffix(".tif.partial")
         try:
-            with open(partial, "wb") as fh:
-                self._encode(fh, frame)
+            if self._encode is write_tiff:  # the default: header and pixels in one call
+                _HEADERS.write_file(partial, frame)
+            else:
+                with open(partial, "wb") as fh:
+                    self._encode(fh, frame)
         except BaseException:
             partial.unlink(missing_ok=True)  # leave no half-written file behind
             raise
