@@ -200,7 +200,8 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         self.frames_root = Path(str(path_provider(None).directory_path))
         self._frame_shape = frame_shape
         self._capacity = writer_capacity
-        self._fsync = fsync
+        #: Count a frame as written (and announce it) only once it is on stable storage.
+        self.fsync = fsync
         self._writer: TiffSequenceWriter | None = None
         self._shape: tuple[int, int] | None = None
         self._failed: asyncio.Future[None] | None = None
@@ -239,7 +240,7 @@ class TiffSequenceDataLogic(DetectorDataLogic):
             directory,
             on_written,
             capacity=self._capacity,
-            fsync=self._fsync,
+            fsync=self.fsync,
             encode=self.encode,
             on_error=on_error,
         )
