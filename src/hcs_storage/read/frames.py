@@ -110,28 +110,63 @@ def select_frames(
 
 
 def read_frames(
-    images: Any, indices: Sequence[int] | np.ndarray, max_bytes: int = READ_BATCH_BYTES
+    images: Any,
+    indices: Sequence[int] | np.ndarray,
+    max_bytes: int = READ_BATCH_BYTES,
+    *,
+    gap_frames: int = 0,
+    step: int = 1,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Read frames of an image stack, consecutive ones in one request each.
+    """Read frames of an image stack, neighbouring ones in one request each.
+
+    A request to the catalog costs about as much as reading tens of small frames, so
+    two runs of wanted frames separated by at most ``gap_frames`` others are read in
+    one request (the others are dropped); :func:`join_gap_frames` gives a gap worth
+    joining for a stack.
 
     Args:
         images: the run's images (:func:`image_stack`, shape ``(N, 1, H, W)``).
         indices: the frames to read.
         max_bytes: the largest request.
+        gap_frames: the most frames not asked for that a request may also read.
+        step: read every ``step``-th pixel in y and x only.
 
     Yields:
-        ``(index, frame)`` in ascending index order, one ``(H, W)`` frame at a time.
+        ``(index, frame)`` in ascending index order, one frame at a time.
     """
-    height, width = images.shape[-2:]
-    per_batch = max(1, max_bytes // max(1, height * width * np.dtype(images.dtype).itemsize))
+    per_batch = max(1, max_bytes // _frame_bytes(images))
     wanted = sorted({int(i) for i in indices})
     pos = 0
     while pos < len(wanted):
         end = pos + 1
-        while end < len(wanted) and wanted[end] == wanted[end - 1] + 1 and end - pos < per_batch:
+        while (
+            end < len(wanted)
+            and wanted[end] - wanted[end - 1] <= 1 + gap_frames
+            and wanted[end] - wanted[pos] < per_batch
+        ):
             end += 1
         first, last = wanted[pos], wanted[end - 1]
-        block = np.asarray(images[first : last + 1, 0])
-        for k in range(end - pos):
-            yield first + k, block[k]
+        block = np.asarray(images[first : last + 1, 0, ::step, ::step])
+        for index in wanted[pos:end]:
+            yield index, block[index - first]
         pos = end
+
+
+#: Frames not asked for that one read may hold to save a request (see ``join_gap_frames``).
+JOIN_GAP_FRAMES = 16
+#: ... and their bytes, at most.
+JOIN_GAP_BYTES = 2**20
+
+
+def join_gap_frames(images: Any) -> int:
+    """How many unwanted frames a read of ``images`` may skip over to save a request.
+
+    Up to ``JOIN_GAP_FRAMES`` small frames, never more than ``JOIN_GAP_BYTES`` (so
+    none at all for large camera frames, whose reads cost more than a request).
+    """
+    return min(JOIN_GAP_FRAMES, JOIN_GAP_BYTES // _frame_bytes(images))
+
+
+def _frame_bytes(images: Any) -> int:
+    height, width = images.shape[-2:]
+    return max(1, int(height) * int(width) * np.dtype(images.dtype).itemsize)
