@@ -22,7 +22,11 @@ READ_BATCH_BYTES = 64 * 2**20
 
 def image_stack(run: Any) -> Any:
     """A run's images as a lazily loaded array node, shape ``(N, 1, H, W)``."""
-    return run[IMAGES_STREAM][IMAGE_KEY]
+    stream = run[IMAGES_STREAM]
+    # A composite stream finds a key by listing its contents (twice); its plain
+    # container looks the array up in one request.
+    base = getattr(stream, "base", None)
+    return (base if base is not None else stream)[IMAGE_KEY]
 
 
 def has_images(run: Any) -> bool:
@@ -30,47 +34,56 @@ def has_images(run: Any) -> bool:
     return IMAGES_STREAM in run and FRAMES_STREAM in run
 
 
-def frame_table(run: Any) -> dict[str, np.ndarray]:
+def frame_table(run: Any, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """The per-image metadata columns of a run (``well``, ``z_um``...).
 
     Text columns are numpy string arrays, numbers numeric arrays; entry ``i`` describes
     image ``i`` of the run's ``primary`` stream.
+
+    Args:
+        run: a run from the catalog.
+        columns: only these columns (e.g. ``["well", "channel"]``); all by default.
     """
-    return stream_columns(run, FRAMES_STREAM, FRAME_PREFIX)
+    return stream_columns(run, FRAMES_STREAM, FRAME_PREFIX, columns)
 
 
-def stream_columns(run: Any, stream_name: str, prefix: str = "") -> dict[str, np.ndarray]:
+def stream_columns(
+    run: Any, stream_name: str, prefix: str = "", columns: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """The columns of one event stream of a run whose keys start with ``prefix``.
 
-    Keys are returned without the prefix; text columns are numpy string arrays.
+    Keys are returned without the prefix; text columns are numpy string arrays. Only
+    the columns asked for are read (the catalog sends no others).
 
     Raises:
         KeyError: the run has no such stream.
     """
     stream = run[stream_name]
+
+    def wanted(key: str) -> bool:
+        return key.startswith(prefix) and (
+            columns is None or key.removeprefix(prefix) in columns
+        )
+
     internal = _event_table(stream)
     if internal is not None:
-        return {
-            key.removeprefix(prefix): _column(internal[key].to_numpy())
-            for key in internal.columns
-            if key.startswith(prefix)
-        }
-    columns = {}
-    for key in stream:
-        if key.startswith(prefix):
-            columns[key.removeprefix(prefix)] = np.asarray(stream[key].read())
-    return columns
+        table = internal.read(columns=[key for key in internal.columns if wanted(key)])
+        return {key.removeprefix(prefix): _column(table[key].to_numpy()) for key in table.columns}
+    return {
+        key.removeprefix(prefix): np.asarray(stream[key].read()) for key in stream if wanted(key)
+    }
 
 
 def _event_table(stream: Any) -> Any | None:
-    """The stream's whole event table in one request, where the stream has one."""
+    """The node of the stream's event table (one request reads it all), if it has one."""
     base = getattr(stream, "base", None)
     if base is None:
         return None
     try:
-        return base["internal"].read()
+        internal = base["internal"]
     except (KeyError, AttributeError, TypeError):
         return None
+    return internal if hasattr(internal, "columns") else None
 
 
 def _column(values: np.ndarray) -> np.ndarray:
