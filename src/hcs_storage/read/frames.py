@@ -22,11 +22,7 @@ READ_BATCH_BYTES = 64 * 2**20
 
 def image_stack(run: Any) -> Any:
     """A run's images as a lazily loaded array node, shape ``(N, 1, H, W)``."""
-    stream = run[IMAGES_STREAM]
-    # A composite stream finds a key by listing its contents (twice); its plain
-    # container looks the array up in one request.
-    base = getattr(stream, "base", None)
-    return (base if base is not None else stream)[IMAGE_KEY]
+    return run[IMAGES_STREAM, IMAGE_KEY]  # one request (``run[stream][key]`` makes three)
 
 
 def has_images(run: Any) -> bool:
@@ -58,30 +54,27 @@ def stream_columns(
     Raises:
         KeyError: the run has no such stream.
     """
-    stream = run[stream_name]
 
     def wanted(key: str) -> bool:
         return key.startswith(prefix) and (
             columns is None or key.removeprefix(prefix) in columns
         )
 
-    internal = _event_table(stream)
+    internal = _event_table(run, stream_name)
     if internal is not None:
         table = internal.read(columns=[key for key in internal.columns if wanted(key)])
         return {key.removeprefix(prefix): _column(table[key].to_numpy()) for key in table.columns}
+    stream = run[stream_name]
     return {
         key.removeprefix(prefix): np.asarray(stream[key].read()) for key in stream if wanted(key)
     }
 
 
-def _event_table(stream: Any) -> Any | None:
-    """The node of the stream's event table (one request reads it all), if it has one."""
-    base = getattr(stream, "base", None)
-    if base is None:
-        return None
+def _event_table(run: Any, stream_name: str) -> Any | None:
+    """The node of a stream's event table (one request reads it all), if it has one."""
     try:
-        internal = base["internal"]
-    except (KeyError, AttributeError, TypeError):
+        internal = run[stream_name, "internal"]  # one request, not one a path segment
+    except (KeyError, TypeError):
         return None
     return internal if hasattr(internal, "columns") else None
 
