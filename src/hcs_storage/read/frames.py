@@ -56,9 +56,7 @@ def stream_columns(
     """
 
     def wanted(key: str) -> bool:
-        return key.startswith(prefix) and (
-            columns is None or key.removeprefix(prefix) in columns
-        )
+        return key.startswith(prefix) and (columns is None or key.removeprefix(prefix) in columns)
 
     internal = _event_table(run, stream_name)
     if internal is not None:

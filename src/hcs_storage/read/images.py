@@ -18,7 +18,6 @@ from hcs_storage.read.frames import (
 from hcs_storage.read.layout import run_layout
 from hcs_storage.read.run_info import run_info
 
-
 #: The frame-table columns :func:`well_fields` reads (no others are sent).
 WELL_FIELD_COLUMNS = ("well", "channel", "fov", "z_index", "time_index", "x_um", "y_um", "z_um")
 
