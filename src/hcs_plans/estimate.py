@@ -91,6 +91,37 @@ def frame_moves_s(
     }
 
 
+class FrameMoves:
+    """:func:`frame_moves_s` of one microscope, each distinct move worked out once.
+
+    A plate repeats the same few moves between the frames of every field (a whole
+    1536-well plate has 24,576 frames but a few thousand distinct moves), so the
+    estimate and the lower bound look them up instead.
+    """
+
+    def __init__(self, config: MicroscopeConfig, *, hardware_timed: bool) -> None:
+        self._config = config
+        self._hardware_timed = hardware_timed
+        self._known: dict[tuple[tuple[float, float] | None, float, int, int], dict[str, float]] = {}
+
+    def __call__(
+        self, *, dxy_um: tuple[float, float] | None, dz_um: float, wheel_from: int, wheel_to: int
+    ) -> dict[str, float]:
+        """The moves before a frame (a new dict: the caller may change it)."""
+        key = (dxy_um, dz_um, wheel_from, wheel_to)
+        moves = self._known.get(key)
+        if moves is None:
+            moves = self._known[key] = frame_moves_s(
+                self._config,
+                dxy_um=dxy_um,
+                dz_um=dz_um,
+                wheel_from=wheel_from,
+                wheel_to=wheel_to,
+                hardware_timed=self._hardware_timed,
+            )
+        return dict(moves)
+
+
 @dataclass(frozen=True)
 class DurationEstimate:
     """An acquisition's duration, by what takes the time (seconds each).
@@ -155,6 +186,7 @@ def estimate_duration(
     z = 0.0  # relative to each field's focus
     wheel = 1
     clock = 0.0
+    moves_before = FrameMoves(config, hardware_timed=hardware_timed)
     frames_s += warmup_s + first_view_s * max(0, len({f.well for f in table.fields}) - 1)
     for t, start_s in enumerate(table.time_points_s):
         if start_s > clock:
@@ -166,13 +198,11 @@ def estimate_duration(
             messages_s += FIELD_OVERHEAD_S
             for i, frame in enumerate(stack):
                 target = frame.z_rel_um + frame.channel.z_offset_um
-                moves = frame_moves_s(
-                    config,
+                moves = moves_before(
                     dxy_um=(field.x_um - x, field.y_um - y) if i == 0 else None,
                     dz_um=target - z,
                     wheel_from=wheel,
                     wheel_to=frame.channel.filter_position,
-                    hardware_timed=hardware_timed,
                 )
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
                 if i == 0 and n == 0:  # no field before: the stage moves first

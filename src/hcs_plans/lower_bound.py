@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hcs_devices.config.models import MicroscopeConfig
-from hcs_plans.estimate import focus_move_with_backlash_s, frame_moves_s
+from hcs_plans.estimate import FrameMoves, focus_move_with_backlash_s
 from hcs_plans.table import AcquisitionTable
 
 
@@ -106,6 +106,7 @@ def lower_bound(
     wheel = 1
     free = 0.0  # when the hardware may move again (the last exposure ended, or its frame came)
     ready = 0.0  # the earliest start of the next exposure the camera allows
+    moves_before = FrameMoves(config, hardware_timed=hardware_timed)
     for t, start_s in enumerate(table.time_points_s):
         if start_s > free:
             parts["waits"] += start_s - free
@@ -115,13 +116,11 @@ def lower_bound(
             for i, frame in enumerate(stack):
                 channel = frame.channel
                 target = frame.z_rel_um + channel.z_offset_um
-                moves = frame_moves_s(
-                    config,
+                moves = moves_before(
                     dxy_um=(field.x_um - x, field.y_um - y) if i == 0 else None,
                     dz_um=target - z,
                     wheel_from=wheel,
                     wheel_to=channel.filter_position,
-                    hardware_timed=hardware_timed,
                 )
                 x, y, z, wheel = field.x_um, field.y_um, target, channel.filter_position
                 kind = max(moves, key=lambda k: moves[k])

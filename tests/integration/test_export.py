@@ -212,6 +212,36 @@ def test_ome_zarr_experiment_runs_become_acquisitions(exported: Exported, tmp_pa
     assert dict(root.attrs)["hcs"]["runs"] == [exported.uid, exported.second]
 
 
+REVERSED = SampleSpec(
+    experiment_id="exp-reversed",
+    wells=("C10", "B3"),  # taken against plate order, as a serpentine path does
+    fields_per_well=2,
+    channels=("DAPI", "GFP"),
+    z_planes=2,
+    shape=(32, 40),
+)
+
+
+def test_ome_zarr_fields_hold_their_own_frames_when_wells_were_taken_against_plate_order(
+    exported: Exported, tmp_path: Path
+) -> None:
+    reversed_uid = write_sample_run(exported.catalog, exported.data_dir, REVERSED)
+    runs = [exported.catalog[exported.second], exported.catalog[reversed_uid]]
+    root = zarr.open_group(export_ome_zarr(runs, tmp_path / "reversed.zarr"), mode="r")
+    well = dict(root["B/3"].attrs)["ome"]["well"]
+    assert [(i["path"], i["acquisition"]) for i in well["images"]] == [
+        ("0", 0),
+        ("1", 1),
+        ("2", 1),
+    ]
+    for path, fov in (("1", 0), ("2", 1)):
+        field = root[f"B/3/{path}"]
+        assert dict(field.attrs)["hcs"]["run"] == reversed_uid
+        assert dict(field.attrs)["hcs"]["fov"] == fov
+        np.testing.assert_array_equal(field["0"][...], expected_field(REVERSED, "B3", fov))
+    np.testing.assert_array_equal(root["C/10/1/0"][...], expected_field(REVERSED, "C10", 1))
+
+
 def test_ome_zarr_export_refuses_to_overwrite_unless_asked(
     exported: Exported, tmp_path: Path
 ) -> None:

@@ -5,8 +5,9 @@
   ``(t, c, z, y, x)`` with channel names and colours and pixel sizes in micrometres.
 - :func:`export_ome_tiff`: one OME-TIFF file per field of view, ``TCZYX``.
 
-Both read frames through the catalog (embedded or a Tiled server), a field of view
-at a time.
+Both read frames through the catalog (embedded or a Tiled server) in the order they
+were taken, about 64 MiB of fields of view at a time (a few requests, whatever the size
+of the run), and write each field as soon as it is read: memory holds one batch.
 """
 
 from hcs_storage.export._source import ExportError, ExportExistsError, ExportProgress, RunSource

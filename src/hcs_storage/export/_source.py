@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from hcs_storage.query import (
+    READ_BATCH_BYTES,
     RunInfo,
     RunLayout,
     frame_table,
     has_images,
     image_stack,
+    join_gap_frames,
     read_frames,
     run_info,
     run_layout,
@@ -125,19 +127,46 @@ class RunSource:
         """The z step (1 um with a single plane)."""
         return self.layout.z_step_um() or 1.0
 
-    def fields(self) -> Iterator[FieldStack]:
-        """Every field of view's images, one field in memory at a time."""
+    def fields(self, max_bytes: int = READ_BATCH_BYTES) -> Iterator[FieldStack]:
+        """Every field of view's images, in the order the run took them.
+
+        Fields are read in batches of about ``max_bytes`` (their frames are mostly
+        consecutive, so a batch is a few requests to the catalog, not one a field),
+        and only one batch is in memory at a time.
+        """
         images = self.images
         height, width = self.frame_shape
         _, n_t, n_c, n_z = self.layout.shape
-        for p, (well, fov) in enumerate(self.layout.fields):
-            frames = self.layout.frames[p]
-            taken = frames >= 0
-            where = {int(frames[i]): i for i in zip(*np.nonzero(taken), strict=True)}
-            data = np.zeros((n_t, n_c, n_z, height, width), dtype=self.dtype)
-            for row, frame in read_frames(images, sorted(where)):
-                data[where[row]] = frame
-            yield FieldStack(index=p, well=well, fov=fov, data=data, taken=taken)
+        field_bytes = n_t * n_c * n_z * height * width * self.dtype.itemsize
+        for batch in _batches(self.acquisition_order(), field_bytes, max_bytes):
+            where: dict[int, tuple[int, tuple[int, ...]]] = {}
+            data = {p: np.zeros((n_t, n_c, n_z, height, width), dtype=self.dtype) for p in batch}
+            for p in batch:
+                frames = self.layout.frames[p]
+                for tcz in zip(*np.nonzero(frames >= 0), strict=True):
+                    where[int(frames[tcz])] = (p, tuple(int(i) for i in tcz))
+            for row, frame in read_frames(
+                images, sorted(where), max_bytes, gap_frames=join_gap_frames(images)
+            ):
+                p, tcz = where[row]
+                data[p][tcz] = frame
+            for p in batch:
+                well, fov = self.layout.fields[p]
+                taken = self.layout.frames[p] >= 0
+                yield FieldStack(index=p, well=well, fov=fov, data=data.pop(p), taken=taken)
+
+    def acquisition_order(self) -> list[int]:
+        """The fields' positions in the layout, ordered by the first frame of each."""
+        frames = self.layout.frames.reshape(len(self.layout.fields), -1)
+        first = np.where(frames >= 0, frames, np.iinfo(np.int64).max).min(axis=1)
+        return [int(p) for p in np.argsort(first, kind="stable")]
+
+
+def _batches(order: list[int], field_bytes: int, max_bytes: int) -> Iterator[list[int]]:
+    """``order`` cut into runs of fields holding at most ``max_bytes`` (one field at least)."""
+    per_batch = max(1, max_bytes // max(1, field_bytes))
+    for start in range(0, len(order), per_batch):
+        yield order[start : start + per_batch]
 
 
 def display_window(samples: list[np.ndarray], dtype: np.dtype[Any]) -> tuple[float, float]:

@@ -70,22 +70,25 @@ def export_ome_tiff(
     out = Path(out_dir)
     prepare_output(out, overwrite=overwrite, marker=MANIFEST)
     out.mkdir(parents=True)
-    written: list[Path] = []
+    written: dict[int, Path] = {}  # by the field's place in the layout
     done = 0
-    files: list[dict[str, Any]] = []
     for stack in source.fields():
         path = out / field_file_name(stack.well, stack.fov)
         if path.exists():
             raise ExportError(f"two fields of view map to {path.name}")
         _write_field(path, source, stack)
-        written.append(path)
-        files.append({"file": path.name, "well": stack.well, "fov": stack.fov})
+        written[stack.index] = path
         done += int(stack.taken.sum())
         if progress is not None:
             progress(done, source.image_count)
+    in_order = [written[p] for p in sorted(written)]
+    files = [
+        {"file": path.name, "well": well, "fov": fov}
+        for path, (well, fov) in zip(in_order, source.layout.fields, strict=True)
+    ]
     manifest = {"run": source.info.uid, "experiment_id": source.info.experiment_id, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return written
+    return in_order
 
 
 def _write_field(path: Path, source: RunSource, stack: FieldStack) -> None:

@@ -17,6 +17,7 @@ The metadata are built from the ``yaozarrs`` models of the NGFF 0.5 specificatio
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,20 @@ def export_ome_zarr(
 
     total = sum(s.image_count for s in sources)
     done = 0
+    # A well's fields are numbered in plate order, run after run, whatever order
+    # the fields are read in (the order they were taken).
     wells: dict[str, list[v05.FieldOfView]] = {}
+    places: list[list[tuple[str, str]]] = []  # per run, per field: (well group, field path)
+    for a, source in enumerate(sources):
+        places.append([])
+        for well, _ in source.layout.fields:
+            row, column = split_well(well)
+            if row not in rows or column not in columns:
+                raise ExportError(f"well {well} is not on the plate {rows[0]}1..")
+            path = str(len(wells.setdefault(well, [])))
+            wells[well].append(v05.FieldOfView(path=path, acquisition=a))
+            places[a].append((f"{row}/{column}", path))
+    well_groups: dict[str, Any] = {}
     acquisitions: list[v05.Acquisition] = []
     for a, source in enumerate(sources):
         info = source.info
@@ -97,23 +111,16 @@ def export_ome_zarr(
                 id=a,
                 name=info.uid,
                 description=f"run {info.uid[:8]} of experiment {info.experiment_id}",
-                maximumfieldcount=max(
-                    sum(1 for w, _ in source.layout.fields if w == well)
-                    for well in source.layout.wells
-                ),
+                maximumfieldcount=max(Counter(w for w, _ in source.layout.fields).values()),
                 starttime=int(info.start_time * 1000),
                 endtime=int(info.stop_time * 1000) if info.stop_time else None,
             )
         )
         for stack in source.fields():
-            row, column = split_well(stack.well)
-            if row not in rows or column not in columns:
-                raise ExportError(f"well {stack.well} is not on the plate {rows[0]}1..")
-            path = str(len(wells.setdefault(stack.well, [])))
-            wells[stack.well].append(v05.FieldOfView(path=path, acquisition=a))
-            row_group = root.require_group(row)
-            well_group = row_group.require_group(column)
-            _write_field(well_group.create_group(path), source, stack)
+            well_path, path = places[a][stack.index]
+            if well_path not in well_groups:
+                well_groups[well_path] = root.require_group(well_path)
+            _write_field(well_groups[well_path], path, source, stack)
             done += int(stack.taken.sum())
             if progress is not None:
                 progress(done, total)
@@ -165,10 +172,10 @@ def _export_positions(root: Any, sources: list[RunSource], progress: ExportProgr
     done = 0
     series: list[str] = []
     for source in sources:
+        first = len(series)
+        series.extend(str(first + p) for p in range(len(source.layout.fields)))
         for stack in source.fields():
-            path = str(len(series))
-            series.append(path)
-            _write_field(root.create_group(path), source, stack)
+            _write_field(root, str(first + stack.index), source, stack)
             done += int(stack.taken.sum())
             if progress is not None:
                 progress(done, total)
@@ -183,24 +190,16 @@ def _export_positions(root: Any, sources: list[RunSource], progress: ExportProgr
     }
 
 
-def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:
-    """One field of view: its array and its image metadata."""
+def _write_field(parent: Any, path: str, source: RunSource, stack: FieldStack) -> None:
+    """One field of view: a group at ``parent/path`` with its image metadata and arrays.
+
+    The group is created with its metadata and each array with its data, one write each.
+    """
     from yaozarrs import v05
     from zarr.codecs import BloscCodec, BloscShuffle
 
     info = source.info
     levels = pyramid(stack.data)
-    for k, level in enumerate(levels):
-        array = group.create_array(
-            str(k),
-            shape=level.shape,
-            chunks=(1, 1, 1, *level.shape[-2:]),
-            dtype=level.dtype,
-            compressors=[BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.bitshuffle)],
-            dimension_names=AXES,
-            fill_value=0,
-        )
-        array[...] = level
     px = info.pixel_size_um
     dz = source.z_step_um()
     height, width = source.frame_shape
@@ -265,8 +264,7 @@ def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:
             ),
         ),
     )
-    group.attrs["ome"] = image.model_dump(mode="json", exclude_none=True)
-    group.attrs["hcs"] = {
+    hcs = {
         "run": info.uid,
         "well": stack.well,
         "fov": stack.fov,
@@ -275,3 +273,15 @@ def _write_field(group: Any, source: RunSource, stack: FieldStack) -> None:
         "time_indices": list(layout.time_indices),
         "z_indices": list(layout.z_indices),
     }
+    group = parent.create_group(
+        path, attributes={"ome": image.model_dump(mode="json", exclude_none=True), "hcs": hcs}
+    )
+    for k, level in enumerate(levels):
+        group.create_array(
+            str(k),
+            data=level,
+            chunks=(1, 1, 1, *level.shape[-2:]),
+            compressors=[BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.bitshuffle)],
+            dimension_names=AXES,
+            fill_value=0,
+        )

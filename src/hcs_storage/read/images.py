@@ -8,9 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from hcs_storage.read.frames import frame_table, image_stack, select_frames
+from hcs_storage.read.frames import (
+    frame_table,
+    image_stack,
+    join_gap_frames,
+    read_frames,
+    select_frames,
+)
 from hcs_storage.read.layout import run_layout
 from hcs_storage.read.run_info import run_info
+
+#: The frame-table columns :func:`well_fields` reads (no others are sent).
+WELL_FIELD_COLUMNS = ("well", "channel", "fov", "z_index", "time_index", "x_um", "y_um", "z_um")
 
 
 @dataclass(frozen=True)
@@ -135,10 +144,12 @@ def well_fields(
         table: the run's :func:`frame_table`, if already read.
 
     Returns:
-        The images in field-of-view order (then z). Frames are read lazily from
-        their files, one at a time.
+        The images in field-of-view order (then z). Only the frame table's columns
+        that say where a frame is are read, and the well's frames in as few requests
+        as their order in the run allows.
     """
-    table = table if table is not None else frame_table(run)
+    if table is None:
+        table = frame_table(run, columns=WELL_FIELD_COLUMNS)
     rows = select_frames(table, well=well, channel=channel, z_index=z_index, time_index=time_index)
     images = image_stack(run)
     found = [
@@ -151,8 +162,8 @@ def well_fields(
             x_um=float(table["x_um"][i]),
             y_um=float(table["y_um"][i]),
             z_um=float(table["z_um"][i]),
-            image=np.asarray(images[int(i), 0, ::step, ::step]),
+            image=image,
         )
-        for i in rows
+        for i, image in read_frames(images, rows, gap_frames=join_gap_frames(images), step=step)
     ]
     return sorted(found, key=lambda f: (f.fov, f.z_index))

@@ -9,7 +9,13 @@ import pytest
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.stage.kinematics import move_duration_s
-from hcs_plans.estimate import FIELD_OVERHEAD_S, SOFTWARE_FRAME_S, estimate_duration
+from hcs_plans.estimate import (
+    FIELD_OVERHEAD_S,
+    SOFTWARE_FRAME_S,
+    FrameMoves,
+    estimate_duration,
+    frame_moves_s,
+)
 from hcs_plans.specs import spec_from_data
 from hcs_plans.table import AcquisitionTable, resolve
 
@@ -100,3 +106,16 @@ def test_each_new_well_adds_its_first_view_and_the_run_its_warm_up_once(
         profile_config, table, hardware_timed=True, first_view_s=0.5, warmup_s=2.0
     )
     assert sim.frames_s - plain.frames_s == pytest.approx(2.0 + 0.5 * (3 - 1))
+
+
+def test_frame_moves_remembered_are_those_worked_out_and_each_a_new_dict(
+    profile_config: MicroscopeConfig,
+) -> None:
+    moves = FrameMoves(profile_config, hardware_timed=False)
+    for dxy in (None, (900.0, -4500.0)):
+        for dz, wheel in itertools.product((-2.0, 0.0, 3.0), (1, 3)):
+            asked = {"dxy_um": dxy, "dz_um": dz, "wheel_from": 1, "wheel_to": wheel}
+            expected = frame_moves_s(profile_config, **asked, hardware_timed=False)
+            first = moves(**asked)
+            first.pop("stage")  # as the estimate does: the next lookup is unchanged
+            assert moves(**asked) == expected

@@ -7,26 +7,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fake_runs import CountingImages, PlateRun, frame, table_of
 from hcs_storage.query import (
     find_runs,
+    join_gap_frames,
     read_frames,
     row_name,
     run_layout,
     select_frames,
     split_well,
+    well_fields,
     well_sort_key,
 )
-
-
-def table_of(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {key: np.array([r[key] for r in rows]) for key in rows[0]}
-
-
-def frame(well: str, fov: int, channel: str, z: int, t: int = 0, z_um: float = 0.0) -> dict:
-    return {
-        "well": well, "fov": fov, "channel": channel, "z_index": z, "time_index": t,
-        "x_um": 100.0 * fov, "y_um": 7.0, "z_um": z_um or 10.0 + 2.0 * z, "exposure_ms": 5.0,
-    }  # fmt: skip
+from hcs_storage.read.images import WELL_FIELD_COLUMNS
 
 
 def test_row_names_and_well_names() -> None:
@@ -81,18 +74,6 @@ def test_layout_subset_refuses_unknown_names() -> None:
         layout.subset(channels=["GFP"])
 
 
-class CountingImages:
-    """An image stack that counts the requests made to it."""
-
-    def __init__(self, n: int) -> None:
-        self.data = np.arange(n * 4, dtype=np.uint16).reshape(n, 1, 2, 2)
-        self.shape, self.dtype, self.requests = self.data.shape, self.data.dtype, 0
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        self.requests += 1
-        return self.data[key]
-
-
 def test_read_frames_reads_consecutive_frames_in_one_request() -> None:
     images = CountingImages(10)
     got = dict(read_frames(images, [7, 1, 2, 3, 8, 5]))
@@ -125,3 +106,43 @@ def test_find_runs_quotes_list_items_so_b1_does_not_match_b10() -> None:
     ]
     with pytest.raises(ValueError, match="quotes"):
         find_runs(catalog, well='B"1')
+
+
+def test_read_frames_joins_runs_a_few_frames_apart_and_reads_every_step_th_pixel() -> None:
+    images = CountingImages(20)
+    images.data = np.arange(20 * 16, dtype=np.uint16).reshape(20, 1, 4, 4)
+    images.shape = images.data.shape
+    got = dict(read_frames(images, [2, 4, 6, 15], gap_frames=1, step=2))
+    assert sorted(got) == [2, 4, 6, 15]
+    assert images.requests == 2  # 2..6 (skipping 3 and 5), then 15 alone
+    np.testing.assert_array_equal(got[4], images.data[4, 0, ::2, ::2])
+    images.requests = 0
+    assert sorted(dict(read_frames(images, [2, 4, 6], gap_frames=0))) == [2, 4, 6]
+    assert images.requests == 3
+
+
+def test_join_gap_frames_skips_small_frames_only() -> None:
+    small, large = CountingImages(1), CountingImages(1)
+    large.shape = (1, 1, 2048, 2048)
+    assert join_gap_frames(small) > 0
+    assert join_gap_frames(large) == 0  # an 8 MiB frame costs more than a request
+
+
+def test_well_fields_reads_the_placing_columns_and_the_well_in_one_request() -> None:
+    rows = [
+        frame(w, f, c, 0)
+        for w in ("B3", "B4")
+        for f in (1, 0)  # taken out of order: the result is in fov order
+        for c in ("DAPI", "GFP")
+    ]
+    run = PlateRun(rows)
+    found = well_fields(run, "B3", "DAPI")
+    assert [(f.well, f.fov, f.channel, f.x_um) for f in found] == [
+        ("B3", 0, "DAPI", 0.0),
+        ("B3", 1, "DAPI", 100.0),
+    ]
+    np.testing.assert_array_equal(found[0].image, run.images.data[2, 0])
+    assert run.images.requests == 1  # frames 0 and 2, GFP's frame between them dropped
+    assert [sorted(asked) for asked in run.table.asked] == [
+        sorted(f"frame-{c}" for c in WELL_FIELD_COLUMNS)
+    ]  # not exposure_ms, nor seq_num
