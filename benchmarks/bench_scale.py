@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the instant microscope's script
 from bench_acquisition_overhead import instant_config
 from hcs_devices.config import load_config
 from hcs_orchestrator import DEFAULT_CONFIG
+from hcs_orchestrator.progress import image_progress
 from hcs_orchestrator.session import open_session
 from hcs_plans import acquire_plate, spec_from_data
 from hcs_storage.export import export_ome_zarr
@@ -165,17 +165,11 @@ def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, 
 
 def export_per_image_ms(run: Any, out: Path, label: str) -> float:
     images = int(run.metadata["start"]["num_images"])
-    bar = tqdm(
-        total=images,
-        desc=f"export {label}",
-        unit="image",
-        leave=False,
-        disable=not sys.stderr.isatty(),
-    )
-    with bar:
+    with image_progress() as bar:
+        task = bar.add_task(f"export {label}", total=images)
 
         def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
+            bar.update(task, completed=done, total=total)
 
         _, seconds = timed(lambda: export_ome_zarr(run, out, progress=progress))
     return seconds / images * 1000
