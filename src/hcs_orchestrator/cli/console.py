@@ -11,10 +11,9 @@ from typing import Annotated
 import typer
 
 from hcs_orchestrator.cli.key_options import api_key_file_option, key_command_settings, server_key
-from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, Config, DataDir
+from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, DEFAULT_HOST, Config, DataDir, Host, Port
 
 #: Mirrors ``hcs_orchestrator.console.server`` (not imported here: it pulls in uvicorn).
-DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8010
 #: Where ``hcs console`` writes the key it generates, in the data directory (mode 0600).
 CONSOLE_KEY_FILE = "console-api-key"
@@ -41,15 +40,8 @@ def register(app: typer.Typer) -> None:
 def console(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     config: Config = None,
-    host: Annotated[
-        str,
-        typer.Option(
-            "--host",
-            metavar="ADDRESS",
-            help="interface to listen on (this machine only by default)",
-        ),
-    ] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option("--port", metavar="PORT", help="port")] = DEFAULT_PORT,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
     api_key_file: Annotated[
         Path | None,
         api_key_file_option("file holding the API key (default: $HCS_TILED_API_KEY, else new)"),

@@ -44,6 +44,18 @@ Config = Annotated[
     typer.Option("--config", metavar="FILE", help="microscope configuration (default: simulated)"),
 ]
 
+#: ``--host`` of a command that serves: the interface to listen on.
+Host = Annotated[
+    str,
+    typer.Option(
+        "--host", metavar="ADDRESS", help="interface to listen on (this machine only by default)"
+    ),
+]
+#: ``--port`` of a command that serves.
+Port = Annotated[int, typer.Option("--port", metavar="PORT", help="port")]
+#: Where a command that serves listens by default: this machine only.
+DEFAULT_HOST = "127.0.0.1"
+
 
 def hcs_command(argv0: str | None = None) -> str:
     """How to run ``hcs`` again from the user's shell, for hints such as "browse: ...".

@@ -11,10 +11,9 @@ from typing import Annotated
 import typer
 
 from hcs_orchestrator.cli.key_options import api_key_file_option, key_command_settings, server_key
-from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, DataDir
+from hcs_orchestrator.cli.options import DEFAULT_DATA_DIR, DEFAULT_HOST, DataDir, Host, Port
 
 #: Mirrors ``hcs_storage.server`` (not imported here: it pulls in Tiled).
-DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 DESCRIPTION = (
@@ -36,15 +35,8 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    host: Annotated[
-        str,
-        typer.Option(
-            "--host",
-            metavar="ADDRESS",
-            help="interface to listen on (this machine only by default)",
-        ),
-    ] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option("--port", metavar="PORT", help="port")] = DEFAULT_PORT,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
     api_key_file: Annotated[
         Path | None,
         api_key_file_option(
