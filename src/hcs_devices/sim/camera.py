@@ -193,7 +193,7 @@ class SimFrameSource:
             for future in self._ahead.values():
                 future.cancel()
             self._ahead.clear()
-            if self.config.camera.simulation == "fast" or self._closed:
+            if not self.looks_ahead():
                 return
             piezo_um = self.optics.focus_z_um() - self._stage_z_um()
             state = self.specimen.state()
@@ -227,10 +227,9 @@ class SimFrameSource:
             state = self.specimen.state()
             with self._ahead_lock:
                 ahead = self._ahead.pop((view, light, state), None)
-            rendered = ahead is not None and not ahead.cancelled()
             photons = (
                 ahead.result()
-                if ahead is not None and rendered
+                if ahead is not None and not ahead.cancelled()
                 else self.renderer.expected(view, light, state)
             )
         return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)

@@ -141,9 +141,10 @@ class RunSource:
         for batch in _batches(self.acquisition_order(), field_bytes, max_bytes):
             where: dict[int, tuple[int, tuple[int, ...]]] = {}
             data = {p: np.zeros((n_t, n_c, n_z, height, width), dtype=self.dtype) for p in batch}
+            taken = {p: self.layout.frames[p] >= 0 for p in batch}
             for p in batch:
                 frames = self.layout.frames[p]
-                for tcz in zip(*np.nonzero(frames >= 0), strict=True):
+                for tcz in zip(*np.nonzero(taken[p]), strict=True):
                     where[int(frames[tcz])] = (p, tuple(int(i) for i in tcz))
             for row, frame in read_frames(
                 images, sorted(where), max_bytes, gap_frames=join_gap_frames(images)
@@ -152,8 +153,7 @@ class RunSource:
                 data[p][tcz] = frame
             for p in batch:
                 well, fov = self.layout.fields[p]
-                taken = self.layout.frames[p] >= 0
-                yield FieldStack(index=p, well=well, fov=fov, data=data.pop(p), taken=taken)
+                yield FieldStack(index=p, well=well, fov=fov, data=data.pop(p), taken=taken[p])
 
     def acquisition_order(self) -> list[int]:
         """The fields' positions in the layout, ordered by the first frame of each."""
