@@ -108,13 +108,17 @@ def profile_namespace(data_dir: Path, config: Path | None) -> Iterator[dict[str,
     namespace: dict[str, object] = {"__name__": "__main__"}
     environ = {"HCS_DATA_DIR": str(data_dir), "HCS_CONFIG": str(config or "")}
     with mock.patch.dict(os.environ, environ):
+        sessions: list[Session] = []
         try:
             for startup in sorted(PROFILE_STARTUP.glob("*.py")):
                 exec(compile(startup.read_text(encoding="utf-8"), str(startup), "exec"), namespace)
+            sessions += [v for v in namespace.values() if isinstance(v, Session)]
             yield namespace
         finally:
-            session = namespace.get("session")
-            if isinstance(session, Session):
+            # A page may open a session of its own under the same name: close both, so
+            # that no forwarder outlives the page.
+            sessions += [v for v in namespace.values() if isinstance(v, Session)]
+            for session in {id(s): s for s in sessions}.values():
                 session.close()
 
 

@@ -71,10 +71,14 @@ def test_console_page_shows_live_frames_moves_on_a_click_and_says_why_it_refuses
     assert served.harness.sim.xy_um() == pytest.approx(well_center_um(2, 3))
     browser.wait_for("document.getElementById('well-C4').classList.contains('here')")
     browser.screenshot(tmp_path / "2-moved-to-C4.png")
-    # The arrows move by the step from where the newest frame was taken.
+    # The arrows move by the step from where the newest frame was taken: once a frame
+    # taken at C4's centre is the page's newest (frames taken on the way are in C4 too).
+    c4_x, c4_y = well_center_um(2, 3)
+    browser.wait_for(
+        f"here !== null && Math.abs(here[0] - {c4_x}) < 0.05 && Math.abs(here[1] - {c4_y}) < 0.05"
+    )
     browser.click("#right")
     browser.wait_for("document.getElementById('message').textContent === 'done'")
-    c4_x, c4_y = well_center_um(2, 3)
     assert served.harness.sim.xy_um() == pytest.approx((c4_x + 100.0, c4_y))
 
     # During an acquisition the click is refused, and the page says why.
