@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from hcs_storage.api_key import API_KEY_ENV, check_api_key
-from hcs_storage.catalog import catalog_adapter
 from hcs_storage.redact import redact_secrets_in_logs
 from hcs_storage.storage_guard import install_readable_storage_guard
 
@@ -79,6 +78,8 @@ def build_server_app(
     """
     from tiled.config import Authentication
     from tiled.server.app import build_app
+
+    from hcs_storage.catalog import catalog_adapter
 
     install_readable_storage_guard()
     tree = catalog_adapter(data_dir, catalog_uri, tables_uri=tables_uri)

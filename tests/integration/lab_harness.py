@@ -26,6 +26,7 @@ import yaml
 
 from hcs_devices.config import MicroscopeConfig
 from hcs_orchestrator.lab.control import PUBLIC_KEY_ENV
+from hcs_orchestrator.lab.processes import wait_ended
 from hcs_orchestrator.paths import DEMO_SPEC
 from hcs_storage.spool import JOURNAL_SUFFIX, read_journal, spool_dir
 
@@ -100,7 +101,7 @@ def running_lab(root: Path, config: MicroscopeConfig, *up_options: str) -> Itera
     finally:
         hcs_lab("down", "--lab-dir", lab_dir)
         processes += service_processes(lab_dir)
-        _, alive = psutil.wait_procs(processes, timeout=30)
+        alive = wait_ended(processes, timeout_s=30)
         for process in alive:
             process.kill()
 

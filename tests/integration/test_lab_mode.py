@@ -23,6 +23,7 @@ import pytest
 import yaml
 from lab_harness import HCS, PROFILE, hcs_lab, queue_client_at, service_processes, wait_until
 
+from hcs_orchestrator.lab.processes import wait_ended
 from hcs_orchestrator.paths import DEMO_SPEC
 
 pytestmark = [
@@ -186,7 +187,7 @@ def test_lab_runs_plates_queued_with_the_api_and_the_qserver_cli_and_stops_clean
         assert "1 queued, 3 in history" in status.stdout  # the failed plate waits, first
     finally:
         down = hcs_lab("down", "--lab-dir", lab_dir)
-        _, alive = psutil.wait_procs(processes, timeout=30)
+        alive = wait_ended(processes, timeout_s=30)
         for process in alive:  # never leave a service behind, even when the test failed
             process.kill()
     assert down.returncode == 0, down.stdout + down.stderr

@@ -23,6 +23,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hcs_storage.server import free_port
+
 LAB_FILE = "lab.json"
 KEY_FILE = "tiled-api-key"
 CONTROL_KEY_FILE = "zmq-control-key"
@@ -62,8 +64,6 @@ class LabSettings:
         cls, data_dir: Path, profile_dir: Path, config: Path | None, *, encrypt: bool = False
     ) -> LabSettings:
         """Settings with free loopback ports."""
-        from hcs_storage.server import free_port  # imports Tiled: only when needed
-
         return cls(
             data_dir=str(data_dir.resolve()),
             profile_dir=str(profile_dir.resolve()),

@@ -87,16 +87,43 @@ def stop_process(pid_file: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         return False
     tree = process_tree(pid)
     _signal_group(pid, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=timeout_s)
+    alive = wait_ended(tree, timeout_s)
     if alive:
         _signal_group(pid, signal.SIGKILL)
         for process in alive:
             with contextlib.suppress(psutil.Error):
                 process.kill()
-        psutil.wait_procs(alive, timeout=timeout_s)
+        wait_ended(alive, timeout_s)
     _reap(pid)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def has_ended(process: psutil.Process) -> bool:
+    """True once ``process`` has exited, whether or not its parent has collected it yet.
+
+    A service outlives the ``hcs lab up`` that started it, so its parent is the
+    system's init process, which collects exited children in its own time (some
+    container init processes only every few seconds): an exited, uncollected process
+    (a zombie) has ended all the same.
+    """
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def wait_ended(
+    processes: Sequence[psutil.Process], timeout_s: float, interval_s: float = 0.02
+) -> list[psutil.Process]:
+    """Wait until every process has ended (see :func:`has_ended`); returns those still alive."""
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()
+    alive = [p for p in processes if not has_ended(p)]
+    while alive and time.monotonic() < deadline:
+        pause.wait(interval_s)
+        alive = [p for p in alive if not has_ended(p)]
+    return alive
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
 
-from hcs_orchestrator.lab.processes import running_pid, start_process, stop_process
+from hcs_orchestrator.lab.processes import (
+    has_ended,
+    running_pid,
+    start_process,
+    stop_process,
+    wait_ended,
+)
 
 #: A service with a child of its own, as the RE Manager has its worker.
 PARENT_AND_CHILD = [
@@ -59,3 +67,25 @@ def test_running_pid_is_none_when_the_pid_file_is_missing_or_garbled(tmp_path: P
     garbled = tmp_path / "garbled.pid"
     garbled.write_text("12")
     assert running_pid(garbled) is None
+
+
+def test_wait_ended_counts_an_exited_uncollected_process_as_ended_and_returns_the_living() -> None:
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        zombie = psutil.Process(exited.pid)
+        for _ in range(500):  # until it has exited; nothing collects it meanwhile
+            if zombie.status() == psutil.STATUS_ZOMBIE:
+                break
+            threading.Event().wait(0.01)
+        assert zombie.status() == psutil.STATUS_ZOMBIE
+        assert has_ended(zombie)
+        living = psutil.Process(sleeper.pid)
+        assert not has_ended(living)
+        assert wait_ended([zombie, living], timeout_s=0.2) == [living]
+        sleeper.terminate()
+        assert wait_ended([zombie, living], timeout_s=10.0) == []
+    finally:
+        sleeper.kill()
+        exited.wait()
+        sleeper.wait()
