@@ -117,12 +117,13 @@ def wait_ended(
     processes: Sequence[psutil.Process], timeout_s: float, interval_s: float = 0.02
 ) -> list[psutil.Process]:
     """Wait until every process has ended (see :func:`has_ended`); returns those still alive."""
-    deadline = time.monotonic() + timeout_s
-    pause = threading.Event()
-    alive = [p for p in processes if not has_ended(p)]
-    while alive and time.monotonic() < deadline:
-        pause.wait(interval_s)
-        alive = [p for p in alive if not has_ended(p)]
+    alive = list(processes)
+
+    def all_ended() -> bool:
+        alive[:] = [p for p in alive if not has_ended(p)]
+        return not alive
+
+    wait_for(all_ended, timeout_s, interval_s)
     return alive
 
 
