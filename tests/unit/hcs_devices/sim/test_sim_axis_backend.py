@@ -7,7 +7,7 @@ import math
 import pytest
 
 from hcs_devices.config import AxisConfig
-from hcs_devices.sim.axis import SimAxisBackend
+from hcs_devices.sim.axis import MoveLog, SimAxisBackend
 
 AXIS = AxisConfig.model_validate(
     {
@@ -47,3 +47,17 @@ async def test_sim_axis_starts_at_home_when_configured() -> None:
     backend = SimAxisBackend(AXIS.model_copy(update={"home_um": 1234.0}))
     assert await backend.position_um() == 1234.0
     assert await SimAxisBackend(AXIS).position_um() == 50000.0  # the middle by default
+
+
+async def test_sim_axis_counts_every_move_and_keeps_only_the_latest_targets() -> None:
+    backend = SimAxisBackend(AXIS)
+    backend.moves = MoveLog(keep=3)
+    assert backend.moves.last is None and backend.moves.since(0) == []
+    for target in range(1, 11):
+        await backend.move_to(float(target), timeout_s=None)
+    assert backend.moves.count == 10
+    assert backend.moves.last == 10.0
+    assert backend.moves.since(7) == [8.0, 9.0, 10.0]
+    assert backend.moves.since(10) == []
+    with pytest.raises(ValueError, match="moves since move 6 are not all kept: 10 moves"):
+        backend.moves.since(6)
