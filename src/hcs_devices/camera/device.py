@@ -16,7 +16,6 @@ from ophyd_async.core import (
     TriggerInfo,
     WatchableAsyncStatus,
     WatcherUpdate,
-    soft_signal_r_and_setter,
     soft_signal_rw,
     wait_for_value,
 )
@@ -39,6 +38,7 @@ from hcs_devices.camera.settings import (
 )
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
+from hcs_devices.memory_signals import memory_signal_r_and_setter
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.sequencer import FrameSequencer
 
@@ -157,7 +157,7 @@ class Camera(StandardDetector):
             int, self.preview.every_n, setter=self._set_preview_every_n
         )
         self.acquiring: SignalR[bool]
-        self.acquiring, set_acquiring = soft_signal_r_and_setter(bool, False)
+        self.acquiring, set_acquiring = memory_signal_r_and_setter(bool, False)
         self._plan = AcquisitionPlan()
         self._acquire = CameraAcquireLogic(
             source,

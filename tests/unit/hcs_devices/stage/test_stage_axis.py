@@ -189,3 +189,56 @@ async def test_stage_reads_every_axis_when_read(
     assert reading["stage-x"]["value"] == profile_config.stage.x.home_um
     assert reading["stage-z"]["value"] == profile_config.stage.z.home_um
     assert (await stage.describe())["stage-x"].get("units") == "um"
+
+
+async def test_axis_move_reports_its_progress_to_watchers_from_start_to_arrival(
+    stage: Stage,
+) -> None:
+    x = stage.x
+    start = await x.user_readback.get_value()
+    target = start + 6000.0  # long enough for the readback to follow it
+    updates: list[tuple[float | None, ...]] = []
+    described: set[tuple[object, ...]] = set()
+
+    def watcher(
+        current: float | None = None,
+        initial: float | None = None,
+        target: float | None = None,
+        name: str | None = None,
+        unit: str | None = None,
+        precision: int | None = None,
+        fraction: float | None = None,
+        time_elapsed: float | None = None,
+        time_remaining: float | None = None,
+    ) -> None:
+        updates.append((current,))
+        described.add((initial, target, name, unit, precision))
+
+    status = x.set(target)
+    status.watch(watcher)
+    await status
+    currents = [float(c) for (c,) in updates if c is not None]
+    assert len(currents) == len(updates)
+    assert currents[0] == start and currents[-1] == target
+    assert any(start < c < target for c in currents), "no update while moving"
+    assert currents == sorted(currents)
+    assert described == {(start, target, "stage-x", "um", 3)}
+
+
+async def test_axis_move_fails_with_a_timeout_and_stays_when_the_axis_never_arrives(
+    profile_config: MicroscopeConfig,
+) -> None:
+    cfg = profile_config.stage.x
+    axis = Axis(
+        SimAxisBackend(cfg, stalled=True),
+        low_limit_um=cfg.low_limit_um,
+        high_limit_um=cfg.high_limit_um,
+        initial_um=cfg.start_um,
+        name="x",
+    )
+    await axis.connect()
+    start = await axis.user_readback.get_value()
+    with pytest.raises(TimeoutError):
+        await axis.set(start + 10.0, timeout=0.2)
+    assert await axis.user_readback.get_value() == start
+    assert not axis.arrived_at(start + 10.0)
