@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+import pytest
 from ophyd_async.core import soft_signal_rw
 
 from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
@@ -44,3 +45,24 @@ async def test_memory_signals_keep_values_and_metadata_and_start_no_task_per_acc
         asyncio.get_running_loop().set_task_factory(None)
     await setpoint.set(2.5)
     assert await setpoint.get_value() == 2.5
+
+
+async def test_memory_signal_setter_checks_each_value_within_its_own_timeout() -> None:
+    async def refuse_negative(value: float | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError(f"exposure_ms {value} is below 0")
+
+    async def hang(value: float | None) -> None:
+        await asyncio.sleep(10)
+
+    checked = memory_signal_rw(float, 1.0, setter=refuse_negative, name="checked")
+    stuck = memory_signal_rw(float, 1.0, setter=hang, setter_timeout_s=0.05, name="stuck")
+    for signal in (checked, stuck):
+        await signal.connect()
+    await checked.set(2.0)
+    with pytest.raises(ValueError, match=r"exposure_ms -1\.0 is below 0"):
+        await checked.set(-1.0)
+    assert await checked.get_value() == 2.0
+    with pytest.raises(TimeoutError):
+        await stuck.set(5.0)
+    assert await stuck.get_value() == 1.0
