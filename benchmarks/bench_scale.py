@@ -26,6 +26,7 @@ The machine may be shared: the load average is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import subprocess
@@ -167,10 +168,12 @@ def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, 
         thread.join()
         session.RE.unsubscribe(token)
     _, catch_up_s = timed(lambda: session.flush(3600.0))
+    gc.collect()
     return uid, {
         "images": sampler.count,
         "run_s": run_s,
         "catch_up_s": catch_up_s,
+        "heap_blocks_caught_up": sys.getallocatedblocks(),
         "tenths": tenths(sampler, memory, sampler.count) if sampler.count >= 10 else [],
     }
 
@@ -254,6 +257,13 @@ def main() -> None:
         )
     print(f"spool at the end: {spool_mb:.1f} MB")
     print(f"catalog caught up {big['catch_up_s']:.2f} s after the run's last document")
+    if big["tenths"]:
+        # What grew during the run and was only in flight to the catalog is released now.
+        print(
+            f"heap blocks once the catalog caught up: {big['heap_blocks_caught_up']} "
+            f"({big['heap_blocks_caught_up'] / big['tenths'][1][3] - 1:+.1%} against the "
+            "second tenth)"
+        )
     print(f"well_fields({well!r}, DAPI): {len(fields_found)} fields in {well_s:.2f} s (target < 1)")
     print(f"frame_table: {len(table['well'])} rows in {table_s:.2f} s (target < 1)")
     print(f"find_runs(well={well!r}, channel='DAPI'): {len(found)} runs in {find_s:.2f} s")
