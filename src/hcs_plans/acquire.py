@@ -186,8 +186,8 @@ def acquire_fields(
             if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
         ]
 
-    def field_sequence(t_index: int, fov: FieldOfView, field_z: float) -> FieldSequence:
-        """A field's frames as the camera takes them (not empty: see ``field_stack``)."""
+    def field_frames(t_index: int, fov: FieldOfView, field_z: float) -> tuple[FrameRecipe, ...]:
+        """A field's frames as the camera takes them (those not recorded already)."""
         identity = {
             "experiment_id": experiment_id,
             "well": fov.well,
@@ -196,12 +196,17 @@ def acquire_fields(
             "x_um": fov.x_um,
             "y_um": fov.y_um,
         }
+        return tuple(_recipe(identity, sf, field_z, extra_rows) for sf in field_stack(t_index, fov))
+
+    def field_sequence(
+        t_index: int, fov: FieldOfView, field_z: float, following: tuple[FrameRecipe, ...]
+    ) -> FieldSequence:
+        """A field's frames (not empty: see ``field_stack``), and those of the next field."""
         return FieldSequence(
             key=f"t{t_index}/{fov.well}/{fov.fov}",
-            frames=tuple(
-                _recipe(identity, sf, field_z, extra_rows) for sf in field_stack(t_index, fov)
-            ),
+            frames=field_frames(t_index, fov, field_z),
             hardware_timed=hardware_timed,
+            following=following,
         )
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
@@ -210,10 +215,16 @@ def acquire_fields(
         yield Msg("checkpoint")
         stack = field_stack(t_index, fov)
         field_z = planned_z(fov)
+        nxt = table.fields[following[index]] if index in following else None
+        nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
+        nxt_z = planned_z(nxt) if nxt is not None else None
+        # The next field's frames, where known already: a simulated camera makes them
+        # while it takes this field's.
+        nxt_frames = field_frames(t_index, nxt, nxt_z) if nxt and nxt_z is not None else ()
         field = None
         if stack and field_z is not None:
             # Known before arriving: the camera gets ready while the stage travels.
-            field = field_sequence(t_index, fov, field_z)
+            field = field_sequence(t_index, fov, field_z, nxt_frames)
             yield Msg("prepare", camera, field, group=FIELD)
         yield Msg("wait", None, group=PREMOVE)
         yield from _move_xy(microscope, fov)
@@ -225,15 +236,12 @@ def acquire_fields(
             yield from _move_xy(microscope, fov)
         if not stack:
             return
-        nxt = table.fields[following[index]] if index in following else None
-        nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
-        nxt_z = planned_z(nxt) if nxt is not None else None
         # The next field's first frame: its filter, and its focus where known already.
         nxt_first = _settings(nxt_stack[0], nxt_z or 0.0) if nxt_stack else None
         premove = (nxt, nxt_first, nxt_z is not None)
         try:
             if field is None:
-                field = field_sequence(t_index, fov, field_z)
+                field = field_sequence(t_index, fov, field_z, nxt_frames)
                 yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
             if hardware_timed:

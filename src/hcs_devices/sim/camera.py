@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +15,11 @@ from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings
 from hcs_devices.config.models import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
+from hcs_devices.sim.lookahead import RenderAhead, SceneKey
 from hcs_devices.sim.render import Light, Renderer, View
 from hcs_devices.sim.sensor import FrameBank, Sensor
-from hcs_devices.sim.specimen import SampleState, Specimen
+from hcs_devices.sim.specimen import Specimen
 from hcs_devices.timing import sleep_precisely
-
-#: Frames of a field rendered ahead at most (their images wait in memory).
-LOOKAHEAD_FRAMES = 16
 
 
 class Scene(Protocol):
@@ -33,7 +30,11 @@ class Scene(Protocol):
         ...
 
     def focus_z_um(self) -> float:
-        """Height of the objective's focal plane now."""
+        """Height of the objective's focal plane now: stage z plus the piezo's travel."""
+        ...
+
+    def piezo_travel_um(self) -> float:
+        """The piezo's travel from the middle of its range now (0 without a piezo)."""
         ...
 
     def light(self) -> tuple[str | None, float, bool]:
@@ -71,11 +72,14 @@ class SimOptics:
 
     def focus_z_um(self) -> float:
         """Height of the focal plane: stage Z plus the piezo's travel from its centre."""
-        z = self.z.position_now()
-        if self.piezo is not None:
-            cfg = self.piezo.config
-            z += self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
-        return z
+        return self.z.position_now() + self.piezo_travel_um()
+
+    def piezo_travel_um(self) -> float:
+        """The piezo's travel from the middle of its range (0 without a piezo)."""
+        if self.piezo is None:
+            return 0.0
+        cfg = self.piezo.config
+        return self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
 
 
 class SimFrameSource:
@@ -99,13 +103,8 @@ class SimFrameSource:
         self.sensor = Sensor(config.camera, seed=config.specimen.seed)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera")
         self._banks: dict[tuple[object, ...], FrameBank] = {}
-        #: Images rendered ahead (:meth:`expect`), by scene: view, light, sample state.
-        self._ahead: dict[tuple[View, Light, SampleState], concurrent.futures.Future[np.ndarray]]
-        self._ahead = {}
-        self._ahead_lock = threading.Lock()
-        self._ahead_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="sim-camera-ahead"
-        )
+        #: Images of the frames expected next (:meth:`expect`), made in a thread.
+        self.ahead = RenderAhead(self.renderer)
         self._closed = False
         self.frames_exposed = 0
 
@@ -186,35 +185,29 @@ class SimFrameSource:
         is read as always: an image rendered ahead for exactly that scene and state of
         the sample is used, any other frame is rendered then. Noise is added at the
         exposure, in order, so the frames are the same as without looking ahead.
-        Images expected before and not used are dropped. Realistic simulation only
-        (the fast one replays a bank).
+        An image expected before and again is kept: the camera may expect a field's
+        frames while it takes the field before. A bounded number of images wait in
+        memory (:class:`~hcs_devices.sim.lookahead.RenderAhead`). Realistic
+        simulation only (the fast one replays a bank).
         """
-        with self._ahead_lock:
-            for future in self._ahead.values():
-                future.cancel()
-            self._ahead.clear()
-            if not self.looks_ahead():
-                return
-            piezo_um = self.optics.focus_z_um() - self._stage_z_um()
-            state = self.specimen.state()
-            for frame in frames[:LOOKAHEAD_FRAMES]:
-                view, light = self._view_and_light(
-                    frame.settings,
-                    (frame.x_um, frame.y_um),
-                    frame.z_um + piezo_um,
-                    (frame.source, frame.intensity_percent, True),
-                    frame.filter_position,
-                )
-                key = (view, light, state)
-                if light.dose_mw_s > 0 and key not in self._ahead:
-                    self._ahead[key] = self._ahead_pool.submit(
-                        self.renderer.expected, view, light, state
-                    )
-
-    def _stage_z_um(self) -> float:
-        """Stage z alone (the focus less the piezo's travel), where the scene has it."""
-        z = getattr(self.optics, "z", None)
-        return z.position_now() if isinstance(z, SimAxisBackend) else self.optics.focus_z_um()
+        if not self.looks_ahead():
+            self.ahead.expect(())
+            return
+        # (Read apart from the stage: the stage may still be on its way to the field.)
+        piezo_um = self.optics.piezo_travel_um()
+        state = self.specimen.state()
+        scenes: list[SceneKey] = []
+        for frame in frames:
+            view, light = self._view_and_light(
+                frame.settings,
+                (frame.x_um, frame.y_um),
+                frame.z_um + piezo_um,
+                (frame.source, frame.intensity_percent, True),
+                frame.filter_position,
+            )
+            if light.dose_mw_s > 0:
+                scenes.append((view, light, state))
+        self.ahead.expect(scenes)
 
     def render(self, settings: ExposureSettings) -> np.ndarray:
         """Render one noisy frame now (blocking; used from the worker thread)."""
@@ -225,13 +218,9 @@ class SimFrameSource:
             photons = np.zeros(settings.shape, np.float32)
         else:
             state = self.specimen.state()
-            with self._ahead_lock:
-                ahead = self._ahead.pop((view, light, state), None)
-            photons = (
-                ahead.result()
-                if ahead is not None and not ahead.cancelled()
-                else self.renderer.expected(view, light, state)
-            )
+            photons = self.ahead.take((view, light, state))
+            if photons is None:
+                photons = self.renderer.expected(view, light, state)
         return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
 
     def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
@@ -273,10 +262,6 @@ class SimFrameSource:
 
     def close(self) -> None:
         """Stop the render threads."""
-        with self._ahead_lock:
-            self._closed = True
-            for future in self._ahead.values():
-                future.cancel()
-            self._ahead.clear()
-        self._ahead_pool.shutdown(wait=True)
+        self._closed = True
+        self.ahead.close()
         self._pool.shutdown(wait=True)

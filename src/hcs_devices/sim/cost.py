@@ -36,6 +36,9 @@ class _StillScene:
     def focus_z_um(self) -> float:
         return self.z_um
 
+    def piezo_travel_um(self) -> float:
+        return 0.0
+
     def light(self) -> tuple[str | None, float, bool]:
         return self.channel.source, self.channel.intensity_percent, True
 
