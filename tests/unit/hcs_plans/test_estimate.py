@@ -108,6 +108,40 @@ def test_each_new_well_adds_its_first_view_and_the_run_its_warm_up_once(
     assert sim.frames_s - plain.frames_s == pytest.approx(2.0 + 0.5 * (3 - 1))
 
 
+def test_images_rendered_ahead_hold_a_field_up_only_when_they_take_longer_than_its_hardware(
+    profile_config: MicroscopeConfig,
+) -> None:
+    table = table_of(profile_config, z_plan={"range": 2.0, "step": 1.0})  # 3 frames
+    plain = estimate_duration(profile_config, table, hardware_timed=True)
+    assert plain.total_s - plain.run_s < 1.0
+
+    def ahead(image_s: float, first_view_s: float = 0.0, of: AcquisitionTable = table) -> float:
+        return estimate_duration(
+            profile_config,
+            of,
+            hardware_timed=True,
+            image_ahead_s={"DAPI": image_s},
+            first_view_s=first_view_s,
+        ).total_s
+
+    # Quicker than the hardware: hidden. Slower: the field takes as long as its images.
+    assert ahead(0.001) == pytest.approx(plain.total_s)
+    assert ahead(1.0) > plain.total_s + 2.0
+    assert ahead(2.0) - ahead(1.0) == pytest.approx(3 * 1.0)
+    # A new well's cells are built with its first images: hidden or not the same way.
+    plate = {
+        "plate": 96,
+        "a1_center_xy": [14380.0, 11240.0],
+        "selected_wells": [[0, 0], [0, 1]],
+        "well_points_plan": {"rows": 1, "columns": 1},
+    }
+    wells = table_of(profile_config, stage_positions=plate)
+    assert ahead(1.0, 0.5, wells) - ahead(1.0, 0.0, wells) == pytest.approx(0.5)
+    assert ahead(0.001, 0.001, wells) == pytest.approx(
+        estimate_duration(profile_config, wells, hardware_timed=True).total_s
+    )
+
+
 def test_frame_moves_remembered_are_those_worked_out_and_each_a_new_dict(
     profile_config: MicroscopeConfig,
 ) -> None:
