@@ -15,10 +15,10 @@ from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings
 from hcs_devices.config.models import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
-from hcs_devices.sim.lookahead import RenderAhead, SceneKey
+from hcs_devices.sim.lookahead import RenderAhead
 from hcs_devices.sim.render import Light, Renderer, View
-from hcs_devices.sim.sensor import FrameBank, Sensor
-from hcs_devices.sim.specimen import Specimen
+from hcs_devices.sim.sensor import Collected, FrameBank, Sensor
+from hcs_devices.sim.specimen import SampleState, Specimen
 from hcs_devices.timing import sleep_precisely
 
 
@@ -82,6 +82,11 @@ class SimOptics:
         return self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
 
 
+#: What a frame's pixels collect depends on: the view, the light, the state of the
+#: sample and the binning.
+Exposure = tuple[View, Light, SampleState, int]
+
+
 class SimFrameSource:
     """Frames of the synthetic specimen at the simulated stage's position.
 
@@ -103,8 +108,9 @@ class SimFrameSource:
         self.sensor = Sensor(config.camera, seed=config.specimen.seed)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera")
         self._banks: dict[tuple[object, ...], FrameBank] = {}
-        #: Images of the frames expected next (:meth:`expect`), made in a thread.
-        self.ahead = RenderAhead(self.renderer)
+        #: What the pixels collect in the frames expected next (:meth:`expect`), made
+        #: in a thread of its own.
+        self.ahead: RenderAhead[Exposure, Collected] = RenderAhead(self.collect)
         self._closed = False
         self.frames_exposed = 0
 
@@ -179,16 +185,17 @@ class SimFrameSource:
     def expect(self, frames: Sequence[ExpectedFrame]) -> None:
         """Start rendering the frames the camera takes next, in a thread of their own.
 
-        Each frame's image (before noise) is rendered for the scene the plan expects:
-        the stage at the field, the focus at the frame's plane (the piezo where it is
-        now), the light and filter of its channel. When the frame is exposed its scene
-        is read as always: an image rendered ahead for exactly that scene and state of
-        the sample is used, any other frame is rendered then. Noise is added at the
-        exposure, in order, so the frames are the same as without looking ahead.
-        An image expected before and again is kept: the camera may expect a field's
-        frames while it takes the field before. A bounded number of images wait in
-        memory (:class:`~hcs_devices.sim.lookahead.RenderAhead`). Realistic
-        simulation only (the fast one replays a bank).
+        Each frame's image (before noise) is rendered, and what the pixels collect
+        from it worked out, for the scene the plan expects: the stage at the field, the
+        focus at the frame's plane (the piezo where it is now), the light and filter
+        of its channel. When the frame is exposed its scene is read as always: what was
+        made ahead for exactly that scene, state of the sample and binning is used, any
+        other frame is rendered then. Noise is drawn at the exposure, in order, so the
+        frames are the same as without looking ahead. What was expected before and is
+        again is kept: the camera may expect a field's frames while it takes the field
+        before. A bounded number of frames wait in memory
+        (:class:`~hcs_devices.sim.lookahead.RenderAhead`). Realistic simulation only
+        (the fast one replays a bank).
         """
         if not self.looks_ahead():
             self.ahead.expect(())
@@ -196,7 +203,7 @@ class SimFrameSource:
         # (Read apart from the stage: the stage may still be on its way to the field.)
         piezo_um = self.optics.piezo_travel_um()
         state = self.specimen.state()
-        scenes: list[SceneKey] = []
+        exposures: list[Exposure] = []
         for frame in frames:
             view, light = self._view_and_light(
                 frame.settings,
@@ -206,8 +213,13 @@ class SimFrameSource:
                 frame.filter_position,
             )
             if light.dose_mw_s > 0:
-                scenes.append((view, light, state))
-        self.ahead.expect(scenes)
+                exposures.append((view, light, state, frame.settings.binning))
+        self.ahead.expect(exposures)
+
+    def collect(self, exposure: Exposure) -> Collected:
+        """Render an exposure's image and work out what the pixels collect (no noise)."""
+        view, light, state, binning = exposure
+        return self.sensor.collect(self.renderer.expected(view, light, state), binning)
 
     def render(self, settings: ExposureSettings) -> np.ndarray:
         """Render one noisy frame now (blocking; used from the worker thread)."""
@@ -215,13 +227,13 @@ class SimFrameSource:
         if self.config.camera.simulation == "fast":
             return self._bank(view, light, settings).frame()
         if light.dose_mw_s <= 0:
-            photons = np.zeros(settings.shape, np.float32)
-        else:
-            state = self.specimen.state()
-            photons = self.ahead.take((view, light, state))
-            if photons is None:
-                photons = self.renderer.expected(view, light, state)
-        return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
+            dark = np.zeros(settings.shape, np.float32)
+            return self.sensor.digitize(dark, gain=settings.gain, binning=settings.binning)
+        exposure = (view, light, self.specimen.state(), settings.binning)
+        collected = self.ahead.take(exposure)
+        if collected is None:
+            collected = self.collect(exposure)
+        return self.sensor.read(collected, gain=settings.gain)
 
     def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
         key = (light, settings, round(view.focus_z_um, 1), self.specimen.state().key)

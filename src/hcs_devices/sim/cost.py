@@ -59,7 +59,8 @@ class RenderCost:
         first_view_s: extra time of the first frame in each further well (its cells
             are built).
         frame_s: channel name -> time of what one frame of that channel makes at its
-            exposure (noise added to an image made ahead, or a copy from the bank).
+            exposure (its noise, read out of pixels collected ahead; or a copy from the
+            bank).
         image_s: channel name -> time of one frame's image made ahead, in the
             simulated camera's thread for it (none in the fast simulation).
     """
@@ -133,8 +134,9 @@ def _render_s(
 ) -> tuple[list[float], list[float]]:
     """Seconds of each of :data:`RENDERS` frames, in order: (images made ahead, frames).
 
-    Where the source makes images ahead, each frame's image is made first (as ahead)
-    and then the frame (its noise added at the exposure); else all is the frame's.
+    Where the source makes images ahead, each frame's image (and what the pixels
+    collect) is made first, as ahead, and then the frame is read (its noise drawn at the
+    exposure); else all is the frame's.
     """
     settings = ExposureSettings(channel.exposure_ms, gain=1.0, binning=binning, roi=roi)
     images: list[float] = []
@@ -143,9 +145,9 @@ def _render_s(
         start = time.perf_counter()
         if source.looks_ahead():
             view, light = source.view_and_light(settings)
-            photons = source.renderer.expected(view, light, source.specimen.state())
+            collected = source.collect((view, light, source.specimen.state(), binning))
             made = time.perf_counter()
-            source.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
+            source.sensor.read(collected, gain=settings.gain)
         else:
             made = start
             source.render(settings)

@@ -1,73 +1,60 @@
-"""Images of the simulated camera made before their frames are exposed.
+"""What the simulated camera makes for its frames before they are exposed.
 
 A plan knows which frames come next (a field of view's stack, and the field after it);
-the simulated camera renders their images in a thread of its own meanwhile, so that a
-frame's exposure does not wait for its rendering. An image is used only for exactly the
-scene it was made for (view, light and state of the sample, read when the frame is
-exposed); noise is added at the exposure, so the frames are the same pixels as without
-looking ahead.
+the simulated camera makes what it can of them meanwhile, in a thread of its own (the
+noise-free image of each frame's scene, and what the sensor's pixels collect from it),
+so that a frame's exposure does not wait for its rendering. What was made is used only
+for exactly the scene it was made for (read when the frame is exposed); the noise is
+drawn at the exposure, in order, so the frames are the same pixels as without looking
+ahead.
 
-At most ``capacity`` images are made or being made at once (they wait in memory): the
-scenes expected further on wait in order, and the next one starts as each image is
-taken.
+At most ``capacity`` items are made or being made at once (they wait in memory): the
+ones expected further on wait in order, and the next one starts as each is taken.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
 
-import numpy as np
-
-from hcs_devices.sim.render import Light, View
-from hcs_devices.sim.specimen import SampleState
-
-#: What an image depends on: the view, the light and the state of the sample.
-SceneKey = tuple[View, Light, SampleState]
-
-#: Images made ahead at most (each waits in memory until its frame is exposed).
+#: Items made ahead at most (each waits in memory until its frame is exposed).
 LOOKAHEAD_FRAMES = 16
 
-
-class ImageRenderer(Protocol):
-    """Makes the noise-free image of a scene (:class:`~hcs_devices.sim.render.Renderer`)."""
-
-    def expected(self, view: View, light: Light, state: SampleState | None = None) -> np.ndarray:
-        """Expected photons per pixel of the view, in this light and state of the sample."""
-        ...
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
-class RenderAhead:
-    """Renders the images of expected scenes in order, in a thread, a bounded number ahead.
+class RenderAhead(Generic[K, T]):
+    """Makes the items of expected keys in order, in a thread, a bounded number ahead.
 
     Args:
-        renderer: makes the images (its ``expected`` method, looked up at each image).
-        capacity: images made (or being made) ahead at most.
+        make: makes the item of a key (called in the thread).
+        capacity: items made (or being made) ahead at most.
     """
 
-    def __init__(self, renderer: ImageRenderer, capacity: int = LOOKAHEAD_FRAMES) -> None:
-        self.renderer = renderer
+    def __init__(self, make: Callable[[K], T], capacity: int = LOOKAHEAD_FRAMES) -> None:
+        self.make = make
         self.capacity = capacity
-        #: Images started, in order: made, being made, or queued in the thread.
-        self._started: dict[SceneKey, concurrent.futures.Future[np.ndarray]] = {}
-        #: Scenes expected beyond ``capacity``, in order (started as images are taken).
-        self._waiting: dict[SceneKey, None] = {}
+        #: Items started, in order: made, being made, or queued in the thread.
+        self._started: dict[K, concurrent.futures.Future[T]] = {}
+        #: Keys expected beyond ``capacity``, in order (started as items are taken).
+        self._waiting: dict[K, None] = {}
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera-ahead")
         self._closed = False
 
-    def expect(self, scenes: Iterable[SceneKey]) -> None:
-        """The scenes of the frames exposed next, in order (replacing those expected before).
+    def expect(self, keys: Iterable[K]) -> None:
+        """The keys of the frames exposed next, in order (replacing those expected before).
 
-        An image expected before and again is kept (made already, or on its way);
-        images expected before and not any more are dropped.
+        An item expected before and again is kept (made already, or on its way); items
+        expected before and not any more are dropped.
         """
         with self._lock:
             earlier, self._started, self._waiting = self._started, {}, {}
             if not self._closed:
-                for key in scenes:
+                for key in keys:
                     if key in self._started or key in self._waiting:
                         continue
                     if len(self._started) < self.capacity:
@@ -75,17 +62,17 @@ class RenderAhead:
                         self._started[key] = (
                             future
                             if future is not None and not future.cancelled()
-                            else self._start(key)
+                            else self._pool.submit(self.make, key)
                         )
                     else:
                         self._waiting[key] = None
             for future in earlier.values():
                 future.cancel()
 
-    def take(self, key: SceneKey) -> np.ndarray | None:
-        """The image made ahead for exactly this scene (waiting for it), or None.
+    def take(self, key: K) -> T | None:
+        """The item made ahead for exactly this key (waiting for it), or None.
 
-        Either way the scene is no longer expected, and the next scene waiting starts.
+        Either way the key is no longer expected, and the next key waiting starts.
         """
         with self._lock:
             future = self._started.pop(key, None)
@@ -93,26 +80,19 @@ class RenderAhead:
             while self._waiting and len(self._started) < self.capacity and not self._closed:
                 following = next(iter(self._waiting))
                 del self._waiting[following]
-                self._started[following] = self._start(following)
+                self._started[following] = self._pool.submit(self.make, following)
         if future is None or future.cancelled():
             return None
         return future.result()
 
     @property
-    def images(self) -> int:
-        """Images made or being made ahead now (each waits in memory)."""
+    def items(self) -> int:
+        """Items made or being made ahead now (each waits in memory)."""
         with self._lock:
             return len(self._started)
 
-    def _start(self, key: SceneKey) -> concurrent.futures.Future[np.ndarray]:
-        return self._pool.submit(self._render, key)
-
-    def _render(self, key: SceneKey) -> np.ndarray:
-        view, light, state = key
-        return self.renderer.expected(view, light, state)
-
     def close(self) -> None:
-        """Drop every image expected, and stop the thread."""
+        """Drop every item expected, and stop the thread."""
         with self._lock:
             self._closed = True
             for future in self._started.values():

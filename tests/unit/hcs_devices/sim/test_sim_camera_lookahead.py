@@ -148,12 +148,12 @@ def test_sim_camera_keeps_no_more_than_its_lookahead_in_memory_when_more_frames_
     source, threads = _source(profile_config, scene)
     try:
         source.expect(_expected(source, scene, planes))
-        assert source.ahead.images == LOOKAHEAD_FRAMES
+        assert source.ahead.items == LOOKAHEAD_FRAMES
         most = 0
         for z in planes:
             scene.z_um = z
             _frames(source, scene, [z])
-            most = max(most, source.ahead.images)
+            most = max(most, source.ahead.items)
         assert most <= LOOKAHEAD_FRAMES
         # The frames beyond the first LOOKAHEAD_FRAMES were made ahead too, as room freed.
         assert len(threads) == len(planes)
