@@ -238,7 +238,9 @@ def acquire_fields(
             return
         # The next field's first frame: its filter, and its focus where known already.
         nxt_first = _settings(nxt_stack[0], nxt_z or 0.0) if nxt_stack else None
-        premove = (nxt, nxt_first, nxt_z is not None)
+        # After the run's last field the focus heads back to where the run found it.
+        last = nxt is None and t_index == len(table.time_points_s) - 1
+        premove = (nxt, nxt_first, nxt_z is not None, base_z if last else None)
         try:
             if field is None:
                 field = field_sequence(t_index, fov, field_z, nxt_frames)
@@ -257,6 +259,13 @@ def acquire_fields(
             yield from _record(camera, rewindable)
             raise
 
+    def first_moves(t_index: int) -> MsgGenerator:
+        """Travel to a time point's first field, the filter and focus to its first frame."""
+        fov = table.fields[chosen[0]]
+        stack, z = field_stack(t_index, fov), planned_z(fov)
+        first = _settings(stack[0], z or 0.0) if stack else None
+        yield from _premove(microscope, fov, first, z is not None)
+
     def body() -> MsgGenerator:
         nonlocal rewindable
         rewindable = yield Msg("rewindable", None, None)
@@ -272,6 +281,8 @@ def acquire_fields(
         for t_index, t_s in enumerate(table.time_points_s):
             if not (yield from schedule.begin(t_index, t_s, record=timed)):
                 continue
+            if chosen:
+                yield from first_moves(t_index)
             for index in chosen:
                 yield from one_field(t_index, index, table.fields[index])
         # Anything a pause inside the last collect left unannounced (nothing, usually).
@@ -352,14 +363,18 @@ def _premove(
     nxt: FieldOfView | None,
     first: SequencedFrame | None,
     with_focus: bool,
+    rest_z_um: float | None = None,
 ) -> MsgGenerator:
     """Start travelling to the next field of view (waited for at the next field).
 
     The filter wheel turns to the next field's first channel meanwhile, and the focus
     goes to its first plane when that is known before arriving (no autofocus): each is
-    a motor of its own, and no exposure is under way.
+    a motor of its own, and no exposure is under way. With no next field, the focus
+    goes to ``rest_z_um`` if given (where the run found it, after its last field).
     """
     if nxt is None:
+        if rest_z_um is not None:
+            yield Msg("set", microscope.stage_.z, rest_z_um, group=PREMOVE)
         return
     yield Msg("set", microscope.stage_.x, nxt.x_um, group=PREMOVE)
     yield Msg("set", microscope.stage_.y, nxt.y_um, group=PREMOVE)
@@ -463,6 +478,7 @@ def _burst(
     nxt: FieldOfView | None,
     first: SequencedFrame | None,
     with_focus: bool,
+    rest_z_um: float | None,
 ) -> MsgGenerator:
     """The prepared stack as one hardware-timed burst; the stage leaves while it is written."""
     camera = microscope.camera
@@ -470,7 +486,7 @@ def _burst(
     yield Msg("wait", None, group=FIELD)
     yield Msg("complete", camera, group=FIELD)
     yield Msg("wait_for", None, [camera.exposures_done])
-    yield from _premove(microscope, nxt, first, with_focus)
+    yield from _premove(microscope, nxt, first, with_focus, rest_z_um)
     yield Msg("wait", None, group=FIELD)
 
 
