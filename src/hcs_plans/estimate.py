@@ -8,12 +8,13 @@ The estimate walks the resolved acquisition frame by frame, as the plan will:
   move has the stage's backlash leg), then the longest of the exposure, the sensor's
   readout and, on the simulated microscope, what is made at the exposure (the noise,
   or a fast simulation's copy from its bank);
-- each field of view: the stage's move from the last one (trapezoid or triangle
-  profile, the longer of x and y), during which the filter and the focus move to the
-  field's first frame (the plan sends them together), and the messages that prepare,
-  start and record it. On the simulated microscope the field's images are rendered
-  ahead, in a thread of their own, while the field before it is taken: the field takes
-  at least as long as its images (and a new well's cells) take to render;
+- each field of view: the stage's move from the last one (the first: from where it
+  stands; trapezoid or triangle profile, the longer of x and y), during which the
+  filter and the focus move to the field's first frame (the plan sends them together),
+  and the messages that prepare, start and record it. On the simulated microscope the
+  field's images are rendered ahead, in a thread of their own, while the field before
+  it is taken: the field takes at least as long as its images (and a new well's cells)
+  take to render;
 - each time point: the wait for its scheduled start, if the previous one ended early;
 - the run: opening, staging and closing it, and writing what is left.
 
@@ -208,7 +209,7 @@ def estimate_duration(
             clock = start_s
         began = frames_s + focus_s + filters_s + stage_s + messages_s
         stack = table.stack(t)
-        for n, field in enumerate(table.fields):
+        for field in table.fields:
             field_began = frames_s + focus_s + filters_s + stage_s + messages_s
             images_s = first_view_s if ahead and seen and field.well not in seen else 0.0
             seen.add(field.well)
@@ -222,9 +223,7 @@ def estimate_duration(
                     wheel_to=frame.channel.filter_position,
                 )
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
-                if i == 0 and n == 0:  # no field before: the stage moves first
-                    stage_s += moves.pop("stage")
-                if (i == 0 and n > 0) or hardware_timed:  # moves at once (see lower_bound)
+                if i == 0 or hardware_timed:  # moves at once (see lower_bound)
                     kind = max(moves, key=lambda k: moves[k])
                     moves = {kind: moves[kind]}
                 stage_s += moves.get("stage", 0.0)
