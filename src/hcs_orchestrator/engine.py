@@ -24,6 +24,7 @@ from bluesky.log import ComposableLogAdapter
 from bluesky.utils import FailedStatus, Msg, SigintHandler
 
 from hcs_devices.ownership import HardwareOwner
+from hcs_orchestrator.document_schemas import use_lean_validators
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,8 @@ class MicroscopeRunEngine(RunEngine):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Documents are checked against event-model's rules, at a fraction of the cost.
+        use_lean_validators()
         self.owner = owner
         self.safe_state = safe_state
         self.timer = MessageTimer()

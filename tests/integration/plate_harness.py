@@ -96,7 +96,7 @@ class SessionHarness:
 
     def moves(self) -> dict[str, int]:
         """How many moves each simulated stage axis has been commanded so far."""
-        return {"x": len(self.sim.x.moves), "y": len(self.sim.y.moves), "z": len(self.sim.z.moves)}
+        return {axis: getattr(self.sim, axis).moves.count for axis in ("x", "y", "z")}
 
     def run_count(self) -> int:
         """Runs in the catalog once storage has caught up."""

@@ -240,9 +240,9 @@ def test_contrast_autofocus_ends_moving_up_when_the_focus_is_below_the_last_plan
     m = af_microscope
     x, y = well_xy("C3")
     go_to(RE, m, x, y, dapi_focus_z(m, x, y) + 5.0)
-    moves_before = len(optics_of(m).z.moves)
+    moves_before = optics_of(m).z.moves.count
     RE(contrast_autofocus(m, SEARCH))
-    final_moves = optics_of(m).z.moves[moves_before:]
+    final_moves = optics_of(m).z.moves.since(moves_before)
     # The last plane sampled is above the focus: the last move overshoots down, then up.
     assert final_moves[-1] > final_moves[-2]
 
@@ -351,10 +351,10 @@ def test_laser_autofocus_refuses_a_displacement_outside_the_calibrated_range(
     x, y = well_xy("C6")
     start = specimen_of(m).surface_z_um(x, y) + 30.0  # the spot is still on the sensor
     go_to(RE, m, x, y, start)
-    moves_before = len(optics_of(m).z.moves)
+    moves_before = optics_of(m).z.moves.count
     with pytest.raises(AutofocusError, match="outside the calibrated range"):
         RE(laser_autofocus(m, LaserAutofocusSettings(actuator="stage")))
-    assert len(optics_of(m).z.moves) == moves_before
+    assert optics_of(m).z.moves.count == moves_before
     assert z_now(RE, m) == pytest.approx(start, abs=1e-6)
 
 
@@ -372,10 +372,10 @@ def test_laser_autofocus_undoes_the_move_when_the_reference_is_corrupted(
     x, y = well_xy("C6")
     start = specimen_of(m).surface_z_um(x, y) + 5.0
     go_to(RE, m, x, y, start)
-    moves_before = len(optics_of(m).z.moves)
+    moves_before = optics_of(m).z.moves.count
     with pytest.raises(AutofocusError, match=r"verification failed.*move undone"):
         RE(laser_autofocus(m, LaserAutofocusSettings(actuator="stage")))
-    assert len(optics_of(m).z.moves) > moves_before  # it moved...
+    assert optics_of(m).z.moves.count > moves_before  # it moved...
     assert z_now(RE, m) == pytest.approx(start, abs=0.01)  # ...and came back
 
 

@@ -507,11 +507,11 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
             harness.on_loop(attempt, timeout=10)
         except BaseException as exc:
             outcome["refused"] = exc
-        outcome["x_moves"] = list(harness.sim.x.moves[moves_before:])
+        outcome["x_moves"] = harness.sim.x.moves.since(moves_before)
         outcome["owned"] = microscope.owner.owned
 
     n_starts = start_count(harness)
-    moves_before = len(harness.sim.x.moves)
+    moves_before = harness.sim.x.moves.count
     watcher = Watcher(
         lambda: microscope.owner.owned and images_after(harness, n_starts, 1)(), meddle
     ).start()
@@ -524,7 +524,8 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
     assert isinstance(refused, BusyError), f"{what}: {refused!r}"
     assert "busy" in str(refused)
     assert outcome["x_moves"], "the run had not moved the stage yet"
-    assert target not in outcome["x_moves"] and target not in harness.sim.x.moves[moves_before:]
+    assert target not in outcome["x_moves"]
+    assert target not in harness.sim.x.moves.since(moves_before)
     assert stop_doc(harness, uid)["exit_status"] == "success"
     assert images_of(harness, uid) == 12, "the refused command disturbed the run"
     assert len(frame_rows(harness.run_documents(uid))) == 12
@@ -532,7 +533,7 @@ def test_running_acquisition_refuses_other_clients_when_they_move_the_stage_or_s
 
     # Once the run is over, the same move from the same client works.
     harness.on_loop(lambda: stage.x.set(target))
-    assert harness.sim.x.moves[-1] == target
+    assert harness.sim.x.moves.last == target
     assert harness.sim.x.position_now() == pytest.approx(target)
 
 

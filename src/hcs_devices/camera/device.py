@@ -16,8 +16,6 @@ from ophyd_async.core import (
     TriggerInfo,
     WatchableAsyncStatus,
     WatcherUpdate,
-    soft_signal_r_and_setter,
-    soft_signal_rw,
     wait_for_value,
 )
 
@@ -39,6 +37,7 @@ from hcs_devices.camera.settings import (
 )
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.sequencer import FrameSequencer
 
@@ -142,22 +141,22 @@ class Camera(StandardDetector):
         self._announced = 0
         #: Every image's row, collected as the ``frames`` stream.
         self.rows = FrameRows(announced=lambda: self._announced)
-        self.exposure_ms = soft_signal_rw(float, 20.0, units="ms", setter=self._set_exposure)
-        self.gain = soft_signal_rw(float, 1.0, setter=self._checked("gain"))
-        self.binning = soft_signal_rw(int, 1, setter=self._set_binning)
-        self.roi_x = soft_signal_rw(int, 0, units="px", setter=self._checked("roi_x"))
-        self.roi_y = soft_signal_rw(int, 0, units="px", setter=self._checked("roi_y"))
-        self.roi_width = soft_signal_rw(
+        self.exposure_ms = memory_signal_rw(float, 20.0, units="ms", setter=self._set_exposure)
+        self.gain = memory_signal_rw(float, 1.0, setter=self._checked("gain"))
+        self.binning = memory_signal_rw(int, 1, setter=self._set_binning)
+        self.roi_x = memory_signal_rw(int, 0, units="px", setter=self._checked("roi_x"))
+        self.roi_y = memory_signal_rw(int, 0, units="px", setter=self._checked("roi_y"))
+        self.roi_width = memory_signal_rw(
             int, config.sensor_width_px, units="px", setter=self._checked("roi_width")
         )
-        self.roi_height = soft_signal_rw(
+        self.roi_height = memory_signal_rw(
             int, config.sensor_height_px, units="px", setter=self._checked("roi_height")
         )
-        self.preview_every_n = soft_signal_rw(
+        self.preview_every_n = memory_signal_rw(
             int, self.preview.every_n, setter=self._set_preview_every_n
         )
         self.acquiring: SignalR[bool]
-        self.acquiring, set_acquiring = soft_signal_r_and_setter(bool, False)
+        self.acquiring, set_acquiring = memory_signal_r_and_setter(bool, False)
         self._plan = AcquisitionPlan()
         self._acquire = CameraAcquireLogic(
             source,

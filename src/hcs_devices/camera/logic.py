@@ -19,7 +19,6 @@ from ophyd_async.core import (
     StreamResourceDataProvider,
     StreamResourceInfo,
     TriggerInfo,
-    soft_signal_r_and_setter,
 )
 
 from hcs_devices.camera.settings import ExposureSettings, FrameSource
@@ -30,6 +29,7 @@ from hcs_devices.camera.writer import (
     TiffSequenceWriter,
     write_tiff,
 )
+from hcs_devices.memory_signals import memory_signal_r_and_setter
 from hcs_devices.ownership import HardwareOwner
 from hcs_devices.timing import sleep_precisely
 
@@ -207,7 +207,7 @@ class TiffSequenceDataLogic(DetectorDataLogic):
         self._failed: asyncio.Future[None] | None = None
         #: Writes each frame into its file (replace to throttle or fail writes in tests).
         self.encode: FrameEncoder = write_tiff
-        self.frames_written, self._set_written = soft_signal_r_and_setter(int, 0)
+        self.frames_written, self._set_written = memory_signal_r_and_setter(int, 0)
 
     @property
     def directory(self) -> Path | None:

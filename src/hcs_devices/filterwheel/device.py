@@ -12,12 +12,11 @@ from ophyd_async.core import (
     StandardReadable,
     StandardReadableFormat,
     TimeoutCalculator,
-    soft_signal_r_and_setter,
-    soft_signal_rw,
 )
 
 from hcs_devices.connector import BackendConnector
 from hcs_devices.filterwheel.backend import FilterWheelBackend
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 
 
@@ -71,8 +70,8 @@ class FilterWheel(StandardReadable, StandardMovable[int]):
         self.filter_names = dict(filter_names or {})
         self._owner = owner
         with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
-            self.position, self._position_set = soft_signal_r_and_setter(int, 1)
-        self.setpoint = soft_signal_rw(int, 1)
+            self.position, self._position_set = memory_signal_r_and_setter(int, 1)
+        self.setpoint = memory_signal_rw(int, 1)
         super().__init__(name=name, connector=BackendConnector(self._sync))
 
     async def _sync(self) -> None:

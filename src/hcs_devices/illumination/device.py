@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from ophyd_async.core import AsyncStatus, StandardReadable, StandardReadableFormat, soft_signal_rw
+from ophyd_async.core import AsyncStatus, StandardReadable, StandardReadableFormat
 
 from hcs_devices.connector import BackendConnector
 from hcs_devices.illumination.backend import IlluminationBackend
+from hcs_devices.memory_signals import memory_signal_rw
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 
 
@@ -42,12 +43,12 @@ class Illumination(StandardReadable):
         #: A paused run holds the light off: a switch-on sent before the pause is ignored.
         self._held = False
         with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
-            self.source = soft_signal_rw(str, self.sources[0], setter=self._set_source)
-            self.intensity_percent = soft_signal_rw(
+            self.source = memory_signal_rw(str, self.sources[0], setter=self._set_source)
+            self.intensity_percent = memory_signal_rw(
                 float, 0.0, units="%", setter=self._set_intensity
             )
         with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
-            self.on = soft_signal_rw(bool, False, setter=self._set_on)
+            self.on = memory_signal_rw(bool, False, setter=self._set_on)
         super().__init__(name=name, connector=BackendConnector(backend.connect))
 
     def _check(self, command: str) -> None:

@@ -5,11 +5,55 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from hcs_devices.config.models import AxisConfig
 from hcs_devices.stage.kinematics import MoveProfile, move_duration_s, plan_move
 from hcs_devices.timing import LOOP_TIMER_RESOLUTION_S, sleep_precisely
+
+#: Move targets an axis keeps (a plate of 1536 wells moves the stage about 10,000 times).
+MOVES_KEPT = 1000
+
+
+class MoveLog:
+    """The targets of an axis's moves: how many there were, and the latest ones.
+
+    A long run moves an axis once per field of view and more: the log keeps a count of
+    them all and only the last ``keep`` targets, so memory stays flat however long the
+    simulated microscope runs.
+
+    Args:
+        keep: how many of the latest targets to keep.
+    """
+
+    def __init__(self, keep: int = MOVES_KEPT) -> None:
+        self.count = 0
+        self._latest: deque[float] = deque(maxlen=keep)
+
+    def append(self, target_um: float) -> None:
+        """Log a move to ``target_um``."""
+        self.count += 1
+        self._latest.append(target_um)
+
+    @property
+    def last(self) -> float | None:
+        """The latest target, if the axis ever moved."""
+        return self._latest[-1] if self._latest else None
+
+    def since(self, count: int) -> list[float]:
+        """The targets of the moves after the first ``count``, in order.
+
+        Raises:
+            ValueError: when some of them are no longer kept.
+        """
+        newer = self.count - count
+        if not 0 <= newer <= len(self._latest):
+            raise ValueError(
+                f"moves since move {count} are not all kept: {self.count} moves, "
+                f"the last {len(self._latest)} kept"
+            )
+        return list(self._latest)[len(self._latest) - newer :]
 
 
 @dataclass(frozen=True)
@@ -45,7 +89,7 @@ class SimAxisBackend:
         self._position = config.start_um
         self._motion: _Motion | None = None
         self._stopped = asyncio.Event()
-        self.moves: list[float] = []
+        self.moves = MoveLog()
 
     async def connect(self) -> None:
         """Nothing to open."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from ophyd_async.core import (
     CALCULATE_TIMEOUT,
+    AsyncStatus,
     CalculatableTimeout,
     MovableLogic,
     SignalR,
@@ -20,11 +23,10 @@ from ophyd_async.core import (
     TimeoutCalculator,
     WatchableAsyncStatus,
     WatcherUpdate,
-    soft_signal_r_and_setter,
-    soft_signal_rw,
 )
 
 from hcs_devices.connector import BackendConnector
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.stage.backend import AxisBackend
 
@@ -109,7 +111,13 @@ class AxisMoveLogic(MovableLogic[float]):
         if self.backlash_overshoot_um > 0 and new_position < current - self.tolerance_um:
             low = await self.low_limit.get_value()
             legs.insert(0, max(low, new_position - self.backlash_overshoot_um))
-        follower = asyncio.create_task(self._follow())
+        travel_um = sum(abs(b - a) for a, b in itertools.pairwise([current, *legs]))
+        # The readback follows a move that lasts long enough for anyone to watch it.
+        follower = (
+            asyncio.create_task(self._follow())
+            if self.backend.move_time_s(travel_um) > READBACK_PERIOD_S
+            else None
+        )
         arrived = False
         stops = self._stops
         try:
@@ -120,9 +128,10 @@ class AxisMoveLogic(MovableLogic[float]):
             await self.backend.stop()
             raise
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
             position = await self.backend.position_um()
             self._update(position)
             self._arrival = (new_position, position) if arrived else None
@@ -161,13 +170,18 @@ class Axis(StandardReadable, StandardMovable[float]):
         self._owner = owner
         self._backlash = backlash_overshoot_um
         with self.add_children_as_readables(StandardReadableFormat.HINTED_SIGNAL):
-            self.user_readback, self._readback_set = soft_signal_r_and_setter(
+            self.user_readback, self._readback_set = memory_signal_r_and_setter(
                 float, initial_um, units="um", precision=3
             )
         with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
-            self.low_limit_um = soft_signal_rw(float, low_limit_um, units="um")
-            self.high_limit_um = soft_signal_rw(float, high_limit_um, units="um")
-        self.user_setpoint: SignalRW[float] = soft_signal_rw(float, initial_um, units="um")
+            self.low_limit_um = memory_signal_rw(float, low_limit_um, units="um")
+            self.high_limit_um = memory_signal_rw(float, high_limit_um, units="um")
+        self.user_setpoint: SignalRW[float] = memory_signal_rw(float, initial_um, units="um")
+        #: The readback's units and precision, read once (they do not change).
+        self._units_precision: tuple[str | None, int | None] | None = None
+        #: ``stop(success)``'s argument while a stop ends the move under way.
+        self._stop_asked: bool | None = None
+        self._move_status: AsyncStatus | None = None
         super().__init__(name=name, connector=BackendConnector(self._connect_backend))
 
     @cached_property
@@ -191,23 +205,83 @@ class Axis(StandardReadable, StandardMovable[float]):
         """Move to ``new_position`` (micrometres).
 
         A move to where the axis last arrived, while it is still there, is checked
-        (ownership, soft limits) and done at once, without the machinery of a move: a
-        plan asks for it at every field of view, so that a replay after a pause goes
-        back there, and it must cost next to nothing.
+        (ownership, soft limits) and done at once. A plan asks for one at every field
+        of view, so that a replay after a pause goes back there, and moves between
+        fields follow at the same rate: both cost little more than their checks
+        (``StandardMovable.set``'s general machinery cost 0.8 ms of CPU per move).
         """
-        if self.movable_logic.arrived_target() != new_position:
-            return super().set(new_position, timeout)
-        return WatchableAsyncStatus(self._stay_or_move(new_position, timeout), name=self.name)
+        return WatchableAsyncStatus(self._move(new_position, timeout), name=self.name)
 
-    async def _stay_or_move(
+    async def _move(
         self, new_position: float, timeout: CalculatableTimeout
     ) -> AsyncIterator[WatcherUpdate[float]]:
+        """The move as ``StandardMovable.set`` makes it, its readback updates polled.
+
+        Updates come at the start, every ``READBACK_PERIOD_S`` while the axis moves
+        (the readback follows it at that rate), and on arrival; a stop ends the move
+        as ``StandardMovable`` does: quietly with ``success=True``, else with an error.
+        """
         logic = self.movable_logic
+        self._stop_asked = None
         await logic.check_move(new_position)
         if await logic.stays_at(new_position):
             return
-        async for update in _standard_set(self, new_position, timeout):
-            yield update
+        initial = await self.user_readback.get_value()
+        if self._units_precision is None:
+            self._units_precision = await logic.get_units_precision()
+        unit, precision = self._units_precision
+        move_timeout = (
+            await logic.calculate_timeout(initial, new_position)
+            if timeout == CALCULATE_TIMEOUT
+            else timeout
+        )
+        deadline = None if move_timeout is None else time.monotonic() + move_timeout
+
+        def time_left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def update(current: float) -> WatcherUpdate[float]:
+            return WatcherUpdate(
+                current=current,
+                initial=initial,
+                target=new_position,
+                name=self.name,
+                unit=unit,
+                precision=precision,
+            )
+
+        yield update(initial)
+        status = self._move_status = AsyncStatus(
+            logic.move(new_position=new_position, timeout=time_left)
+        )
+        try:
+            while not status.done:
+                await asyncio.wait([status.task], timeout=READBACK_PERIOD_S)
+                if not status.done:
+                    yield update(await self.user_readback.get_value())
+            await status
+        except asyncio.CancelledError:
+            if self._stop_asked is None:
+                raise
+        finally:
+            self._move_status = None
+            if not status.done:
+                status.task.cancel()
+        yield update(await self.user_readback.get_value())
+        if self._take_stop() is False:
+            raise RuntimeError(f"Device {self.name} was stopped.")
+
+    def _take_stop(self) -> bool | None:
+        """The stop asked for during the move (``stop``'s ``success``), forgotten now."""
+        stopped, self._stop_asked = self._stop_asked, None
+        return stopped
+
+    async def stop(self, success: bool = False) -> None:
+        """Stop now; a move under way ends quietly with ``success``, else with an error."""
+        self._stop_asked = success
+        await self.movable_logic.stop()
+        if self._move_status is not None:
+            self._move_status.task.cancel()
 
     def arrived_at(self, target_um: float) -> bool:
         """Whether this axis's last move went to ``target_um`` and arrived, unstopped.
@@ -227,10 +301,3 @@ class Axis(StandardReadable, StandardMovable[float]):
         position = await self.backend.position_um()
         self._readback_set(position)
         await self.user_setpoint.set(position)
-
-
-#: ``StandardMovable.set`` as the async generator its status runs (for a move in a status
-#: that may turn out to need one).
-_standard_set: Callable[[Axis, float, CalculatableTimeout], AsyncIterator[WatcherUpdate[float]]] = (
-    StandardMovable.set.__wrapped__  # type: ignore[attr-defined]
-)

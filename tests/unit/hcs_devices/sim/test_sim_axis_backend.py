@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hcs_devices.config import AxisConfig
-from hcs_devices.sim.axis import SimAxisBackend
+from hcs_devices.sim.axis import MoveLog, SimAxisBackend
 from hcs_devices.timing import LOOP_TIMER_RESOLUTION_S
 
 AXIS = AxisConfig.model_validate(
@@ -81,3 +81,17 @@ async def test_sim_axis_stops_where_it_is_when_stopped_during_a_move() -> None:
     assert start < stopped_at < start + 60000.0
     await asyncio.sleep(0.01)
     assert backend.position_now() == stopped_at
+
+
+async def test_sim_axis_counts_every_move_and_keeps_only_the_latest_targets() -> None:
+    backend = SimAxisBackend(AXIS)
+    backend.moves = MoveLog(keep=3)
+    assert backend.moves.last is None and backend.moves.since(0) == []
+    for target in range(1, 11):
+        await backend.move_to(float(target), timeout_s=None)
+    assert backend.moves.count == 10
+    assert backend.moves.last == 10.0
+    assert backend.moves.since(7) == [8.0, 9.0, 10.0]
+    assert backend.moves.since(10) == []
+    with pytest.raises(ValueError, match="moves since move 6 are not all kept: 10 moves"):
+        backend.moves.since(6)

@@ -33,7 +33,7 @@ async def test_axis_commands_nothing_when_moved_again_to_where_it_arrived(
     target = profile_config.stage.x.start_um + 500.0
     await axis.set(target)
     await axis.set(target)
-    assert backend.moves == [target]
+    assert backend.moves.since(0) == [target]
     assert await axis.user_readback.get_value() == target
 
 
@@ -48,7 +48,7 @@ async def test_axis_moves_again_to_the_same_target_when_a_stop_cut_the_move_shor
     await status
     assert backend.position_now() < target
     await axis.set(target)
-    assert backend.moves == [target, target]
+    assert backend.moves.since(0) == [target, target]
     assert backend.position_now() == target
 
 
@@ -60,7 +60,7 @@ async def test_axis_moves_again_when_something_else_moved_it_since_it_arrived(
     await axis.set(target)
     await backend.move_to(target + 20.0, None)  # a joystick, a hardware sequence...
     await axis.set(target)
-    assert backend.moves == [target, target + 20.0, target]
+    assert backend.moves.since(0) == [target, target + 20.0, target]
     assert backend.position_now() == target
 
 
@@ -90,4 +90,4 @@ async def test_axis_refuses_a_move_to_where_it_arrived_when_the_soft_limits_excl
     await axis.high_limit_um.set(target - 1.0)
     with pytest.raises(SoftLimitError, match=r"outside the soft limits"):
         await axis.set(target)
-    assert backend.moves == [target]
+    assert backend.moves.since(0) == [target]

@@ -75,7 +75,7 @@ async def test_axis_refuses_and_does_not_move_when_the_target_is_outside_soft_li
     assert "nothing moved" in message
     assert await axis.user_readback.get_value() == before
     assert backend(axis).position_now() == before
-    assert backend(axis).moves == []
+    assert backend(axis).moves.count == 0
 
 
 async def test_axis_stops_between_start_and_target_when_stopped_mid_move(stage: Stage) -> None:
@@ -154,18 +154,17 @@ async def test_axis_z_ends_moving_up_when_moving_down(
     z = stage.z
     start = await z.user_readback.get_value()
     await z.set(start - 100.0)
-    assert backend(z).moves == [start - 100.0 - overshoot, start - 100.0]
+    assert backend(z).moves.since(0) == [start - 100.0 - overshoot, start - 100.0]
     assert await z.user_readback.get_value() == start - 100.0
-    backend(z).moves.clear()
     await z.set(start)
-    assert backend(z).moves == [start]  # moving up needs no overshoot
+    assert backend(z).moves.since(2) == [start]  # moving up needs no overshoot
 
 
 async def test_axis_x_goes_straight_when_it_has_no_backlash_habit(stage: Stage) -> None:
     x = stage.x
     start = await x.user_readback.get_value()
     await x.set(start - 100.0)
-    assert backend(x).moves == [start - 100.0]
+    assert backend(x).moves.since(0) == [start - 100.0]
 
 
 async def test_axis_overshoot_stays_within_limits_when_moving_down_near_the_low_limit(
@@ -179,7 +178,7 @@ async def test_axis_overshoot_stays_within_limits_when_moving_down_near_the_low_
     stage = build_stage(config)
     await stage.connect()
     await stage.z.set(low + 1.0)
-    assert min(backend(stage.z).moves) >= low
+    assert min(backend(stage.z).moves.since(0)) >= low
     assert await stage.z.user_readback.get_value() == low + 1.0
 
 
@@ -190,3 +189,56 @@ async def test_stage_reads_every_axis_when_read(
     assert reading["stage-x"]["value"] == profile_config.stage.x.home_um
     assert reading["stage-z"]["value"] == profile_config.stage.z.home_um
     assert (await stage.describe())["stage-x"].get("units") == "um"
+
+
+async def test_axis_move_reports_its_progress_to_watchers_from_start_to_arrival(
+    stage: Stage,
+) -> None:
+    x = stage.x
+    start = await x.user_readback.get_value()
+    target = start + 6000.0  # long enough for the readback to follow it
+    updates: list[tuple[float | None, ...]] = []
+    described: set[tuple[object, ...]] = set()
+
+    def watcher(
+        current: float | None = None,
+        initial: float | None = None,
+        target: float | None = None,
+        name: str | None = None,
+        unit: str | None = None,
+        precision: int | None = None,
+        fraction: float | None = None,
+        time_elapsed: float | None = None,
+        time_remaining: float | None = None,
+    ) -> None:
+        updates.append((current,))
+        described.add((initial, target, name, unit, precision))
+
+    status = x.set(target)
+    status.watch(watcher)
+    await status
+    currents = [float(c) for (c,) in updates if c is not None]
+    assert len(currents) == len(updates)
+    assert currents[0] == start and currents[-1] == target
+    assert any(start < c < target for c in currents), "no update while moving"
+    assert currents == sorted(currents)
+    assert described == {(start, target, "stage-x", "um", 3)}
+
+
+async def test_axis_move_fails_with_a_timeout_and_stays_when_the_axis_never_arrives(
+    profile_config: MicroscopeConfig,
+) -> None:
+    cfg = profile_config.stage.x
+    axis = Axis(
+        SimAxisBackend(cfg, stalled=True),
+        low_limit_um=cfg.low_limit_um,
+        high_limit_um=cfg.high_limit_um,
+        initial_um=cfg.start_um,
+        name="x",
+    )
+    await axis.connect()
+    start = await axis.user_readback.get_value()
+    with pytest.raises(TimeoutError):
+        await axis.set(start + 10.0, timeout=0.2)
+    assert await axis.user_readback.get_value() == start
+    assert not axis.arrived_at(start + 10.0)

@@ -1,0 +1,82 @@
+"""Signals whose value lives in memory: read and written at once, without a timeout.
+
+ophyd-async gives every signal a timeout (10 s by default) and runs each read and
+write under ``asyncio.wait_for``, which starts a task per access. A soft signal
+answers a read at once from memory, so that timeout guards nothing; without it an
+access is a plain ``await``. A setter that reaches hardware (a light switched through
+a controller) keeps a timeout of its own, on the setter alone. These are the signals
+read or written at every move and frame (an axis's limits, setpoint and readback, a
+filter wheel's position, a camera's exposure settings, the light): per image, the
+tasks they started cost about as much as the rest of a move's checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ophyd_async.core import (
+    DEFAULT_TIMEOUT,
+    SignalDatatypeT,
+    SignalR,
+    SignalRW,
+    SoftSignalBackend,
+)
+
+__all__ = ["memory_signal_r_and_setter", "memory_signal_rw"]
+
+
+def memory_signal_rw(
+    datatype: type[SignalDatatypeT],
+    initial_value: SignalDatatypeT | None = None,
+    units: str | None = None,
+    precision: int | None = None,
+    *,
+    setter: Callable[[SignalDatatypeT | None], Awaitable[None]] | None = None,
+    setter_timeout_s: float = DEFAULT_TIMEOUT,
+    name: str = "",
+) -> SignalRW[SignalDatatypeT]:
+    """A read-write signal held in memory (``soft_signal_rw`` without a getter).
+
+    Args:
+        datatype: the type of the value.
+        initial_value: the value until the first write.
+        units: the value's units, in the signal's description.
+        precision: the value's precision (decimal places), in its description.
+        setter: checks or applies each new value before it is stored; an error
+            leaves the value unchanged.
+        setter_timeout_s: the longest ``setter`` may take (``TimeoutError`` then).
+        name: the signal's name.
+    """
+    backend = SoftSignalBackend(
+        datatype,
+        initial_value,
+        units,
+        precision,
+        setter=None if setter is None else _timed(setter, setter_timeout_s),
+    )
+    return SignalRW(backend, timeout=None, name=name)
+
+
+def memory_signal_r_and_setter(
+    datatype: type[SignalDatatypeT],
+    initial_value: SignalDatatypeT | None = None,
+    units: str | None = None,
+    precision: int | None = None,
+    name: str = "",
+) -> tuple[SignalR[SignalDatatypeT], Callable[[SignalDatatypeT], None]]:
+    """A read-only signal held in memory, and the function that sets its value."""
+    backend = SoftSignalBackend(datatype, initial_value, units, precision)
+    return SignalR(backend, timeout=None, name=name), backend.set_value
+
+
+def _timed(
+    setter: Callable[[SignalDatatypeT | None], Awaitable[None]], timeout_s: float
+) -> Callable[[SignalDatatypeT | None], Awaitable[None]]:
+    """``setter`` failing with ``TimeoutError`` when it takes longer than ``timeout_s``."""
+
+    async def timed(value: SignalDatatypeT | None) -> None:
+        async with asyncio.timeout(timeout_s):
+            await setter(value)
+
+    return timed
