@@ -87,6 +87,7 @@ def estimate(
         table,
         hardware_timed=spec.hardware_sequencing,
         frame_render_s=cost.frame_s if cost else None,
+        image_ahead_s=cost.image_s if cost else None,
         first_view_s=cost.first_view_s if cost else 0.0,
         warmup_s=cost.warmup_s if cost else 0.0,
     )

@@ -186,8 +186,8 @@ def acquire_fields(
             if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
         ]
 
-    def field_sequence(t_index: int, fov: FieldOfView, field_z: float) -> FieldSequence:
-        """A field's frames as the camera takes them (not empty: see ``field_stack``)."""
+    def field_frames(t_index: int, fov: FieldOfView, field_z: float) -> tuple[FrameRecipe, ...]:
+        """A field's frames as the camera takes them (those not recorded already)."""
         identity = {
             "experiment_id": experiment_id,
             "well": fov.well,
@@ -196,12 +196,17 @@ def acquire_fields(
             "x_um": fov.x_um,
             "y_um": fov.y_um,
         }
+        return tuple(_recipe(identity, sf, field_z, extra_rows) for sf in field_stack(t_index, fov))
+
+    def field_sequence(
+        t_index: int, fov: FieldOfView, field_z: float, following: tuple[FrameRecipe, ...]
+    ) -> FieldSequence:
+        """A field's frames (not empty: see ``field_stack``), and those of the next field."""
         return FieldSequence(
             key=f"t{t_index}/{fov.well}/{fov.fov}",
-            frames=tuple(
-                _recipe(identity, sf, field_z, extra_rows) for sf in field_stack(t_index, fov)
-            ),
+            frames=field_frames(t_index, fov, field_z),
             hardware_timed=hardware_timed,
+            following=following,
         )
 
     def one_field(t_index: int, index: int, fov: FieldOfView) -> MsgGenerator:
@@ -210,10 +215,16 @@ def acquire_fields(
         yield Msg("checkpoint")
         stack = field_stack(t_index, fov)
         field_z = planned_z(fov)
+        nxt = table.fields[following[index]] if index in following else None
+        nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
+        nxt_z = planned_z(nxt) if nxt is not None else None
+        # The next field's frames, where known already: a simulated camera makes them
+        # while it takes this field's.
+        nxt_frames = field_frames(t_index, nxt, nxt_z) if nxt and nxt_z is not None else ()
         field = None
         if stack and field_z is not None:
             # Known before arriving: the camera gets ready while the stage travels.
-            field = field_sequence(t_index, fov, field_z)
+            field = field_sequence(t_index, fov, field_z, nxt_frames)
             yield Msg("prepare", camera, field, group=FIELD)
         yield Msg("wait", None, group=PREMOVE)
         yield from _move_xy(microscope, fov)
@@ -225,15 +236,14 @@ def acquire_fields(
             yield from _move_xy(microscope, fov)
         if not stack:
             return
-        nxt = table.fields[following[index]] if index in following else None
-        nxt_stack = field_stack(t_index, nxt) if nxt is not None else []
-        nxt_z = planned_z(nxt) if nxt is not None else None
         # The next field's first frame: its filter, and its focus where known already.
         nxt_first = _settings(nxt_stack[0], nxt_z or 0.0) if nxt_stack else None
-        premove = (nxt, nxt_first, nxt_z is not None)
+        # After the run's last field the focus heads back to where the run found it.
+        last = nxt is None and t_index == len(table.time_points_s) - 1
+        premove = (nxt, nxt_first, nxt_z is not None, base_z if last else None)
         try:
             if field is None:
-                field = field_sequence(t_index, fov, field_z)
+                field = field_sequence(t_index, fov, field_z, nxt_frames)
                 yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
             if hardware_timed:
@@ -248,6 +258,13 @@ def acquire_fields(
             yield Msg("stop", camera)
             yield from _record(camera, rewindable)
             raise
+
+    def first_moves(t_index: int) -> MsgGenerator:
+        """Travel to a time point's first field, the filter and focus to its first frame."""
+        fov = table.fields[chosen[0]]
+        stack, z = field_stack(t_index, fov), planned_z(fov)
+        first = _settings(stack[0], z or 0.0) if stack else None
+        yield from _premove(microscope, fov, first, z is not None)
 
     def body() -> MsgGenerator:
         nonlocal rewindable
@@ -264,6 +281,8 @@ def acquire_fields(
         for t_index, t_s in enumerate(table.time_points_s):
             if not (yield from schedule.begin(t_index, t_s, record=timed)):
                 continue
+            if chosen:
+                yield from first_moves(t_index)
             for index in chosen:
                 yield from one_field(t_index, index, table.fields[index])
         # Anything a pause inside the last collect left unannounced (nothing, usually).
@@ -344,14 +363,18 @@ def _premove(
     nxt: FieldOfView | None,
     first: SequencedFrame | None,
     with_focus: bool,
+    rest_z_um: float | None = None,
 ) -> MsgGenerator:
     """Start travelling to the next field of view (waited for at the next field).
 
     The filter wheel turns to the next field's first channel meanwhile, and the focus
     goes to its first plane when that is known before arriving (no autofocus): each is
-    a motor of its own, and no exposure is under way.
+    a motor of its own, and no exposure is under way. With no next field, the focus
+    goes to ``rest_z_um`` if given (where the run found it, after its last field).
     """
     if nxt is None:
+        if rest_z_um is not None:
+            yield Msg("set", microscope.stage_.z, rest_z_um, group=PREMOVE)
         return
     yield Msg("set", microscope.stage_.x, nxt.x_um, group=PREMOVE)
     yield Msg("set", microscope.stage_.y, nxt.y_um, group=PREMOVE)
@@ -455,6 +478,7 @@ def _burst(
     nxt: FieldOfView | None,
     first: SequencedFrame | None,
     with_focus: bool,
+    rest_z_um: float | None,
 ) -> MsgGenerator:
     """The prepared stack as one hardware-timed burst; the stage leaves while it is written."""
     camera = microscope.camera
@@ -462,7 +486,7 @@ def _burst(
     yield Msg("wait", None, group=FIELD)
     yield Msg("complete", camera, group=FIELD)
     yield Msg("wait_for", None, [camera.exposures_done])
-    yield from _premove(microscope, nxt, first, with_focus)
+    yield from _premove(microscope, nxt, first, with_focus, rest_z_um)
     yield Msg("wait", None, group=FIELD)
 
 

@@ -6,11 +6,15 @@ The estimate walks the resolved acquisition frame by frame, as the plan will:
   (in a hardware-timed burst the controller does these between frames, at once; in
   software they are messages of their own, one after the other, and a downward focus
   move has the stage's backlash leg), then the longest of the exposure, the sensor's
-  readout and, on the simulated microscope, the rendering of the frame;
-- each field of view: the stage's move from the last one (trapezoid or triangle
-  profile, the longer of x and y), during which the filter and the focus move to the
-  field's first frame (the plan sends them together), and the messages that prepare,
-  start and record it;
+  readout and, on the simulated microscope, what is made at the exposure (the noise,
+  or a fast simulation's copy from its bank);
+- each field of view: the stage's move from the last one (the first: from where it
+  stands; trapezoid or triangle profile, the longer of x and y), during which the
+  filter and the focus move to the field's first frame (the plan sends them together),
+  and the messages that prepare, start and record it. On the simulated microscope the
+  field's images are rendered ahead, in a thread of their own, while the field before
+  it is taken: the field takes at least as long as its images (and a new well's cells)
+  take to render;
 - each time point: the wait for its scheduled start, if the previous one ended early;
 - the run: opening, staging and closing it, and writing what is left.
 
@@ -164,6 +168,7 @@ def estimate_duration(
     *,
     hardware_timed: bool,
     frame_render_s: dict[str, float] | None = None,
+    image_ahead_s: dict[str, float] | None = None,
     first_view_s: float = 0.0,
     warmup_s: float = 0.0,
 ) -> DurationEstimate:
@@ -173,10 +178,16 @@ def estimate_duration(
         config: the microscope configuration.
         table: the resolved acquisition.
         hardware_timed: each field is a hardware-timed burst (else software triggers).
-        frame_render_s: on the simulated microscope, the time one frame of each channel
-            takes to render (it overlaps the exposure); none for a real camera.
+        frame_render_s: on the simulated microscope, the time of what one frame of each
+            channel makes at its exposure (it overlaps the exposure); none for a real
+            camera.
+        image_ahead_s: on the simulated microscope, the time one frame's image of each
+            channel takes to render ahead, in a thread of its own (a field's images
+            while the field before it is taken): a field takes at least the sum of
+            its images. None where images are not made ahead.
         first_view_s: on the simulated microscope, the extra time of the first frame
-            in each well after the first (the well's cells are built then).
+            in each well after the first (the well's cells are built then; ahead, with
+            the well's first images, where images are made ahead).
         warmup_s: on the simulated microscope, the extra time of the run's first frame.
     """
     stage, cam = config.stage, config.camera
@@ -187,14 +198,21 @@ def estimate_duration(
     wheel = 1
     clock = 0.0
     moves_before = FrameMoves(config, hardware_timed=hardware_timed)
-    frames_s += warmup_s + first_view_s * max(0, len({f.well for f in table.fields}) - 1)
+    ahead = image_ahead_s or {}
+    frames_s += warmup_s
+    if not ahead:
+        frames_s += first_view_s * max(0, len({f.well for f in table.fields}) - 1)
+    seen: set[str] = set()  # wells whose cells are built
     for t, start_s in enumerate(table.time_points_s):
         if start_s > clock:
             waits_s += start_s - clock
             clock = start_s
         began = frames_s + focus_s + filters_s + stage_s + messages_s
         stack = table.stack(t)
-        for n, field in enumerate(table.fields):
+        for field in table.fields:
+            field_began = frames_s + focus_s + filters_s + stage_s + messages_s
+            images_s = first_view_s if ahead and seen and field.well not in seen else 0.0
+            seen.add(field.well)
             messages_s += FIELD_OVERHEAD_S
             for i, frame in enumerate(stack):
                 target = frame.z_rel_um + frame.channel.z_offset_um
@@ -205,9 +223,7 @@ def estimate_duration(
                     wheel_to=frame.channel.filter_position,
                 )
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
-                if i == 0 and n == 0:  # no field before: the stage moves first
-                    stage_s += moves.pop("stage")
-                if (i == 0 and n > 0) or hardware_timed:  # moves at once (see lower_bound)
+                if i == 0 or hardware_timed:  # moves at once (see lower_bound)
                     kind = max(moves, key=lambda k: moves[k])
                     moves = {kind: moves[kind]}
                 stage_s += moves.get("stage", 0.0)
@@ -215,8 +231,12 @@ def estimate_duration(
                 filters_s += moves.get("filters", 0.0)
                 render_s = (frame_render_s or {}).get(frame.channel.name, 0.0)
                 frames_s += max(frame.channel.exposure_ms / 1000.0, readout_s, render_s)
+                images_s += ahead.get(frame.channel.name, 0.0)
                 if not hardware_timed:
                     messages_s += SOFTWARE_FRAME_S
+            # The field's images were rendered while the field before it was taken.
+            took = frames_s + focus_s + filters_s + stage_s + messages_s - field_began
+            frames_s += max(0.0, images_s - took)
         clock += frames_s + focus_s + filters_s + stage_s + messages_s - began
     focus_s += focus_move_with_backlash_s(stage, -z)
     return DurationEstimate(

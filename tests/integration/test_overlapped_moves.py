@@ -82,10 +82,30 @@ def test_plate_moves_filter_and_focus_with_the_stage_and_never_during_an_exposur
             },
         }
     )
+    base_z = microscope.config.stage.z.start_um  # where the run finds the focus
+    messages: list[tuple[str, Any, tuple[Any, ...]]] = []  # every message, in order
+    RE.msg_hook = lambda msg: messages.append((msg.command, msg.obj, msg.args))
     RE(acquire_plate(microscope, spec))
 
     exposures = [e for e in events if e[0] == "exposure"]
     moves = [e for e in events if e[0] != "exposure"]
+    # Before the first field: the wheel turns to DAPI's filter while the stage travels.
+    first_travel = next(e for e in moves if e[0] == "x")
+    assert first_travel[3] == X0_UM
+    to_dapi = next(e for e in moves if e[0] == "filter")
+    assert to_dapi[3] == microscope.config.channel("DAPI").filter_position
+    assert to_dapi[1] < first_travel[2], "the filter waited for the stage to arrive"
+    # After the last field the focus goes back to where the run found it while the
+    # field's images are recorded.
+    after_last = [e for e in moves if e[0] == "z" and e[1] >= exposures[-1][2]]
+    assert after_last and after_last[-1][3] == pytest.approx(base_z)
+    last_taken = max(i for i, (c, _, _) in enumerate(messages) if c in ("trigger", "complete"))
+    last_collect = max(i for i, (c, _, _) in enumerate(messages) if c == "collect")
+    back = [
+        c == "set" and obj is microscope.stage_.z and args[0] == pytest.approx(base_z)
+        for c, obj, args in messages[last_taken:last_collect]
+    ]
+    assert any(back), "the focus waited for the images to be recorded"
     assert len(exposures) == 4
     for what, start, end, target in moves:
         for _, exposed, read, _ in exposures:

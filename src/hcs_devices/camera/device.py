@@ -431,7 +431,8 @@ class Camera(StandardDetector):
         progress.cursor = 0
         lookahead = self._lookahead
         if lookahead is not None and lookahead.looks_ahead():
-            lookahead.expect(await self._expected(value.frames[progress.done :]))
+            coming = value.frames[progress.done :] + value.following
+            lookahead.expect(await self._expected(coming))
         burst = value.hardware_timed and progress.remaining > 0
         self._plan.step = self._step if burst else None
         self._plan.end = self._end_burst if burst else None

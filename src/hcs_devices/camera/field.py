@@ -52,11 +52,16 @@ class FieldSequence:
         frames: every frame, in order.
         hardware_timed: one hardware-sequenced burst (prepare, kickoff, complete);
             otherwise one software trigger per frame, the plan setting each frame up.
+        following: the frames of the field of view taken next, where the plan knows
+            them already. Not part of this field: a hint, so that a camera that can
+            make frames ahead (a simulated one) goes on with them while this field is
+            taken.
     """
 
     key: str
     frames: tuple[FrameRecipe, ...]
     hardware_timed: bool = False
+    following: tuple[FrameRecipe, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.frames:

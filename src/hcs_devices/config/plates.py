@@ -51,7 +51,12 @@ class PlateFormat(BaseModel):
     @property
     def wells(self) -> list[str]:
         """Every well name in row-major order (A1, A2, ..., B1, ...)."""
-        return [f"{row_name(r)}{c + 1}" for r in range(self.rows) for c in range(self.columns)]
+        return [self.well_name(r, c) for r in range(self.rows) for c in range(self.columns)]
+
+    @staticmethod
+    def well_name(row: int, column: int) -> str:
+        """The name of the well at a zero-based (row, column), such as ``"B3"``."""
+        return f"{row_name(row)}{column + 1}"
 
     def well_index(self, well: str) -> tuple[int, int]:
         """Zero-based (row, column) of a well name such as ``"B3"`` or ``"AA12"``.

@@ -113,8 +113,9 @@ class SimAxisBackend:
     async def move_to(self, target_um: float, timeout_s: float | None) -> None:
         """Move and return on arrival (or on stop); raise TimeoutError when too slow.
 
-        A move shorter than the event loop's timer resolution is timed by
-        :func:`~hcs_devices.timing.sleep_precisely`.
+        The move's last millisecond (a move shorter than the event loop's timer
+        resolution: all of it) is timed by :func:`~hcs_devices.timing.sleep_precisely`,
+        so that a move is not a millisecond longer than its profile.
         """
         start = self.position_now()
         target = min(max(target_um, self.config.low_limit_um), self.config.high_limit_um)
@@ -133,16 +134,19 @@ class SimAxisBackend:
             self._position = target
             self._motion = None
             return
+        stopped = self._stopped
         try:
-            async with asyncio.timeout(None if math.isinf(limit) else limit):
-                await self._stopped.wait()
+            coarse_s = limit - LOOP_TIMER_RESOLUTION_S  # the loop's timer, then precisely
+            async with asyncio.timeout(None if math.isinf(limit) else coarse_s):
+                await stopped.wait()
             return  # stopped early: stop() froze the position
         except TimeoutError:
-            if duration > limit:
-                self._freeze()
-                raise TimeoutError(
-                    f"axis did not reach {target:.3f} um within {limit:.1f} s"
-                ) from None
+            await sleep_precisely(motion.t0 + limit - time.monotonic())
+        if stopped.is_set():
+            return  # stopped in the last millisecond
+        if duration > limit:
+            self._freeze()
+            raise TimeoutError(f"axis did not reach {target:.3f} um within {limit:.1f} s")
         self._position = target
         self._motion = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +15,11 @@ from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings
 from hcs_devices.config.models import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
+from hcs_devices.sim.lookahead import RenderAhead
 from hcs_devices.sim.render import Light, Renderer, View
-from hcs_devices.sim.sensor import FrameBank, Sensor
+from hcs_devices.sim.sensor import Collected, FrameBank, Sensor
 from hcs_devices.sim.specimen import SampleState, Specimen
 from hcs_devices.timing import sleep_precisely
-
-#: Frames of a field rendered ahead at most (their images wait in memory).
-LOOKAHEAD_FRAMES = 16
 
 
 class Scene(Protocol):
@@ -33,7 +30,11 @@ class Scene(Protocol):
         ...
 
     def focus_z_um(self) -> float:
-        """Height of the objective's focal plane now."""
+        """Height of the objective's focal plane now: stage z plus the piezo's travel."""
+        ...
+
+    def piezo_travel_um(self) -> float:
+        """The piezo's travel from the middle of its range now (0 without a piezo)."""
         ...
 
     def light(self) -> tuple[str | None, float, bool]:
@@ -71,11 +72,19 @@ class SimOptics:
 
     def focus_z_um(self) -> float:
         """Height of the focal plane: stage Z plus the piezo's travel from its centre."""
-        z = self.z.position_now()
-        if self.piezo is not None:
-            cfg = self.piezo.config
-            z += self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
-        return z
+        return self.z.position_now() + self.piezo_travel_um()
+
+    def piezo_travel_um(self) -> float:
+        """The piezo's travel from the middle of its range (0 without a piezo)."""
+        if self.piezo is None:
+            return 0.0
+        cfg = self.piezo.config
+        return self.piezo.position_now() - (cfg.low_limit_um + cfg.high_limit_um) / 2
+
+
+#: What a frame's pixels collect depends on: the view, the light, the state of the
+#: sample and the binning.
+Exposure = tuple[View, Light, SampleState, int]
 
 
 class SimFrameSource:
@@ -99,13 +108,9 @@ class SimFrameSource:
         self.sensor = Sensor(config.camera, seed=config.specimen.seed)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sim-camera")
         self._banks: dict[tuple[object, ...], FrameBank] = {}
-        #: Images rendered ahead (:meth:`expect`), by scene: view, light, sample state.
-        self._ahead: dict[tuple[View, Light, SampleState], concurrent.futures.Future[np.ndarray]]
-        self._ahead = {}
-        self._ahead_lock = threading.Lock()
-        self._ahead_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="sim-camera-ahead"
-        )
+        #: What the pixels collect in the frames expected next (:meth:`expect`), made
+        #: in a thread of its own.
+        self.ahead: RenderAhead[Exposure, Collected] = RenderAhead(self.collect)
         self._closed = False
         self.frames_exposed = 0
 
@@ -180,41 +185,41 @@ class SimFrameSource:
     def expect(self, frames: Sequence[ExpectedFrame]) -> None:
         """Start rendering the frames the camera takes next, in a thread of their own.
 
-        Each frame's image (before noise) is rendered for the scene the plan expects:
-        the stage at the field, the focus at the frame's plane (the piezo where it is
-        now), the light and filter of its channel. When the frame is exposed its scene
-        is read as always: an image rendered ahead for exactly that scene and state of
-        the sample is used, any other frame is rendered then. Noise is added at the
-        exposure, in order, so the frames are the same as without looking ahead.
-        Images expected before and not used are dropped. Realistic simulation only
+        Each frame's image (before noise) is rendered, and what the pixels collect
+        from it worked out, for the scene the plan expects: the stage at the field, the
+        focus at the frame's plane (the piezo where it is now), the light and filter
+        of its channel. When the frame is exposed its scene is read as always: what was
+        made ahead for exactly that scene, state of the sample and binning is used, any
+        other frame is rendered then. Noise is drawn at the exposure, in order, so the
+        frames are the same as without looking ahead. What was expected before and is
+        again is kept: the camera may expect a field's frames while it takes the field
+        before. A bounded number of frames wait in memory
+        (:class:`~hcs_devices.sim.lookahead.RenderAhead`). Realistic simulation only
         (the fast one replays a bank).
         """
-        with self._ahead_lock:
-            for future in self._ahead.values():
-                future.cancel()
-            self._ahead.clear()
-            if not self.looks_ahead():
-                return
-            piezo_um = self.optics.focus_z_um() - self._stage_z_um()
-            state = self.specimen.state()
-            for frame in frames[:LOOKAHEAD_FRAMES]:
-                view, light = self._view_and_light(
-                    frame.settings,
-                    (frame.x_um, frame.y_um),
-                    frame.z_um + piezo_um,
-                    (frame.source, frame.intensity_percent, True),
-                    frame.filter_position,
-                )
-                key = (view, light, state)
-                if light.dose_mw_s > 0 and key not in self._ahead:
-                    self._ahead[key] = self._ahead_pool.submit(
-                        self.renderer.expected, view, light, state
-                    )
+        if not self.looks_ahead():
+            self.ahead.expect(())
+            return
+        # (Read apart from the stage: the stage may still be on its way to the field.)
+        piezo_um = self.optics.piezo_travel_um()
+        state = self.specimen.state()
+        exposures: list[Exposure] = []
+        for frame in frames:
+            view, light = self._view_and_light(
+                frame.settings,
+                (frame.x_um, frame.y_um),
+                frame.z_um + piezo_um,
+                (frame.source, frame.intensity_percent, True),
+                frame.filter_position,
+            )
+            if light.dose_mw_s > 0:
+                exposures.append((view, light, state, frame.settings.binning))
+        self.ahead.expect(exposures)
 
-    def _stage_z_um(self) -> float:
-        """Stage z alone (the focus less the piezo's travel), where the scene has it."""
-        z = getattr(self.optics, "z", None)
-        return z.position_now() if isinstance(z, SimAxisBackend) else self.optics.focus_z_um()
+    def collect(self, exposure: Exposure) -> Collected:
+        """Render an exposure's image and work out what the pixels collect (no noise)."""
+        view, light, state, binning = exposure
+        return self.sensor.collect(self.renderer.expected(view, light, state), binning)
 
     def render(self, settings: ExposureSettings) -> np.ndarray:
         """Render one noisy frame now (blocking; used from the worker thread)."""
@@ -222,17 +227,13 @@ class SimFrameSource:
         if self.config.camera.simulation == "fast":
             return self._bank(view, light, settings).frame()
         if light.dose_mw_s <= 0:
-            photons = np.zeros(settings.shape, np.float32)
-        else:
-            state = self.specimen.state()
-            with self._ahead_lock:
-                ahead = self._ahead.pop((view, light, state), None)
-            photons = (
-                ahead.result()
-                if ahead is not None and not ahead.cancelled()
-                else self.renderer.expected(view, light, state)
-            )
-        return self.sensor.digitize(photons, gain=settings.gain, binning=settings.binning)
+            dark = np.zeros(settings.shape, np.float32)
+            return self.sensor.digitize(dark, gain=settings.gain, binning=settings.binning)
+        exposure = (view, light, self.specimen.state(), settings.binning)
+        collected = self.ahead.take(exposure)
+        if collected is None:
+            collected = self.collect(exposure)
+        return self.sensor.read(collected, gain=settings.gain)
 
     def _bank(self, view: View, light: Light, settings: ExposureSettings) -> FrameBank:
         key = (light, settings, round(view.focus_z_um, 1), self.specimen.state().key)
@@ -273,10 +274,6 @@ class SimFrameSource:
 
     def close(self) -> None:
         """Stop the render threads."""
-        with self._ahead_lock:
-            self._closed = True
-            for future in self._ahead.values():
-                future.cancel()
-            self._ahead.clear()
-        self._ahead_pool.shutdown(wait=True)
+        self._closed = True
+        self.ahead.close()
         self._pool.shutdown(wait=True)

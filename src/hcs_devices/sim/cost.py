@@ -1,10 +1,13 @@
 """What one simulated frame costs to make on this computer.
 
 A real camera's frame takes its exposure and its readout, whatever the computer. The
-simulated camera also renders the frame, in a thread, while the exposure passes: when
-rendering takes longer than the exposure, the frame takes as long as the rendering.
-An estimate of a run on the simulated microscope needs that time; it depends on the
-computer, the frame size and the simulation mode, so it is measured.
+simulated camera also makes the frame: realistic frames have their image rendered
+ahead, in a thread of their own while earlier frames are taken, and their noise added
+at the exposure; fast frames are copied from a bank at the exposure. What is made at
+the exposure overlaps it: when it takes longer, the frame takes as long. Images made
+ahead only hold a field up when the field's images take longer than its hardware. An
+estimate of a run on the simulated microscope needs those times; they depend on the
+computer, the frame size and the simulation mode, so they are measured.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class _StillScene:
     def focus_z_um(self) -> float:
         return self.z_um
 
+    def piezo_travel_um(self) -> float:
+        return 0.0
+
     def light(self) -> tuple[str | None, float, bool]:
         return self.channel.source, self.channel.intensity_percent, True
 
@@ -52,12 +58,17 @@ class RenderCost:
             cells and those of its neighbours built), once.
         first_view_s: extra time of the first frame in each further well (its cells
             are built).
-        frame_s: channel name -> time of one frame in that channel.
+        frame_s: channel name -> time of what one frame of that channel makes at its
+            exposure (its noise, read out of pixels collected ahead; or a copy from the
+            bank).
+        image_s: channel name -> time of one frame's image made ahead, in the
+            simulated camera's thread for it (none in the fast simulation).
     """
 
     warmup_s: float
     first_view_s: float
     frame_s: dict[str, float]
+    image_s: dict[str, float]
 
 
 def render_cost(
@@ -92,32 +103,54 @@ def render_cost(
     source = SimFrameSource(config, scene, specimen)
     roi = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
     frame_s: dict[str, float] = {}
+    image_s: dict[str, float] = {}
     extra: list[float] = []
     try:
         for i, xy in enumerate(fields_xy_um[:2]):
             scene.xy = xy
             for channel in channels if i == 0 else [first]:
                 scene.channel = channel
-                times = _render_s(source, channel, binning, roi)
-                steady = min(times[1:])
-                frame_s.setdefault(channel.name, steady)
+                images, frames = _render_s(source, channel, binning, roi)
+                totals = [a + b for a, b in zip(images, frames, strict=True)]
+                steady = min(totals[1:])
+                if channel.name not in frame_s:
+                    frame_s[channel.name] = min(frames[1:])
+                    if source.looks_ahead():
+                        image_s[channel.name] = min(images[1:])
                 if channel is first:
-                    extra.append(max(0.0, times[0] - steady))
+                    extra.append(max(0.0, totals[0] - steady))
     finally:
         source.close()
     return RenderCost(
-        warmup_s=extra[0], first_view_s=extra[1] if len(extra) > 1 else 0.0, frame_s=frame_s
+        warmup_s=extra[0],
+        first_view_s=extra[1] if len(extra) > 1 else 0.0,
+        frame_s=frame_s,
+        image_s=image_s,
     )
 
 
 def _render_s(
     source: SimFrameSource, channel: ChannelConfig, binning: int, roi: Roi
-) -> list[float]:
-    """Seconds each of :data:`RENDERS` frames took to render, in order."""
+) -> tuple[list[float], list[float]]:
+    """Seconds of each of :data:`RENDERS` frames, in order: (images made ahead, frames).
+
+    Where the source makes images ahead, each frame's image (and what the pixels
+    collect) is made first, as ahead, and then the frame is read (its noise drawn at the
+    exposure); else all is the frame's.
+    """
     settings = ExposureSettings(channel.exposure_ms, gain=1.0, binning=binning, roi=roi)
-    times: list[float] = []
+    images: list[float] = []
+    frames: list[float] = []
     for _ in range(RENDERS):
         start = time.perf_counter()
-        source.render(settings)
-        times.append(time.perf_counter() - start)
-    return times
+        if source.looks_ahead():
+            view, light = source.view_and_light(settings)
+            collected = source.collect((view, light, source.specimen.state(), binning))
+            made = time.perf_counter()
+            source.sensor.read(collected, gain=settings.gain)
+        else:
+            made = start
+            source.render(settings)
+        images.append(made - start)
+        frames.append(time.perf_counter() - made)
+    return images, frames

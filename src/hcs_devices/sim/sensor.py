@@ -8,11 +8,26 @@ variance is ``signal + read_noise**2`` (electrons), the usual sCMOS approximatio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hcs_devices.config.models import CameraConfig
 
 _BANK_EXTRA = 1 << 20
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What a sensor's pixels collected in an exposure, before the frame is read.
+
+    Attributes:
+        electrons: electrons per pixel (float32), at most the full well.
+        sigma: the standard deviation of each pixel's noise, shot and read (float32).
+    """
+
+    electrons: np.ndarray
+    sigma: np.ndarray
 
 
 class Sensor:
@@ -42,11 +57,32 @@ class Sensor:
             gain: analogue gain multiplier on top of the conversion gain.
             binning: pixels summed per output pixel (read noise adds per sensor pixel).
         """
+        return self.read(self.collect(photons, binning), gain)
+
+    def collect(self, photons: np.ndarray, binning: int = 1) -> Collected:
+        """What the pixels collect from expected photons, before the frame is read.
+
+        Draws no noise: it may be done ahead of the exposure, in any order.
+
+        Args:
+            photons: expected photons per pixel (float32).
+            binning: pixels summed per output pixel (read noise adds per sensor pixel).
+        """
         cam = self.camera
         electrons = photons * np.float32(cam.quantum_efficiency)
         np.clip(electrons, 0, np.float32(cam.full_well_e * binning * binning), out=electrons)
         read_var = np.float32(cam.read_noise_e**2 * binning * binning)
-        sigma = np.sqrt(electrons + read_var)
+        return Collected(electrons, np.sqrt(electrons + read_var))
+
+    def read(self, collected: Collected, gain: float = 1.0) -> np.ndarray:
+        """Read a frame out: its noise drawn now, in order (it uses ``collected`` up).
+
+        Args:
+            collected: what the pixels collected (:meth:`collect`).
+            gain: analogue gain multiplier on top of the conversion gain.
+        """
+        cam = self.camera
+        electrons, sigma = collected.electrons, collected.sigma
         sigma *= self.noise(electrons.size).reshape(electrons.shape)
         electrons += sigma
         scale = np.float32(gain / cam.gain_e_per_adu)

@@ -163,7 +163,7 @@ class Specimen:
         row = round((y_um - p.a1_y_um) / p.well_spacing_um)
         if not (0 <= row < p.rows and 0 <= col < p.columns):
             return None
-        name = p.wells[row * p.columns + col]
+        name = p.well_name(row, col)
         cx, cy = p.well_center_um(name)
         return name if p.contains(name, x_um - cx, y_um - cy) else None
 
@@ -192,7 +192,7 @@ class Specimen:
         c1 = min(p.columns - 1, math.ceil((x1 + half - p.a1_x_um) / p.well_spacing_um))
         r0 = max(0, math.floor((y0 - half - p.a1_y_um) / p.well_spacing_um))
         r1 = min(p.rows - 1, math.ceil((y1 + half - p.a1_y_um) / p.well_spacing_um))
-        return [p.wells[r * p.columns + c] for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+        return [p.well_name(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
 
     def wells_in(
         self, x0: float, x1: float, y0: float, y1: float, slack_um: float = WELL_SLACK_UM

@@ -22,11 +22,14 @@ class SquidScene:
 
     def focus_z_um(self) -> float:
         """Stage z plus the piezo's travel from the middle of its range."""
-        z = self.backends.z.position_now()
+        return self.backends.z.position_now() + self.piezo_travel_um()
+
+    def piezo_travel_um(self) -> float:
+        """The piezo's travel from the middle of its range as last set (0 without one)."""
         piezo = self.backends.piezo
-        if piezo is not None:
-            z += piezo._position_um - (piezo.low_um + piezo.high_um) / 2
-        return z
+        if piezo is None:
+            return 0.0
+        return piezo._position_um - (piezo.low_um + piezo.high_um) / 2
 
     def light(self) -> tuple[str | None, float, bool]:
         """The selected source, its intensity and whether it is on."""

@@ -47,10 +47,11 @@ def test_filter_wheel_turns_are_counted_the_shorter_way_between_channels(
     table = table_of(profile_config, channels=channels)
     wheel = profile_config.filter_wheel
     positions = [1, *(profile_config.channel(c).filter_position for c in channels)]
-    expected = sum(wheel.move_time_s(a, b) for a, b in itertools.pairwise(positions))
-    assert expected > 0
+    # The first turn happens while the stage travels to the field, which takes longer.
+    turns = [wheel.move_time_s(a, b) for a, b in itertools.pairwise(positions)]
     estimate = estimate_duration(profile_config, table, hardware_timed=True)
-    assert estimate.filters_s == pytest.approx(expected)
+    assert estimate.stage_s > turns[0] > 0
+    assert estimate.filters_s == pytest.approx(sum(turns[1:]))
 
 
 def test_focus_moves_follow_the_z_stack_and_return_to_focus(
@@ -60,8 +61,9 @@ def test_focus_moves_follow_the_z_stack_and_return_to_focus(
     z = profile_config.stage.z
     one = move_duration_s(2.0, z.max_velocity_um_s, z.max_acceleration_um_s2)
     # 0 -> -2 -> 0 -> +2, then back down to 0 at the end, through the stage: past it by
-    # the backlash overshoot, and up again. In a burst the first move happens while the
-    # filter wheel turns to DAPI's filter, which takes longer: it counts as the turn.
+    # the backlash overshoot, and up again. The first move happens while the stage
+    # travels to the field and the filter wheel turns to DAPI's filter: the stage's
+    # travel takes longest, and counts for all three.
     overshoot = profile_config.stage.z_backlash_overshoot_um
     assert profile_config.stage.z_backlash == "end_moving_up" and overshoot > 0
     back = move_duration_s(2.0 + overshoot, z.max_velocity_um_s, z.max_acceleration_um_s2)
@@ -69,10 +71,10 @@ def test_focus_moves_follow_the_z_stack_and_return_to_focus(
     wheel_s = profile_config.filter_wheel.move_time_s(
         1, profile_config.channel("DAPI").filter_position
     )
-    assert wheel_s > one
     burst = estimate_duration(profile_config, table, hardware_timed=True)
+    assert burst.stage_s > wheel_s > one
     assert burst.focus_s == pytest.approx(2 * one + back)
-    assert burst.filters_s == pytest.approx(wheel_s)
+    assert burst.filters_s == 0.0
 
 
 def test_time_points_wait_for_their_start_and_software_frames_cost_messages(
@@ -106,6 +108,40 @@ def test_each_new_well_adds_its_first_view_and_the_run_its_warm_up_once(
         profile_config, table, hardware_timed=True, first_view_s=0.5, warmup_s=2.0
     )
     assert sim.frames_s - plain.frames_s == pytest.approx(2.0 + 0.5 * (3 - 1))
+
+
+def test_images_rendered_ahead_hold_a_field_up_only_when_they_take_longer_than_its_hardware(
+    profile_config: MicroscopeConfig,
+) -> None:
+    table = table_of(profile_config, z_plan={"range": 2.0, "step": 1.0})  # 3 frames
+    plain = estimate_duration(profile_config, table, hardware_timed=True)
+    assert plain.total_s - plain.run_s < 1.0
+
+    def ahead(image_s: float, first_view_s: float = 0.0, of: AcquisitionTable = table) -> float:
+        return estimate_duration(
+            profile_config,
+            of,
+            hardware_timed=True,
+            image_ahead_s={"DAPI": image_s},
+            first_view_s=first_view_s,
+        ).total_s
+
+    # Quicker than the hardware: hidden. Slower: the field takes as long as its images.
+    assert ahead(0.001) == pytest.approx(plain.total_s)
+    assert ahead(1.0) > plain.total_s + 2.0
+    assert ahead(2.0) - ahead(1.0) == pytest.approx(3 * 1.0)
+    # A new well's cells are built with its first images: hidden or not the same way.
+    plate = {
+        "plate": 96,
+        "a1_center_xy": [14380.0, 11240.0],
+        "selected_wells": [[0, 0], [0, 1]],
+        "well_points_plan": {"rows": 1, "columns": 1},
+    }
+    wells = table_of(profile_config, stage_positions=plate)
+    assert ahead(1.0, 0.5, wells) - ahead(1.0, 0.0, wells) == pytest.approx(0.5)
+    assert ahead(0.001, 0.001, wells) == pytest.approx(
+        estimate_duration(profile_config, wells, hardware_timed=True).total_s
+    )
 
 
 def test_frame_moves_remembered_are_those_worked_out_and_each_a_new_dict(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 
 import pytest
 
 from hcs_devices.config import AxisConfig
 from hcs_devices.sim.axis import MoveLog, SimAxisBackend
+from hcs_devices.timing import LOOP_TIMER_RESOLUTION_S
 
 AXIS = AxisConfig.model_validate(
     {
@@ -47,6 +50,37 @@ async def test_sim_axis_starts_at_home_when_configured() -> None:
     backend = SimAxisBackend(AXIS.model_copy(update={"home_um": 1234.0}))
     assert await backend.position_um() == 1234.0
     assert await SimAxisBackend(AXIS).position_um() == 50000.0  # the middle by default
+
+
+@pytest.mark.timing  # wall-clock waits of a millisecond: run in the serial timing phase
+async def test_sim_axis_move_ends_at_its_profiles_end_not_a_timer_tick_later() -> None:
+    backend = SimAxisBackend(AXIS)
+    distance_um = 5.0  # a focus step's size: a few milliseconds
+    duration_s = backend.move_time_s(distance_um)
+    assert duration_s > 2 * LOOP_TIMER_RESOLUTION_S
+    late = []
+    for i in range(20):
+        start = time.monotonic()
+        await backend.move_to(
+            backend.position_now() + (distance_um if i % 2 else -distance_um), 1.0
+        )
+        late.append(time.monotonic() - start - duration_s)
+    assert min(late) >= 0.0
+    # The loop's timer alone ends a wait up to a tick late; most moves here end well before
+    assert sorted(late)[len(late) // 2] < 0.5 * LOOP_TIMER_RESOLUTION_S
+
+
+async def test_sim_axis_stops_where_it_is_when_stopped_during_a_move() -> None:
+    backend = SimAxisBackend(AXIS)
+    start = backend.position_now()
+    moving = asyncio.create_task(backend.move_to(start + 60000.0, timeout_s=None))
+    await asyncio.sleep(0.02)
+    await backend.stop()
+    await moving
+    stopped_at = backend.position_now()
+    assert start < stopped_at < start + 60000.0
+    await asyncio.sleep(0.01)
+    assert backend.position_now() == stopped_at
 
 
 async def test_sim_axis_counts_every_move_and_keeps_only_the_latest_targets() -> None:

@@ -12,6 +12,7 @@ import pytest
 from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings, FrameLookahead, Roi
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.sim.camera import SimFrameSource
+from hcs_devices.sim.lookahead import LOOKAHEAD_FRAMES
 from hcs_devices.sim.specimen import Specimen
 
 
@@ -31,6 +32,9 @@ class _Scene:
 
     def focus_z_um(self) -> float:
         return self.z_um
+
+    def piezo_travel_um(self) -> float:
+        return 0.0
 
     def light(self) -> tuple[str | None, float, bool]:
         return self.source, self.intensity_percent, True
@@ -100,3 +104,59 @@ def test_sim_camera_frames_are_the_same_when_rendered_ahead(
     finally:
         plain.close()
         ahead.close()
+
+
+def test_sim_camera_renders_the_following_fields_frames_ahead_and_they_are_the_same_frames(
+    profile_config: MicroscopeConfig,
+) -> None:
+    """A camera expects this field's frames and the next field's: all are made ahead."""
+    cx, cy = Specimen(profile_config.specimen, profile_config.plate()).plate.well_center_um("B2")
+    planes = [2999.0, 3000.0, 3001.0]
+    fields = [(cx, cy), (cx + 300.0, cy)]
+    plain_scene, ahead_scene = _Scene(cx, cy, 0.0), _Scene(cx, cy, 0.0)
+    plain, _ = _source(profile_config, plain_scene)
+    ahead, ahead_threads = _source(profile_config, ahead_scene)
+    try:
+        got, want = [], []
+        for k, (x, y) in enumerate(fields):
+            for scene in (plain_scene, ahead_scene):
+                scene.x_um, scene.y_um = x, y
+            if k == 0:  # prepared for the first field, told of the second
+                following = _Scene(*fields[1], 0.0)
+                ahead.expect(
+                    _expected(ahead, ahead_scene, planes) + _expected(ahead, following, planes)
+                )
+            else:  # prepared for the second field, whose images are made already
+                ahead.expect(_expected(ahead, ahead_scene, planes))
+            got += _frames(ahead, ahead_scene, planes)
+            want += _frames(plain, plain_scene, planes)
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            assert np.array_equal(a, b), f"frame {i} differs when rendered ahead"
+        assert len(ahead_threads) == len(got), "each image made once"
+        assert all(t.startswith("sim-camera-ahead") for t in ahead_threads), ahead_threads
+    finally:
+        plain.close()
+        ahead.close()
+
+
+def test_sim_camera_keeps_no_more_than_its_lookahead_in_memory_when_more_frames_are_expected(
+    profile_config: MicroscopeConfig,
+) -> None:
+    cx, cy = Specimen(profile_config.specimen, profile_config.plate()).plate.well_center_um("B2")
+    planes = [2990.0 + 0.5 * i for i in range(LOOKAHEAD_FRAMES + 8)]
+    scene = _Scene(cx, cy, 0.0)
+    source, threads = _source(profile_config, scene)
+    try:
+        source.expect(_expected(source, scene, planes))
+        assert source.ahead.items == LOOKAHEAD_FRAMES
+        most = 0
+        for z in planes:
+            scene.z_um = z
+            _frames(source, scene, [z])
+            most = max(most, source.ahead.items)
+        assert most <= LOOKAHEAD_FRAMES
+        # The frames beyond the first LOOKAHEAD_FRAMES were made ahead too, as room freed.
+        assert len(threads) == len(planes)
+        assert all(t.startswith("sim-camera-ahead") for t in threads), threads
+    finally:
+        source.close()

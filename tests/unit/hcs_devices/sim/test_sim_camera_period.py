@@ -19,6 +19,9 @@ class _Dark:
     def focus_z_um(self) -> float:
         return 3000.0
 
+    def piezo_travel_um(self) -> float:
+        return 0.0
+
     def light(self) -> tuple[str | None, float, bool]:
         return None, 0.0, False
 

@@ -62,3 +62,16 @@ def test_frame_bank_replays_scenes_with_fresh_noise_when_frames_are_drawn() -> N
     assert frames[1].mean() == pytest.approx(scenes[1].mean(), abs=1.0)
     assert frames[2].mean() == pytest.approx(scenes[0].mean(), abs=1.0)  # cycles
     assert not np.array_equal(frames[0], frames[2])
+
+
+def test_sensor_frames_are_the_same_when_collected_ahead_in_another_order() -> None:
+    """What the pixels collect draws no noise: made ahead in any order, same frames."""
+    rng = np.random.default_rng(5)
+    scenes = [rng.random((64, 64), dtype=np.float32) * 2000 for _ in range(3)]
+    plain = Sensor(CAMERA, seed=9)
+    want = [plain.digitize(s, gain=2.0, binning=2) for s in scenes]
+    ahead = Sensor(CAMERA, seed=9)
+    collected = [ahead.collect(s, binning=2) for s in reversed(scenes)][::-1]
+    got = [ahead.read(c, gain=2.0) for c in collected]
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.array_equal(a, b), f"frame {i} differs when collected ahead"
