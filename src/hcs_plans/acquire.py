@@ -24,6 +24,7 @@ exposure under way.
 """
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
+import functools
 import importlib.metadata
 import itertools
 import json
@@ -186,6 +187,9 @@ def acquire_fields(
             if (fov.well, fov.fov, sf.channel.name, sf.z_index) not in skipped
         ]
 
+    # Each field's frames are made once: as the next field's (a hint to the camera), then
+    # kept for when that field is taken.
+    @functools.lru_cache(maxsize=2)
     def field_frames(t_index: int, fov: FieldOfView, field_z: float) -> tuple[FrameRecipe, ...]:
         """A field's frames as the camera takes them (those not recorded already)."""
         identity = {
