@@ -29,6 +29,7 @@ from hcs_devices.fluidics.backends import FlowSink
 from hcs_devices.illumination import Illumination, IlluminationBackend
 from hcs_devices.microscope import Closeable, Microscope
 from hcs_devices.ownership import HardwareOwner
+from hcs_devices.sequencer import FrameSequencer
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.camera import Scene, SimFrameSource, SimOptics
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
@@ -37,6 +38,7 @@ from hcs_devices.sim.merfish import SAMPLE_STATE_FILE, MerfishSpecimen
 from hcs_devices.sim.sequencer import SimSequencer
 from hcs_devices.sim.specimen import Specimen
 from hcs_devices.sim.squid_scene import SquidScene
+from hcs_devices.software_sequencer import SoftwareSequencer
 from hcs_devices.squid import AxisLimits, SquidBackends, build_squid_backends
 from hcs_devices.stage import Axis, AxisBackend, Stage
 from hcs_schema import FRAMES_DIR
@@ -76,6 +78,8 @@ def build_microscope(
     owner = owner or HardwareOwner()
     hardware = _Hardware(config, Path(data_dir))
     stage = build_stage(config, hardware, owner)
+    illumination = build_illumination(config, hardware, owner)
+    filter_wheel = build_filter_wheel(config, hardware, owner)
     camera, source = build_camera(
         config,
         hardware,
@@ -84,6 +88,12 @@ def build_microscope(
         writer_capacity=writer_capacity,
         fsync_frames=fsync_frames,
         after_burst=stage.z.refresh_position,
+        software_sequencer=SoftwareSequencer(
+            stage.z,
+            filter_wheel,
+            illumination,
+            light_strobed=camera_triggering(config).board_triggers,
+        ),
     )
     closers: list[Closeable] = [source]
     if hardware.squid is not None:
@@ -92,8 +102,8 @@ def build_microscope(
         config,
         owner,
         stage=stage,
-        illumination=build_illumination(config, hardware, owner),
-        filter_wheel=build_filter_wheel(config, hardware, owner),
+        illumination=illumination,
+        filter_wheel=filter_wheel,
         camera=camera,
         laser_autofocus=build_laser_autofocus(config, hardware, owner),
         fluidics=(
@@ -230,14 +240,17 @@ def build_camera(
     writer_capacity: int,
     fsync_frames: bool,
     after_burst: Callable[[], Awaitable[None]] | None = None,
+    software_sequencer: FrameSequencer | None = None,
 ) -> tuple[Camera, SimFrameSource | GenicamFrameSource]:
     """The main camera and its frame source: the simulated specimen, or a GenICam camera.
 
     On a simulated microscope the camera steps focus and channels through a burst
-    itself (a hardware sequencer); a Squid board cannot, so its camera is triggered
-    frame by frame. A GenICam camera on hardware trigger gets its trigger pulses from
-    the Squid board, which strobes the light for each exposure; without a board it
-    falls back to software triggers (:func:`~hcs_devices.camera.triggering.camera_triggering`).
+    itself (a hardware sequencer); a Squid board cannot, so its camera has each frame
+    set up through the devices and triggers it (``software_sequencer``, also used
+    where a plan asks for software triggers). A GenICam camera on hardware trigger
+    gets its trigger pulses from the Squid board, which strobes the light for each
+    exposure; without a board it falls back to software triggers
+    (:func:`~hcs_devices.camera.triggering.camera_triggering`).
     """
     backend = config.camera.backend
     triggering = camera_triggering(config)
@@ -264,6 +277,7 @@ def build_camera(
         config.camera,
         StaticPathProvider(UUIDFilenameProvider(), frames_dir),
         sequencer=sequencer,
+        software_sequencer=software_sequencer,
         owner=owner,
         writer_capacity=writer_capacity,
         fsync=fsync_frames,

@@ -8,6 +8,11 @@ a controller) keeps a timeout of its own, on the setter alone. These are the sig
 read or written at every move and frame (an axis's limits, setpoint and readback, a
 filter wheel's position, a camera's exposure settings, the light): per image, the
 tasks they started cost about as much as the rest of a move's checks.
+
+Device code on the RunEngine's loop (a move's logic, a software sequencer setting up a
+frame) writes them with :meth:`MemorySignalRW.put` or :func:`write_now`: the setter's
+checks and the stored value, as ``set`` makes them, without a status (a task) or
+ophyd-async's retry loop around each write.
 """
 
 from __future__ import annotations
@@ -20,10 +25,35 @@ from ophyd_async.core import (
     SignalDatatypeT,
     SignalR,
     SignalRW,
+    SignalW,
     SoftSignalBackend,
 )
 
-__all__ = ["memory_signal_r_and_setter", "memory_signal_rw"]
+__all__ = ["MemorySignalRW", "memory_signal_r_and_setter", "memory_signal_rw", "write_now"]
+
+
+class MemorySignalRW(SignalRW[SignalDatatypeT]):
+    """A read-write signal held in memory, which device code can also write in place."""
+
+    def __init__(self, backend: SoftSignalBackend[SignalDatatypeT], name: str = "") -> None:
+        super().__init__(backend, timeout=None, name=name)
+        self._memory = backend
+
+    async def put(self, value: SignalDatatypeT) -> None:
+        """Write ``value`` as ``set`` does (the setter first, if any), awaited in place.
+
+        Raises:
+            Exception: what the setter raised; the value is then unchanged.
+        """
+        await self._memory.put(value)
+
+
+async def write_now(signal: SignalW[SignalDatatypeT], value: SignalDatatypeT) -> None:
+    """Write a signal from device code: in place if it lives in memory, else with ``set``."""
+    if isinstance(signal, MemorySignalRW):
+        await signal.put(value)
+    else:
+        await signal.set(value)
 
 
 def memory_signal_rw(
@@ -35,7 +65,7 @@ def memory_signal_rw(
     setter: Callable[[SignalDatatypeT | None], Awaitable[None]] | None = None,
     setter_timeout_s: float = DEFAULT_TIMEOUT,
     name: str = "",
-) -> SignalRW[SignalDatatypeT]:
+) -> MemorySignalRW[SignalDatatypeT]:
     """A read-write signal held in memory (``soft_signal_rw`` without a getter).
 
     Args:
@@ -55,7 +85,7 @@ def memory_signal_rw(
         precision,
         setter=None if setter is None else _timed(setter, setter_timeout_s),
     )
-    return SignalRW(backend, timeout=None, name=name)
+    return MemorySignalRW(backend, name=name)
 
 
 def memory_signal_r_and_setter(

@@ -15,12 +15,13 @@ camera starts rendering the field's frames then). An immediate pause makes the
 RunEngine replay the field's messages since its last checkpoint; the camera, prepared
 again for the same field, takes only the frames not on disk yet, so each image and its
 row are recorded exactly once.
-Where the microscope can sequence hardware, a field of view's whole stack is one
-hardware-timed camera burst, and the stage already travels to the next field of view
-while the burst's frames are still being written. Once a field's last exposure has
-ended, the filter wheel turns to the next field's first channel and (without autofocus)
-the focus goes to its first plane while the stage travels: separate motors, and no
-exposure under way.
+A field of view's whole stack is one camera burst (kickoff, complete): hardware-timed
+where the microscope can sequence its hardware, else the camera sets each frame up
+through the devices and triggers it in software (decision 11). The stage already
+travels to the next field of view while the burst's frames are still being written.
+Once a field's last exposure has ended, the filter wheel turns to the next field's
+first channel and (without autofocus) the focus goes to its first plane while the
+stage travels: separate motors, and no exposure under way.
 """
 
 # No postponed annotations: the queue server reads these plans' signatures as objects.
@@ -44,11 +45,10 @@ from hcs_devices.sequencer import SequencedFrame
 from hcs_plans.autofocus.plate import PlateFocus, ZEnvelope
 from hcs_plans.patterns.plate import FieldOfView
 from hcs_plans.specs.acquisition import AcquisitionSpec, as_spec
-from hcs_plans.stubs.channel import configure_channel
+from hcs_plans.stubs.read import rd
 from hcs_plans.table import (
     AcquisitionError,
     AcquisitionTable,
-    ChannelSetting,
     StackFrame,
     resolve,
 )
@@ -76,7 +76,7 @@ def plan_acquisition(microscope: Microscope, spec: AcquisitionSpec) -> MsgGenera
     Returns:
         The :class:`AcquisitionTable` of every image.
     """
-    z_now = yield from bps.rd(microscope.stage_.z)
+    z_now = yield from rd(microscope.stage_.z)
     data_dir = microscope.camera.data.frames_root
     return resolve(microscope.config, spec, focus_z_um=float(z_now), data_dir=data_dir)
 
@@ -164,7 +164,7 @@ def acquire_fields(
         )
     md |= metadata or {}
     hardware_timed = spec.hardware_sequencing and microscope.camera.sequencer is not None
-    base_z = float((yield from bps.rd(microscope.stage_.z)))
+    base_z = float((yield from rd(microscope.stage_.z)))
     yield from bps.mv(microscope.camera.binning, spec.binning)
     focus = _plate_focus(microscope, spec, table, base_z)
     camera = microscope.camera
@@ -250,11 +250,7 @@ def acquire_fields(
                 field = field_sequence(t_index, fov, field_z, nxt_frames)
                 yield Msg("prepare", camera, field, group=FIELD)
             yield Msg("wait", None, group=FIELD)
-            if hardware_timed:
-                yield from _burst(microscope, *premove)
-            else:
-                yield from _software(microscope, stack, field)
-                yield from _premove(microscope, *premove)
+            yield from _take_field(microscope, *premove)
             yield from _record(camera, rewindable)
         except Exception:
             # The run ends inside this field (an error, an abort, a stop): its images
@@ -434,57 +430,18 @@ def _settings(sf: StackFrame, field_z: float) -> SequencedFrame:
     )
 
 
-def _software(
-    microscope: Microscope, stack: list[StackFrame], field: FieldSequence
-) -> MsgGenerator:
-    """One trigger per frame; the images are collected after the stack.
-
-    Where the camera's trigger strobes the light (a Squid board's trigger pulse), the
-    light stays off between frames: the board lights each exposure itself.
-    """
-    current: ChannelSetting | None = None
-    z_um: float | None = None
-    switch_light = not microscope.camera.light_strobed
-    light, camera = microscope.illumination.on, microscope.camera
-    lit = False  # the light is still on after the last frame's exposure
-    # Plain messages, one group: these run for every frame (see ``one_field``).
-    for sf, recipe in zip(stack, field.frames, strict=True):
-        if sf.channel != current:
-            if lit:
-                yield Msg("set", light, False, group=FRAME)
-                yield Msg("wait", None, group=FRAME)
-                lit = False
-            yield from configure_channel(microscope, sf.channel)
-            current = sf.channel
-        moves = lit
-        if lit:  # off as the focus moves: the last exposure is over
-            yield Msg("set", light, False, group=FRAME)
-            lit = False
-        if recipe.settings.z_um != z_um:  # the field's replay starts with a move too
-            z_um = recipe.settings.z_um
-            yield Msg("set", microscope.stage_.z, z_um, group=FRAME)
-            moves = True
-        if moves:
-            yield Msg("wait", None, group=FRAME)
-        if switch_light:
-            yield Msg("set", light, True, group=FRAME)
-            yield Msg("wait", None, group=FRAME)
-        yield Msg("trigger", camera, group=FRAME)
-        yield Msg("wait", None, group=FRAME)
-        lit = switch_light
-    if lit:
-        yield Msg("set", light, False, group=FRAME)
-        yield Msg("wait", None, group=FRAME)
-
-
-def _burst(
+def _take_field(
     microscope: Microscope,
     nxt: FieldOfView | None,
     first: SequencedFrame | None,
     with_focus: bool,
     rest_z_um: float | None,
 ) -> MsgGenerator:
-    """The prepared stack as one hardware-timed burst; the stage leaves while it is written."""
+    """The prepared field as one burst; the stage leaves for the next while it is written.
+
+    The camera sets each frame up itself: through the hardware's sequencer when the
+    field is hardware-timed, else through the devices, one software trigger per frame.
+    """
     camera = microscope.camera
     yield Msg("kickoff", camera, group=FIELD)
     yield Msg("wait", None, group=FIELD)

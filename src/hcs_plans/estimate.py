@@ -31,8 +31,9 @@ from hcs_plans.table import AcquisitionTable
 
 #: Messages of one field of view (checkpoint, prepare, collect, ...), seconds.
 FIELD_OVERHEAD_S = 0.012
-#: Messages of one software-triggered frame (light, filter, exposure, trigger...), seconds.
-SOFTWARE_FRAME_S = 0.008
+#: A software-triggered frame's own steps (the light switched off and on through the
+#: devices, the trigger), seconds.
+SOFTWARE_FRAME_S = 0.001
 #: Opening, staging and closing a run, and recording its last field, seconds.
 RUN_OVERHEAD_S = 0.4
 
@@ -223,9 +224,9 @@ def estimate_duration(
                     wheel_to=frame.channel.filter_position,
                 )
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
-                if i == 0 or hardware_timed:  # moves at once (see lower_bound)
-                    kind = max(moves, key=lambda k: moves[k])
-                    moves = {kind: moves[kind]}
+                # Separate motors move at once, in either mode (see lower_bound).
+                kind = max(moves, key=lambda k: moves[k])
+                moves = {kind: moves[kind]}
                 stage_s += moves.get("stage", 0.0)
                 focus_s += moves.get("focus", 0.0)
                 filters_s += moves.get("filters", 0.0)

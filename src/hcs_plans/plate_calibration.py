@@ -20,6 +20,7 @@ from bluesky.utils import MsgGenerator
 
 from hcs_devices.microscope import Microscope
 from hcs_plans.record_log import FieldSpec, RecordLog
+from hcs_plans.stubs.read import rd
 
 #: The stream the calibration is recorded in.
 PLATE_CALIBRATION_STREAM = "plate_calibration"
@@ -76,8 +77,8 @@ def calibrate_plate_a1(
     row, column = plate.well_index(well)  # refused before anything is read
     name = plate_format or microscope.config.specimen.plate_format
     stage = microscope.stage_
-    x_um = float((yield from bps.rd(stage.x)))
-    y_um = float((yield from bps.rd(stage.y)))
+    x_um = float((yield from rd(stage.x)))
+    y_um = float((yield from rd(stage.y)))
     a1 = (x_um - column * plate.well_spacing_um, y_um - row * plate.well_spacing_um)
     record = PlateCalibration(name, well.upper(), x_um, y_um, *a1)
     md = {

@@ -174,3 +174,21 @@ def test_immediate_pause_and_resume_records_each_image_once_with_its_row_when_pa
             )
     # Most moments land inside the run (a few may fall after its last checkpoint).
     assert paused >= MOMENTS * 3 // 4, f"only {paused} of {MOMENTS} runs were paused"
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_immediate_pause_during_the_runs_first_reads_resumes_where_the_focus_really_is(
+    harness: SessionHarness, n: int
+) -> None:
+    # The run reads the focus twice before anything moves; a pause cancels the read
+    # under way, and the RunEngine hands the plan nothing for it on resume.
+    z_before = harness.sim.z.position_now()
+    uid, pauses = run_with_pause(harness, True, n)
+    assert pauses == 1
+    assert stop_doc(harness, uid)["exit_status"] == "success"
+    assert harness.session.flush(60.0)
+    rows = rows_of(frame_table(harness.session.catalog[uid]))
+    assert len(rows) == IMAGES
+    # The planes sit around where the focus was, not around z = 0.
+    assert min(r["z_um"] for r in rows) > z_before - 5.0
+    assert harness.sim.z.position_now() == pytest.approx(z_before)

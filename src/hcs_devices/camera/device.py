@@ -61,8 +61,6 @@ class _FieldProgress:
         self.start = start
         #: Frames of the field on disk when the camera was last prepared for it.
         self.done = 0
-        #: Software triggers received since then (one per frame, in order).
-        self.cursor = 0
 
     @property
     def remaining(self) -> int:
@@ -78,9 +76,11 @@ class Camera(StandardDetector):
     documents. Frame writing runs in a thread behind a bounded queue, so a slow disk
     slows acquisition down instead of losing frames.
 
-    A field of view is prepared as a :class:`FieldSequence`: the camera then sets up
-    each frame (through ``sequencer`` in a hardware-timed burst) and records each
-    image's row in :attr:`rows`, collected with the images (:mod:`.field`).
+    A field of view is prepared as a :class:`FieldSequence` and taken as one burst
+    (kickoff, complete): before each frame the camera has it set up (focus, filter,
+    light) by ``sequencer`` when the field is hardware-timed, else by
+    ``software_sequencer``, and records the image's row in :attr:`rows`, collected
+    with the images (:mod:`.field`).
 
     Every frame taken is offered to the preview tap :attr:`preview` (one in
     ``preview_every_n`` during an acquisition), which never holds the camera or the
@@ -93,6 +93,8 @@ class Camera(StandardDetector):
         path_provider: where each run's frame sets go.
         sequencer: steps focus and channel frame by frame in a burst, where the
             hardware can.
+        software_sequencer: sets each frame of a field up through the devices,
+            where the hardware cannot (or a plan asks for software triggers).
         owner: who may command the hardware now.
         writer_capacity: frames that may wait in memory for the disk.
         fsync: make every frame durable before counting it as written.
@@ -108,6 +110,7 @@ class Camera(StandardDetector):
         path_provider: PathProvider,
         *,
         sequencer: FrameSequencer | None = None,
+        software_sequencer: FrameSequencer | None = None,
         owner: HardwareOwner = DEFAULT_OWNER,
         writer_capacity: int = 8,
         fsync: bool = False,
@@ -121,6 +124,7 @@ class Camera(StandardDetector):
         #: Each trigger strobes the light for its exposure (plans do not switch it on).
         self.light_strobed = light_strobed
         self.sequencer = sequencer
+        self.software_sequencer = software_sequencer
         self._owner = owner
         #: The latest frames, for viewers (never holds the camera up).
         self.preview = PreviewTap()
@@ -415,10 +419,11 @@ class Camera(StandardDetector):
             self._plan.step = self._plan.end = None
             await super().prepare(value)
             return
-        if value.hardware_timed and self.sequencer is None:
+        if self._sequencer_for(value) is None:
             raise ValueError(
-                f"{self._device_name()}: this microscope cannot sequence focus and "
-                "channels in hardware; take the field with one software trigger per frame"
+                f"{self._device_name()}: this camera has no "
+                f"{'hardware' if value.hardware_timed else 'software'} sequencer to set "
+                f"field {value.key!r} up frame by frame"
             )
         written = await self.get_index() if self._prepare_ctx is not None else 0
         progress = self._progress
@@ -428,12 +433,11 @@ class Camera(StandardDetector):
         else:
             progress = self._progress = _FieldProgress(value, written)
         progress.done = written - progress.start
-        progress.cursor = 0
         lookahead = self._lookahead
         if lookahead is not None and lookahead.looks_ahead():
             coming = value.frames[progress.done :] + value.following
             lookahead.expect(await self._expected(coming))
-        burst = value.hardware_timed and progress.remaining > 0
+        burst = progress.remaining > 0
         self._plan.step = self._step if burst else None
         self._plan.end = self._end_burst if burst else None
         events = progress.remaining if burst else 1
@@ -462,20 +466,28 @@ class Camera(StandardDetector):
             if "x_um" in f.row and "y_um" in f.row
         ]
 
+    def _sequencer_for(self, field: FieldSequence) -> FrameSequencer | None:
+        """What sets a field's frames up: the hardware's sequencer, or the software one."""
+        return self.sequencer if field.hardware_timed else self.software_sequencer
+
     async def _step(self, i: int) -> float:
         """Set frame ``i`` of the burst up and record its image's row."""
         progress = self._progress
-        assert progress is not None and self.sequencer is not None
+        assert progress is not None
+        sequencer = self._sequencer_for(progress.field)
+        assert sequencer is not None
         k = progress.done + i
         recipe = progress.field.frames[k]
-        await self.sequencer.apply(recipe.settings)
-        row = dict(recipe.row, z_um=self.sequencer.moved_z_um())
+        await sequencer.apply(recipe.settings)
+        row = dict(recipe.row, z_um=sequencer.moved_z_um())
         self.rows.record(progress.start + k, row)
         return recipe.settings.exposure_ms
 
     async def _end_burst(self) -> None:
-        assert self.sequencer is not None
-        await self.sequencer.finish()
+        assert self._progress is not None
+        sequencer = self._sequencer_for(self._progress.field)
+        assert sequencer is not None
+        await sequencer.finish()
 
     def _field_done(self) -> bool:
         """The prepared field has all its frames on disk (nothing to kick off)."""
@@ -496,23 +508,16 @@ class Camera(StandardDetector):
     def trigger(self) -> WatchableAsyncStatus:  # type: ignore[override]
         """Take one exposure; refused at once while another client's run owns the camera.
 
-        For a field of view, trigger ``i`` takes the field's frame ``i``; a frame
-        already on disk (a replayed trigger) is not taken again.
+        Raises:
+            ValueError: when the camera is prepared for a field of view, which is taken
+                with ``kickoff`` and ``complete``.
         """
         self._owner.check(self._device_name(), "trigger")
-        progress = self._progress
-        if progress is not None:
-            i = progress.cursor
-            if i >= len(progress.field.frames):
-                raise ValueError(
-                    f"{self._device_name()}: field {progress.field.key!r} has "
-                    f"{len(progress.field.frames)} frames; trigger {i + 1} is one too many"
-                )
-            progress.cursor += 1
-            if i < progress.done:
-                return WatchableAsyncStatus(_no_updates())
-            recipe = progress.field.frames[i]
-            self.rows.record(progress.start + i, dict(recipe.row, z_um=recipe.settings.z_um))
+        if self._progress is not None:
+            raise ValueError(
+                f"{self._device_name()}: prepared for field {self._progress.field.key!r}, "
+                "which is taken with kickoff and complete, not trigger"
+            )
         return super().trigger()
 
     async def collect_asset_docs(self, index: int | None = None) -> AsyncIterator[StreamAsset]:

@@ -16,7 +16,7 @@ from ophyd_async.core import (
 
 from hcs_devices.connector import BackendConnector
 from hcs_devices.filterwheel.backend import FilterWheelBackend
-from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw, write_now
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 
 
@@ -40,7 +40,7 @@ class FilterWheelMoveLogic(MovableLogic[int]):
 
     async def move(self, new_position: int, timeout: TimeoutCalculator) -> None:
         """Move and update the readback on arrival."""
-        await self.setpoint.set(new_position)
+        await write_now(self.setpoint, new_position)
         await self.backend.move_to(new_position)
         self.readback_set(await self.backend.position())
 
@@ -77,6 +77,16 @@ class FilterWheel(StandardReadable, StandardMovable[int]):
     async def _sync(self) -> None:
         await self.backend.connect()
         self._position_set(await self.backend.position())
+
+    async def move_to(self, position: int) -> None:
+        """Turn as :meth:`set` does, awaited in place: for device code on the RunEngine's loop.
+
+        Raises:
+            ValueError: when the wheel has no such position (nothing moves).
+        """
+        logic = self.movable_logic
+        await logic.check_move(position)
+        await logic.move(position, timeout=lambda: None)
 
     @cached_property
     def movable_logic(self) -> FilterWheelMoveLogic:

@@ -26,7 +26,7 @@ from ophyd_async.core import (
 )
 
 from hcs_devices.connector import BackendConnector
-from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw, write_now
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.stage.backend import AxisBackend
 
@@ -102,7 +102,7 @@ class AxisMoveLogic(MovableLogic[float]):
         A move to the target the axis last arrived at, when the axis reports the very
         position it arrived at, commands nothing: the axis is there already.
         """
-        await self.setpoint.set(new_position)
+        await write_now(self.setpoint, new_position)
         current = await self.backend.position_um()
         if self._arrival == (new_position, current):
             return
@@ -222,23 +222,13 @@ class Axis(StandardReadable, StandardMovable[float]):
         as ``StandardMovable`` does: quietly with ``success=True``, else with an error.
         """
         logic = self.movable_logic
-        self._stop_asked = None
-        await logic.check_move(new_position)
-        if await logic.stays_at(new_position):
+        start = await self._start_move(new_position, timeout)
+        if start is None:
             return
-        initial = await self.user_readback.get_value()
+        initial, time_left = start
         if self._units_precision is None:
             self._units_precision = await logic.get_units_precision()
         unit, precision = self._units_precision
-        move_timeout = (
-            await logic.calculate_timeout(initial, new_position)
-            if timeout == CALCULATE_TIMEOUT
-            else timeout
-        )
-        deadline = None if move_timeout is None else time.monotonic() + move_timeout
-
-        def time_left() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
 
         def update(current: float) -> WatcherUpdate[float]:
             return WatcherUpdate(
@@ -270,6 +260,52 @@ class Axis(StandardReadable, StandardMovable[float]):
         yield update(await self.user_readback.get_value())
         if self._take_stop() is False:
             raise RuntimeError(f"Device {self.name} was stopped.")
+
+    async def move_to(
+        self, new_position: float, timeout: CalculatableTimeout = CALCULATE_TIMEOUT
+    ) -> None:
+        """Move as :meth:`set` does, awaited in place: for device code on the RunEngine's loop.
+
+        The same checks (ownership, soft limits), backlash, timeout and stop, without a
+        status or watchers: a software sequencer moves the focus this way at every frame.
+
+        Raises:
+            SoftLimitError: when the target is outside the soft limits (nothing moves).
+            RuntimeError: when a stop that was not a success ended the move.
+        """
+        start = await self._start_move(new_position, timeout)
+        if start is None:
+            return
+        _, time_left = start
+        await self.movable_logic.move(new_position=new_position, timeout=time_left)
+        if self._take_stop() is False:
+            raise RuntimeError(f"Device {self.name} was stopped.")
+
+    async def _start_move(
+        self, new_position: float, timeout: CalculatableTimeout
+    ) -> tuple[float, Callable[[], float | None]] | None:
+        """Check a move: None when the axis is there already.
+
+        Otherwise where the axis starts, and a function giving the time left before the
+        move's deadline.
+        """
+        logic = self.movable_logic
+        self._stop_asked = None
+        await logic.check_move(new_position)
+        if await logic.stays_at(new_position):
+            return None
+        initial = await self.user_readback.get_value()
+        move_timeout = (
+            await logic.calculate_timeout(initial, new_position)
+            if timeout == CALCULATE_TIMEOUT
+            else timeout
+        )
+        deadline = None if move_timeout is None else time.monotonic() + move_timeout
+
+        def time_left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        return initial, time_left
 
     def _take_stop(self) -> bool | None:
         """The stop asked for during the move (``stop``'s ``success``), forgotten now."""

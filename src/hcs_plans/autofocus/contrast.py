@@ -31,6 +31,7 @@ from hcs_plans.autofocus.result import FOCUS_CURVE_STREAM, AutofocusError, Autof
 from hcs_plans.specs.autofocus import ContrastAutofocusSettings
 from hcs_plans.specs.settings import as_settings
 from hcs_plans.stubs.channel import configure_channel
+from hcs_plans.stubs.read import rd
 from hcs_plans.table import ChannelSetting
 
 
@@ -160,7 +161,7 @@ def move_z_ending_up(microscope: Microscope, z_um: float, overshoot_um: float) -
     """
     axis = microscope.stage_.z
     if microscope.config.stage.z_backlash != "end_moving_up" and overshoot_um > 0:
-        now = float((yield from bps.rd(axis)))
+        now = float((yield from rd(axis)))
         if z_um < now - 1e-3:
             low = microscope.config.stage.z.low_limit_um
             yield from bps.mv(axis, max(low, z_um - overshoot_um))
@@ -196,7 +197,7 @@ def contrast_autofocus_stub(
     s = settings or ContrastAutofocusSettings()
     started = time.monotonic()
     axis = microscope.stage_.z
-    z0 = float((yield from bps.rd(axis)))
+    z0 = float((yield from rd(axis)))
     centre = z0 if start_z_um is None else float(start_z_um)
     limits = microscope.config.stage.z
     probe = _probe(microscope)

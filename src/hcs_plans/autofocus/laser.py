@@ -35,6 +35,7 @@ from hcs_plans.autofocus.result import (
 )
 from hcs_plans.specs.autofocus import LaserAutofocusSettings
 from hcs_plans.specs.settings import as_settings
+from hcs_plans.stubs.read import rd
 
 
 def require_sensor(microscope: Microscope) -> LaserAutofocusSensor:
@@ -54,10 +55,10 @@ def require_sensor(microscope: Microscope) -> LaserAutofocusSensor:
 def focal_plane_z(microscope: Microscope) -> MsgGenerator:
     """Focal plane z: stage z plus the piezo's travel from its centre (if fitted)."""
     stage = microscope.stage_
-    z = float((yield from bps.rd(stage.z)))
+    z = float((yield from rd(stage.z)))
     piezo_cfg = microscope.config.stage.piezo
     if stage.has_piezo and piezo_cfg is not None:
-        p = float((yield from bps.rd(stage.piezo)))
+        p = float((yield from rd(stage.piezo)))
         z += p - (piezo_cfg.low_limit_um + piezo_cfg.high_limit_um) / 2
     return z
 
@@ -65,9 +66,9 @@ def focal_plane_z(microscope: Microscope) -> MsgGenerator:
 def is_calibrated(microscope: Microscope) -> MsgGenerator:
     """Whether the sensor holds a calibration (reads only)."""
     sensor = require_sensor(microscope)
-    um_per_px = float((yield from bps.rd(sensor.um_per_px)))
-    reference = float((yield from bps.rd(sensor.reference_x_px)))
-    range_um = float((yield from bps.rd(sensor.calibrated_range_um)))
+    um_per_px = float((yield from rd(sensor.um_per_px)))
+    reference = float((yield from rd(sensor.reference_x_px)))
+    range_um = float((yield from rd(sensor.calibrated_range_um)))
     return math.isfinite(um_per_px) and math.isfinite(reference) and range_um > 0
 
 
@@ -84,7 +85,7 @@ def calibrate_laser_stub(
     s = settings or LaserAutofocusSettings()
     sensor = require_sensor(microscope)
     axis = microscope.stage_.z
-    z0 = float((yield from bps.rd(axis)))
+    z0 = float((yield from rd(axis)))
     half = s.calibration_half_range_um
     limits = microscope.config.stage.z
     zs = [
@@ -96,7 +97,7 @@ def calibrate_laser_stub(
     for z in zs:
         yield from bps.mv(axis, z)
         yield from bps.trigger_and_read([sensor, axis], name=LASER_CALIBRATION_STREAM)
-        xs.append(float((yield from bps.rd(sensor.spot_x_px))))
+        xs.append(float((yield from rd(sensor.spot_x_px))))
     yield from bps.mv(axis, z0)
     try:
         um_per_px, reference_x, rms_um = fit_calibration(zs, xs, z0)
@@ -108,7 +109,7 @@ def calibrate_laser_stub(
     )  # fmt: skip
     # The reference crop: the in-focus spot's profile around the reference position.
     yield from bps.trigger_and_read([sensor, axis], name=LASER_CALIBRATION_STREAM)
-    profile = np.asarray((yield from bps.rd(sensor.spot_profile)), np.float64)
+    profile = np.asarray((yield from rd(sensor.spot_profile)), np.float64)
     yield from bps.mv(sensor.reference_profile, profile)
     return LaserAutofocusCalibration(
         um_per_px=um_per_px,
@@ -196,18 +197,18 @@ def laser_autofocus_stub(
 
     if not (yield from is_calibrated(microscope)):
         return (yield from fail("the laser autofocus is not calibrated", None))
-    range_um = float((yield from bps.rd(sensor.calibrated_range_um)))
+    range_um = float((yield from rd(sensor.calibrated_range_um)))
 
     def measure() -> MsgGenerator:
         nonlocal frames
         yield from bps.trigger_and_read([sensor, axis], name=stream)
         frames += 1
-        x = float((yield from bps.rd(sensor.spot_x_px)))
-        displacement = float((yield from bps.rd(sensor.displacement_um)))
-        correlation = float((yield from bps.rd(sensor.reference_correlation)))
+        x = float((yield from rd(sensor.spot_x_px)))
+        displacement = float((yield from rd(sensor.displacement_um)))
+        correlation = float((yield from rd(sensor.reference_correlation)))
         return x, displacement, correlation
 
-    axis_start = float((yield from bps.rd(axis)))
+    axis_start = float((yield from rd(axis)))
     x, displacement, correlation = yield from measure()
     if not math.isfinite(x):
         return (yield from fail("no laser spot on the sensor: the surface is out of range", None))
@@ -221,8 +222,8 @@ def laser_autofocus_stub(
             )
         )
     low, high = (
-        float((yield from bps.rd(axis.low_limit_um))),
-        float((yield from bps.rd(axis.high_limit_um))),
+        float((yield from rd(axis.low_limit_um))),
+        float((yield from rd(axis.high_limit_um))),
     )
     moves = 0
     while True:
@@ -233,7 +234,7 @@ def laser_autofocus_stub(
             break
         if moves >= s.max_moves:
             break
-        target = float((yield from bps.rd(axis))) - error
+        target = float((yield from rd(axis))) - error
         if not low <= target <= high:
             return (
                 yield from fail(
@@ -306,7 +307,7 @@ def laser_autofocus(
             raise AutofocusError(f"laser autofocus failed: {result.message}")
         if offset_um:
             axis = _actuator(microscope, s.actuator)
-            now = float((yield from bps.rd(axis)))
+            now = float((yield from rd(axis)))
             yield from bps.mv(axis, now + offset_um)
 
     yield from run_wrapper(body(), md=md)

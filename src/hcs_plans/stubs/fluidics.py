@@ -30,6 +30,7 @@ from hcs_devices.fluidics import (
 )
 from hcs_devices.ownership import BusyError
 from hcs_plans.record_log import FieldSpec, RecordLog
+from hcs_plans.stubs.read import rd
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def _flow(
     fluidics.pump.check_flow(flow)
 
     def run() -> MsgGenerator[FluidicsStep]:
-        reagent = yield from bps.rd(fluidics.reagent)
+        reagent = yield from rd(fluidics.reagent)
         path = fluidics.reagents.get(reagent, ())
         start = time.time()
         yield from _unwrapped(bps.abs_set(fluidics.pump, flow, wait=True))
