@@ -50,8 +50,9 @@ class AcquisitionSpec(BaseModel):
         fov_order: order of fields of view inside a well.
         clip_to_well: drop fields of view that do not lie entirely inside the well
             (circle-clipped for round wells).
-        hardware_sequencing: run each field of view's z x channel stack as one
-            hardware-timed burst where the microscope can.
+        hardware_sequencing: have the hardware step each field of view's z x channel
+            stack where the microscope can; otherwise (or where it cannot) the camera
+            sets each frame up through the devices and triggers it in software.
         binning: camera binning for the run (must be one the camera allows).
         z_reference: ``stage`` uses the sequence's z positions as absolute stage z
             (useq semantics when positions carry z); ``focus`` centres z plans on the
