@@ -36,6 +36,7 @@ from tiled.server.app import build_app
 from tiled.storage import parse_storage
 
 from hcs_schema import CATALOG_FILE, FRAMES_DIR
+from hcs_storage.duckdb_lock import install_duckdb_connection_lock
 
 TABLES_FILE = "tables.duckdb"
 TILED_DIR = "tiled"
@@ -142,7 +143,10 @@ def catalog_adapter(
     Returns:
         A ``tiled.catalog`` adapter: the tree to give ``tiled.server.app.build_app``.
         It may write under ``tiled/`` and read under ``frames/`` and ``tiled/`` only.
+        DuckDB event tables serve one request at a time (see
+        :mod:`hcs_storage.duckdb_lock`).
     """
+    install_duckdb_connection_lock()
     root = Path(data_dir).resolve()
     (root / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
     (root / TILED_DIR).mkdir(parents=True, exist_ok=True)
