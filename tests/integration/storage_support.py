@@ -2,7 +2,7 @@
 
 ``storage_session(config, data_dir, **open_session_kwargs)`` is ``open_test_session``
 with the session's options exposed (writer capacity, a catalog client, lab mode).
-``TiledServer`` runs ``tiled serve catalog`` on a data directory in a subprocess, on a
+``TiledServer`` runs hcs's Tiled server on a data directory in a subprocess, on a
 fixed port, so a test can stop it mid-run and start it again on the same catalog.
 Run as a script, this module is the acquisition process of the crash tests.
 """
@@ -29,6 +29,7 @@ from plate_harness import SessionHarness, open_test_session  # noqa: E402
 
 from hcs_devices.config import MicroscopeConfig  # noqa: E402
 from hcs_orchestrator.session import open_session  # noqa: E402
+from hcs_storage.api_key import API_KEY_ENV  # noqa: E402
 
 API_KEY = "hcstestkey0123456789"
 A1_XY_UM = (14380.0, 11240.0)
@@ -65,7 +66,7 @@ def free_port() -> int:
 
 
 class TiledServer:
-    """``tiled serve catalog`` on a data directory's catalog, in a subprocess."""
+    """hcs's Tiled server (``python -m hcs_storage.server``) on a data directory, in a child."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
@@ -79,28 +80,24 @@ class TiledServer:
 
         catalog_adapter(self.data_dir)  # create the catalog and its directories
         self._log = open(self.data_dir / f"tiled-{self.port}.log", "ab")  # noqa: SIM115
-        tiled = Path(sys.executable).with_name("tiled")
+        # hcs's own server: the catalog as ``hcs serve`` serves it (its event tables
+        # locked for one request at a time, among the rest).
         self.process = subprocess.Popen(
             [
-                str(tiled),
-                "serve",
-                "catalog",
-                str(self.data_dir / "catalog.db"),
+                sys.executable,
+                "-m",
+                "hcs_storage.server",
+                str(self.data_dir),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--api-key",
-                API_KEY,
-                "-w",
-                str(self.data_dir / "tiled"),
-                "-w",
-                f"duckdb:///{self.data_dir / 'tables.duckdb'}",
-                "-r",
-                str(self.data_dir / "frames"),
+                "--log-level",
+                "warning",
             ],
             stdout=subprocess.DEVNULL,
             stderr=self._log,
+            env={**os.environ, API_KEY_ENV: API_KEY},
         )
         ready = threading.Event()
         for _ in range(int(timeout_s / 0.25)):
@@ -110,7 +107,7 @@ class TiledServer:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"tiled serve exited with {self.process.returncode}")
+                raise RuntimeError(f"the Tiled server exited with {self.process.returncode}")
             ready.wait(0.25)
         raise TimeoutError(f"Tiled did not start on {self.uri}")
 
