@@ -15,11 +15,14 @@ from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings
 from hcs_devices.config.models import MicroscopeConfig
 from hcs_devices.sim.axis import SimAxisBackend
 from hcs_devices.sim.hardware import SimFilterWheelBackend, SimIlluminationBackend
-from hcs_devices.sim.lookahead import RenderAhead
+from hcs_devices.sim.lookahead import RenderAhead, capacity_for
 from hcs_devices.sim.render import Light, Renderer, View
 from hcs_devices.sim.sensor import Collected, FrameBank, Sensor
 from hcs_devices.sim.specimen import SampleState, Specimen
 from hcs_devices.timing import sleep_precisely
+
+#: Bytes per pixel of what a frame's pixels collect, made ahead (electrons and sigma).
+COLLECTED_BYTES_PER_PX = 8
 
 
 class Scene(Protocol):
@@ -214,6 +217,10 @@ class SimFrameSource:
             )
             if light.dose_mw_s > 0:
                 exposures.append((view, light, state, frame.settings.binning))
+        if exposures:  # what one frame's pixels collect: two float32 values per pixel
+            first = exposures[0][0]
+            pixels = first.width_px * first.height_px
+            self.ahead.capacity = capacity_for(COLLECTED_BYTES_PER_PX * pixels)
         self.ahead.expect(exposures)
 
     def collect(self, exposure: Exposure) -> Collected:

@@ -9,7 +9,9 @@ drawn at the exposure, in order, so the frames are the same pixels as without lo
 ahead.
 
 At most ``capacity`` items are made or being made at once (they wait in memory): the
-ones expected further on wait in order, and the next one starts as each is taken.
+ones expected further on wait in order, and the next one starts as each is taken. The
+simulated camera sets the capacity from the frames' size (:func:`capacity_for`): 16
+frames of 1024 x 1024 pixels, 8 of 2048 x 2048.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from typing import Generic, TypeVar
 
 #: Items made ahead at most (each waits in memory until its frame is exposed).
 LOOKAHEAD_FRAMES = 16
+#: Memory the items made ahead may take at most, bytes (fewer items for large frames).
+LOOKAHEAD_BYTES = 256 * 2**20
+
+
+def capacity_for(item_bytes: int) -> int:
+    """Items made ahead at most when each takes ``item_bytes``: within both limits, at least 1."""
+    return max(1, min(LOOKAHEAD_FRAMES, LOOKAHEAD_BYTES // max(1, item_bytes)))
+
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")

@@ -11,8 +11,8 @@ import pytest
 
 from hcs_devices.camera.settings import ExpectedFrame, ExposureSettings, FrameLookahead, Roi
 from hcs_devices.config import MicroscopeConfig
-from hcs_devices.sim.camera import SimFrameSource
-from hcs_devices.sim.lookahead import LOOKAHEAD_FRAMES
+from hcs_devices.sim.camera import COLLECTED_BYTES_PER_PX, SimFrameSource
+from hcs_devices.sim.lookahead import LOOKAHEAD_BYTES, LOOKAHEAD_FRAMES
 from hcs_devices.sim.specimen import Specimen
 
 
@@ -158,5 +158,32 @@ def test_sim_camera_keeps_no_more_than_its_lookahead_in_memory_when_more_frames_
         # The frames beyond the first LOOKAHEAD_FRAMES were made ahead too, as room freed.
         assert len(threads) == len(planes)
         assert all(t.startswith("sim-camera-ahead") for t in threads), threads
+    finally:
+        source.close()
+
+
+def test_sim_camera_makes_fewer_frames_ahead_when_they_are_large(
+    profile_config: MicroscopeConfig,
+) -> None:
+    cx, cy = Specimen(profile_config.specimen, profile_config.plate()).plate.well_center_um("B2")
+    scene = _Scene(cx, cy, 0.0)
+    source, _ = _source(profile_config, scene)
+    cam = profile_config.camera
+    full = Roi(0, 0, cam.sensor_width_px, cam.sensor_height_px)
+    planes = [2990.0 + 0.5 * i for i in range(LOOKAHEAD_FRAMES)]
+    try:
+        for binning in (4, 1):
+            settings = ExposureSettings(20.0, 1.0, binning, full)
+            source.expect(
+                [
+                    ExpectedFrame(settings, cx, cy, z, scene.source, 30.0, scene.filter)
+                    for z in planes
+                ]
+            )
+            height, width = settings.shape
+            item_bytes = COLLECTED_BYTES_PER_PX * height * width
+            assert source.ahead.items * item_bytes <= LOOKAHEAD_BYTES
+            assert source.ahead.items == min(LOOKAHEAD_FRAMES, LOOKAHEAD_BYTES // item_bytes)
+        assert source.ahead.items < LOOKAHEAD_FRAMES  # full frames: fewer than the count
     finally:
         source.close()
