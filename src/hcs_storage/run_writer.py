@@ -9,11 +9,23 @@ them, skips the event rows already in each stream's table (counted per stream),
 re-registers frames only past the count each array node already has (a data source
 update replaces the whole registration, so it is idempotent), and does not write a
 stop document twice. Replay costs reading the journal, not requests.
+
+What one frame registration costs grows as little with the run as Tiled allows: the
+writer sends a field's new frames only and then forgets them (the consolidator would
+otherwise keep, and the writer copy, an ``Asset`` for every frame of the run), and it
+describes the image stack in chunks of :data:`CHUNK_BYTES` rather than one chunk per
+frame. Tiled replaces a data source's structure with every update, and a structure
+lists every chunk along the frame axis: with one per frame, each update sent, hashed
+and stored a structure growing with the run (a new ``structures`` row each time, the
+catalog growing with the square of the run). Each frame is still its own file; readers
+see the same ``(N, 1, H, W)`` array.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,12 +35,19 @@ from bluesky_tiled_plugins.writing.tiled_writer import (
     _RunWriter,  # pyright: ignore[reportPrivateUsage]
 )
 from tiled.client.utils import handle_error
+from tiled.structures.array import ArrayStructure
+from tiled.structures.data_source import Asset
 from tiled.utils import safe_json_dump
 
 log = logging.getLogger(__name__)
 
 #: Larger than any batch: the writer writes only when the forwarder flushes it.
 _NEVER = 2**62
+#: Bytes of frames per chunk of an image stack (as many whole frames as fit, at least
+#: one): the most one block read of the stack loads.
+CHUNK_BYTES = 64 * 2**20
+#: Mimetype prefix of a sequence of files (``multipart/related;type=image/tiff``...).
+FILE_SEQUENCE_MIMETYPE = "multipart/related"
 
 
 class _Attached:
@@ -82,6 +101,53 @@ class _BaseHolder:
     base: Any
 
 
+class _UnsentAssets(list[Asset]):
+    """A consolidator's asset list holding only the assets not yet sent to the catalog.
+
+    Its length still counts every asset of the data source (the consolidator numbers
+    each new asset by it), so the assets already registered need not stay in memory.
+
+    Args:
+        sent: how many assets the catalog has already.
+    """
+
+    def __init__(self, sent: int) -> None:
+        super().__init__()
+        self.sent = sent
+
+    def __len__(self) -> int:
+        return self.sent + super().__len__()
+
+    def unsent(self) -> list[Asset]:
+        """The assets not yet sent, in order."""
+        return list(self.__iter__())
+
+
+def stack_chunks(structure: ArrayStructure) -> ArrayStructure:
+    """An image stack's structure with its frame axis in chunks of :data:`CHUNK_BYTES`.
+
+    Args:
+        structure: the stack's structure, one chunk per frame along axis 0.
+    """
+    if not structure.shape:
+        return structure
+    frames = structure.shape[0]
+    frame_bytes = math.prod(structure.shape[1:]) * structure.data_type.itemsize
+    per_chunk = max(1, CHUNK_BYTES // max(1, frame_bytes))
+    full, rest = divmod(frames, per_chunk)
+    axis = (per_chunk,) * full + ((rest,) if rest else ())
+    return dataclasses.replace(structure, chunks=(axis, *structure.chunks[1:]))
+
+
+def _is_frame_per_file(data_source: Any) -> bool:
+    """Whether a data source is a file sequence of one frame per file (a TIFF sequence)."""
+    return (
+        str(data_source.mimetype).startswith(FILE_SEQUENCE_MIMETYPE)
+        and "chunks" not in (data_source.properties or {})  # else several frames a file
+        and isinstance(data_source.structure, ArrayStructure)
+    )
+
+
 class ResumableRunWriter(_RunWriter):
     """A ``_RunWriter`` that writes only when flushed and can resume a partly written run.
 
@@ -99,7 +165,6 @@ class ResumableRunWriter(_RunWriter):
         self._rows_present: dict[str, int] = {}
         self._rows_seen: dict[str, int] = defaultdict(int)
         self._frames_present: dict[str, int] = {}
-        self._assets_sent: dict[str, int] = {}
         self._data_source_ids: dict[str, int] = {}
         self.rows_skipped = 0
 
@@ -175,15 +240,19 @@ class ResumableRunWriter(_RunWriter):
         if present is not None and consolidator.shape[0] <= present:
             return  # the catalog has registered these frames already
         data_source = consolidator.get_data_source()
-        assets = list(data_source.assets)
         # Tiled adds the assets of a data source update to those it has (and replaces
         # the structure): sending only the new ones keeps each update O(batch) rather
         # than O(frames so far). A re-opened node gets the full list once.
-        sent = self._assets_sent.get(node.uri, None if present is not None else 0)
-        if sent is not None:
-            data_source.assets = assets[sent:]
+        assets = consolidator.assets
+        total = len(assets)
+        if isinstance(assets, _UnsentAssets):
+            data_source.assets = assets.unsent()
+        else:
+            data_source.assets = list(assets)
+        if _is_frame_per_file(data_source):
+            data_source.structure = stack_chunks(data_source.structure)
         self._update_data_source_for_node(node, data_source, patch)
-        self._assets_sent[node.uri] = len(assets)
+        consolidator.assets = _UnsentAssets(total)
 
     def _update_data_source_for_node(
         self, node: Any, data_source: Any, patch: Any | None = None

@@ -29,6 +29,27 @@ Docs = list[tuple[str, dict[str, Any]]]
 SHAPE = (8, 8)
 
 
+def camera_key(uri: str, shape: tuple[int, int]) -> dict[str, Any]:
+    """The camera's data key: one frame of ``shape`` per row, each in a TIFF file."""
+    return {
+        "source": uri,
+        "shape": [1, *shape],
+        "dtype": "array",
+        "dtype_numpy": "<u2",
+        "external": "STREAM:",
+    }
+
+
+def camera_resource(bundle: Any, uri: str, shape: tuple[int, int]) -> Any:
+    """The camera's StreamResource: a TIFF sequence, one frame per file, in ``uri``."""
+    return bundle.compose_stream_resource(
+        mimetype="multipart/related;type=image/tiff",
+        uri=uri,
+        data_key="camera",
+        parameters={"chunk_shape": [1, *shape], "template": "{:06d}.tif"},
+    )
+
+
 def synthetic_run(frames_root: Path, frames: int) -> Docs:
     """A run like the camera's: one frame file + StreamDatum + event per image."""
     bundle = compose_run(metadata={"plan_name": "synthetic"})
@@ -41,23 +62,12 @@ def synthetic_run(frames_root: Path, frames: int) -> Docs:
     desc = bundle.compose_descriptor(
         name="primary",
         data_keys={
-            "camera": {
-                "source": uri,
-                "shape": [1, *SHAPE],
-                "dtype": "array",
-                "dtype_numpy": "<u2",
-                "external": "STREAM:",
-            },
+            "camera": camera_key(uri, SHAPE),
             "frame-well": {"source": "hcs:frame", "dtype": "string", "shape": []},
             "frame-fov": {"source": "hcs:frame", "dtype": "integer", "shape": []},
         },
     )
-    sres = bundle.compose_stream_resource(
-        mimetype="multipart/related;type=image/tiff",
-        uri=uri,
-        data_key="camera",
-        parameters={"chunk_shape": [1, *SHAPE], "template": "{:06d}.tif"},
-    )
+    sres = camera_resource(bundle, uri, SHAPE)
     docs: Docs = [("start", dict(bundle.start_doc)), ("descriptor", dict(desc.descriptor_doc))]
     docs.append(("stream_resource", dict(sres.stream_resource_doc)))
     for i in range(frames):
