@@ -98,10 +98,15 @@ def one_run(harness: SessionHarness, rng: random.Random, hardware: bool) -> dict
     # Images are announced once per field, so a pause is requested once the first field
     # is recorded, while the second may already be under way: pauses get three fields,
     # so a checkpoint is still ahead (the third field's at the latest).
+    # An abort or a stop is requested with a field still to take: requested as the last
+    # field is recorded, it may reach the RunEngine after the run has closed (its stop
+    # document written), where it ends only the clean-up.
     fovs = 3 if action.startswith("pause") else rng.randint(1, 2)
+    if action in ("abort", "stop"):
+        fovs = 2
     sequence, per_field = tiny_sequence(rng, fovs)
     images = fovs * per_field
-    at = rng.randint(1, per_field) if action.startswith("pause") else rng.randint(1, images)
+    at = rng.randint(1, per_field) if action != "none" else rng.randint(1, images)
     spec = spec_from_data({"sequence": sequence, "hardware_sequencing": hardware})
     starts = sum(1 for n, _ in harness.documents if n == "start")
     RE = harness.RE
@@ -111,6 +116,9 @@ def one_run(harness: SessionHarness, rng: random.Random, hardware: bool) -> dict
         return len(uids) > starts and images_of(harness, uids[-1]) >= at
 
     def act() -> str:
+        uids = [d["uid"] for n, d in harness.documents if n == "start"]
+        if any(n == "stop" and d["run_start"] == uids[-1] for n, d in harness.documents):
+            return "too-late"  # the run has closed: nothing of it to interrupt
         try:
             if action in ("abort", "stop"):
                 getattr(RE, action)()

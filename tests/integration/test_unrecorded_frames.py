@@ -42,9 +42,9 @@ pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("unrecorded_child.py")
 HCS = Path(sys.executable).with_name("hcs")
-#: One well, 3 x 3 fields x 2 channels: 9 fields, 18 images, about a second of frames.
-SEQUENCE = plate_sequence([[1], [1]], rows=3, columns=3)
-FIELDS = 9
+#: One well, 4 x 4 fields x 2 channels: 16 fields, 32 images, over a second of frames.
+SEQUENCE = plate_sequence([[1], [1]], rows=4, columns=4)
+FIELDS = 16
 SEED = 18
 DELAYED_KILLS = 14
 COLLECT_KILLS = 6
