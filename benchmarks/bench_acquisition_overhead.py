@@ -287,17 +287,47 @@ def bench_pymmcore(runs: int, data_dir: Path | None) -> tuple[float, float]:
     return figures["mm"], figures["mm_cpu"]
 
 
+def file_create_ms(directory: Path, files: int = 1000) -> tuple[float, float]:
+    """A frame file's own cost on this disk now, ms per file (wall, kernel CPU).
+
+    Each file is made as hcs's writer makes a frame's: created under a temporary name,
+    the bytes of one 16 x 16 uint16 TIFF written, closed, renamed into place. On the
+    machines measured, this cost varies tenfold from hour to hour (the file system's
+    state), and hcs makes one file per image: it is printed beside the ratios.
+    """
+    payload = bytes(SENSOR_PX * SENSOR_PX * 2 + 200)
+    with tempfile.TemporaryDirectory(dir=directory, prefix="bench-files-") as tmp:
+        start, before = time.perf_counter(), os.times()
+        for i in range(files):
+            temporary, final = Path(tmp) / f".{i:06d}.tmp", Path(tmp) / f"{i:06d}.tif"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, payload)
+            os.close(fd)
+            os.rename(temporary, final)
+        after = os.times()
+        wall = time.perf_counter() - start
+    return wall / files * 1000, (after.system - before.system) / files * 1000
+
+
 def measure(runs: int, data_dir: Path, hcs_only: bool) -> dict[str, float]:
     """One invocation's figures (ms/image), frames written in a new directory under ``data_dir``."""
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", FutureWarning)
     config = instant_config(load_config(shipped_profile()))
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Each part starts with nothing left for the disk to do: the files an earlier part
+    # (or invocation) wrote are otherwise flushed by the kernel 30 s later, on the same
+    # two cores, in the middle of whichever part runs then.
     with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-overhead-") as tmp:
+        os.sync()
         figures = bench_hcs(config, Path(tmp), runs)
+        figures["file"], figures["file_kernel"] = file_create_ms(Path(tmp))
         if not hcs_only:
+            os.sync()
             figures["pymmcore"], figures["pymmcore_cpu"] = bench_pymmcore(runs, None)
+            os.sync()
             figures["pymmcore_tiff"], figures["pymmcore_tiff_cpu"] = bench_pymmcore(runs, Path(tmp))
+    os.sync()
     return figures
 
 
@@ -329,6 +359,10 @@ def print_invocation(k: int, hcs: dict[str, float], base: dict[str, float] | Non
         for name, key in (("burst", "burst"), ("software", "software"), ("pymmcore", "pymmcore"))
     )
     print(f"  CPU of the process, ms/image (all threads; a busy machine inflates it less): {cpu}")
+    print(
+        f"  the disk now: a frame file alone (create, write, rename) {hcs['file']:.3f} ms, "
+        f"{hcs['file_kernel']:.3f} ms of it in the kernel (hcs makes one per image)"
+    )
     for mode in MODES:
         print(
             f"  ratio hcs {mode}/count: {hcs[mode] / hcs['count']:5.2f}   "
