@@ -260,6 +260,10 @@ class Camera(StandardDetector):
             watch.add_done_callback(interrupt)
         try:
             async for update in updates:
+                if failed:  # the cancellation came with a value: Python 3.11 dropped it
+                    while waiting.cancelling():
+                        waiting.uncancel()
+                    raise failed[0]
                 yield update
         except asyncio.CancelledError:
             if failed:
