@@ -54,8 +54,6 @@ class SoftwareSequencer:
         self.filter_wheel = filter_wheel
         self.illumination = illumination
         self.light_strobed = light_strobed
-        #: Frames set up so far.
-        self.frames = 0
         self._z_target_um: float | None = None
         self._z_um: float | None = None
         self._lit = False
@@ -85,7 +83,6 @@ class SoftwareSequencer:
         if not self.light_strobed and not self._lit:
             await write_now(ill.on, True)
             self._lit = True
-        self.frames += 1
 
     async def finish(self) -> None:
         """Light off; the next field sets every part up afresh."""

@@ -308,7 +308,6 @@ def acquire_fields(
 PREMOVE = "hcs-premove"
 MOVE = "hcs-move"
 FIELD = "hcs-field"
-FRAME = "hcs-frame"
 
 
 def _plate_focus(

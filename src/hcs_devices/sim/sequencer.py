@@ -22,7 +22,6 @@ class SimSequencer:
         self.optics = optics
         self.after_burst = after_burst
         self.move_timeout_s = move_timeout_s
-        self.frames = 0
 
     async def apply(self, frame: SequencedFrame) -> None:
         """Set focus, light and filter for one frame.
@@ -42,7 +41,6 @@ class SimSequencer:
             await asyncio.gather(*moves)
         await o.illumination.select(frame.source, frame.intensity_percent)
         await o.illumination.set_on(True)
-        self.frames += 1
 
     async def finish(self) -> None:
         """Light off."""

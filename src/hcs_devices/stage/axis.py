@@ -258,8 +258,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             if not status.done:
                 status.task.cancel()
         yield update(await self.user_readback.get_value())
-        if self._take_stop() is False:
-            raise RuntimeError(f"Device {self.name} was stopped.")
+        self._raise_if_stopped()
 
     async def move_to(
         self, new_position: float, timeout: CalculatableTimeout = CALCULATE_TIMEOUT
@@ -278,8 +277,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             return
         _, time_left = start
         await self.movable_logic.move(new_position=new_position, timeout=time_left)
-        if self._take_stop() is False:
-            raise RuntimeError(f"Device {self.name} was stopped.")
+        self._raise_if_stopped()
 
     async def _start_move(
         self, new_position: float, timeout: CalculatableTimeout
@@ -307,10 +305,14 @@ class Axis(StandardReadable, StandardMovable[float]):
 
         return initial, time_left
 
-    def _take_stop(self) -> bool | None:
-        """The stop asked for during the move (``stop``'s ``success``), forgotten now."""
+    def _raise_if_stopped(self) -> None:
+        """End a move as ``StandardMovable`` does: an error if a stop without success ended it.
+
+        The stop asked for during the move is forgotten then.
+        """
         stopped, self._stop_asked = self._stop_asked, None
-        return stopped
+        if stopped is False:
+            raise RuntimeError(f"Device {self.name} was stopped.")
 
     async def stop(self, success: bool = False) -> None:
         """Stop now; a move under way ends quietly with ``success``, else with an error."""
@@ -336,4 +338,4 @@ class Axis(StandardReadable, StandardMovable[float]):
         """Read the backend's position into the readback (after hardware moved the axis)."""
         position = await self.backend.position_um()
         self._readback_set(position)
-        await self.user_setpoint.set(position)
+        await write_now(self.user_setpoint, position)
