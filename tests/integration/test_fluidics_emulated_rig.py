@@ -121,6 +121,33 @@ def test_fluidics_rig_delivers_reagents_through_right_ports_when_protocol_runs(
     assert b"aLP18R" in rig.valves.commands
 
 
+@pytest.mark.timing
+def test_fluidics_rig_stops_on_time_when_the_event_loop_is_busy_as_the_flow_ends(
+    RE, rig, config, fluidics
+):
+    tolerance = config.pump.calibration_tolerance_percent / 100
+    delivered: dict[str, float] = {}
+
+    def hog_the_loop(seconds: float) -> None:
+        threading.Event().wait(seconds)  # what a slow callback on the RunEngine's loop does
+
+    def protocol():
+        yield from select_reagent(fluidics, "wash")
+        before = rig.pump.delivered_ul
+        # 40 uL at 80 uL/s ends 0.5 s after the start; the loop is blocked from 0.45 s
+        # to 0.75 s, so a stop sent from the loop would come 0.25 s (20 uL) late
+        RE.loop.call_soon_threadsafe(RE.loop.call_later, 0.45, hog_the_loop, 0.3)
+        yield from flow_volume(fluidics, 40.0, 4800)
+        delivered["rig"] = rig.pump.delivered_ul - before
+
+    assert RE(bpp.run_wrapper(protocol())).exit_status == "success"
+    assert delivered["rig"] == pytest.approx(40.0, rel=tolerance)
+    recorded = asyncio.run_coroutine_threadsafe(
+        fluidics.pump.delivered_ul.get_value(), RE.loop
+    ).result(5)
+    assert recorded == pytest.approx(delivered["rig"], rel=tolerance)
+
+
 def test_fluidics_rig_names_valve_and_ports_when_valve_is_stuck(RE, rig, fluidics):
     rig.valves.set_fault(2, ValveFault.STUCK)
     with pytest.raises(ValveMoveError) as info:

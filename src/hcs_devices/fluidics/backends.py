@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from hcs_devices.fluidics.errors import FluidicsError, ValveMoveError
 from hcs_devices.fluidics.pump.base import FlowDirection, PumpStatus
+from hcs_devices.timing import sleep_precisely
 
 
 @runtime_checkable
@@ -70,12 +71,20 @@ class PumpBackend(Protocol):
         """Stop the pump and release the hardware (idempotent)."""
         ...
 
-    async def start(self, speed_rpm: float, direction: FlowDirection) -> None:
-        """Set the speed and start turning."""
+    async def start(self, speed_rpm: float, direction: FlowDirection) -> float:
+        """Set the speed and start turning.
+
+        Returns:
+            The ``time.monotonic()`` time at which the pump was told to turn.
+        """
         ...
 
-    async def stop(self) -> None:
-        """Stop turning."""
+    async def stop(self, at_s: float | None = None) -> float:
+        """Stop turning at ``at_s`` (``time.monotonic()``; None or past: now).
+
+        Returns:
+            The ``time.monotonic()`` time at which the pump was told to stop.
+        """
         ...
 
     async def status(self) -> PumpStatus:
@@ -251,8 +260,8 @@ class SimPumpBackend:
         await self.stop()
         self.connected = False
 
-    async def start(self, speed_rpm: float, direction: FlowDirection) -> None:
-        """Start turning."""
+    async def start(self, speed_rpm: float, direction: FlowDirection) -> float:
+        """Start turning; returns when it started."""
         if not 0 < speed_rpm <= self.max_rpm:
             raise ValueError(f"speed {speed_rpm} rpm is outside 0..{self.max_rpm}")
         self._advance()
@@ -260,14 +269,18 @@ class SimPumpBackend:
         self._speed_rpm = speed_rpm
         self._direction = direction
         if self.overload_after_s is not None:
-            self._stall_at = time.monotonic() + self.overload_after_s
+            self._stall_at = self._since + self.overload_after_s
+        return self._since
 
-    async def stop(self) -> None:
-        """Stop turning."""
+    async def stop(self, at_s: float | None = None) -> float:
+        """Stop turning at ``at_s`` (now if None or past); returns when it stopped."""
+        if at_s is not None and at_s > time.monotonic():
+            await sleep_precisely(at_s - time.monotonic())
         self._advance()
         self.commands.append("stop")
         self._direction = None
         self._stall_at = None
+        return self._since
 
     async def status(self) -> PumpStatus:
         """The simulated status."""

@@ -32,6 +32,11 @@ from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 #: Finest speed step of the supported pumps (0.01 rpm).
 MIN_RPM = 0.01
 
+#: How long before a flow's end its stop is handed to the pump's port (s). The port
+#: sends the stop command but its last byte ahead, then that byte at the end, so the
+#: pump stops on time however busy the event loop is; no status read starts after.
+STOP_LEAD_S = 0.1
+
 
 @dataclass(frozen=True)
 class Flow:
@@ -223,15 +228,17 @@ class Pump(StandardReadable, Movable[Flow], Stoppable):
         self._stop_requested = False
         rpm = flow.rate_ul_min / self.calibration_ul_per_rev
         started: float | None = None
+        stop_at: float | None = None
         error: BaseException | None = None
         try:
-            await self.backend.start(rpm, flow.direction)
-            started = time.monotonic()
+            started = await self.backend.start(rpm, flow.direction)
             self._set_running(True)
             self._set_rate(
                 flow.rate_ul_min if flow.direction is FlowDirection.FORWARD else -flow.rate_ul_min
             )
-            await self._wait_while_running(flow, started, asked)
+            deadline = started + flow.run_time_s
+            await self._wait_while_running(flow, started, deadline - STOP_LEAD_S, asked)
+            stop_at = deadline
         except asyncio.CancelledError as err:
             if not self._stop_requested:
                 raise
@@ -239,8 +246,8 @@ class Pump(StandardReadable, Movable[Flow], Stoppable):
         except FluidicsError as err:
             error = err
         finally:
-            stop_error = await self._stop_after_flow()
-            ran_s = 0.0 if started is None else time.monotonic() - started
+            stopped, stop_error = await self._stop_after_flow(stop_at)
+            ran_s = 0.0 if started is None else max(0.0, stopped - started)
             delivered = flow.rate_ul_min * ran_s / 60.0
             total = await self.delivered_ul.get_value()
             sign = 1.0 if flow.direction is FlowDirection.FORWARD else -1.0
@@ -266,13 +273,15 @@ class Pump(StandardReadable, Movable[Flow], Stoppable):
                 new.add_note(f"stopping {self.name} afterwards failed too: {stop_error}")
             raise new from (None if isinstance(error, asyncio.CancelledError) else error)
 
-    async def _wait_while_running(self, flow: Flow, started: float, asked: str) -> None:
-        deadline = started + flow.run_time_s
+    async def _wait_while_running(
+        self, flow: Flow, started: float, until: float, asked: str
+    ) -> None:
+        """Watch the running pump until ``until``, reading its status every poll."""
         next_check = started + self.status_poll_s
-        while (now := time.monotonic()) < deadline:
-            await asyncio.sleep(min(deadline, next_check) - now)
+        while (now := time.monotonic()) < until:
+            await asyncio.sleep(min(until, next_check) - now)
             now = time.monotonic()
-            if next_check <= now < deadline:
+            if next_check <= now < until:
                 status = await self.backend.status()
                 if not status.running:
                     ran_s = now - started
@@ -283,13 +292,17 @@ class Pump(StandardReadable, Movable[Flow], Stoppable):
                     )
                 next_check = now + self.status_poll_s
 
-    async def _stop_after_flow(self) -> FluidicsError | None:
-        """Stop the pump even when the flow task is being cancelled."""
+    async def _stop_after_flow(self, at_s: float | None) -> tuple[float, FluidicsError | None]:
+        """Stop the pump at ``at_s`` (now if None) even when the flow task is cancelled.
+
+        Returns:
+            When the pump was told to stop (now, if that is not known), and the error
+            stopping raised, if any.
+        """
         try:
-            await asyncio.shield(self.backend.stop())
+            return await asyncio.shield(self.backend.stop(at_s)), None
         except FluidicsError as err:
-            return err
+            return time.monotonic(), err
         except asyncio.CancelledError:
             # cancelled again while stopping: the shielded stop still completes
-            return None
-        return None
+            return time.monotonic(), None

@@ -67,14 +67,19 @@ class SerialPumpBackend:
                 )
         await self.transport.aclose()
 
-    async def start(self, speed_rpm: float, direction: FlowDirection) -> None:
-        """Set the speed, then start in ``direction``."""
+    async def start(self, speed_rpm: float, direction: FlowDirection) -> float:
+        """Set the speed, then start in ``direction``; returns when the pump was told."""
         await self.transport.call(self.driver.set_speed_rpm, speed_rpm)
-        await self.transport.call(self.driver.start, direction)
+        return await self.transport.call(self.driver.start, direction)
 
-    async def stop(self) -> None:
-        """Stop the rotor."""
-        await self.transport.call(self.driver.stop)
+    async def stop(self, at_s: float | None = None) -> float:
+        """Stop the rotor at ``at_s`` (now if None); returns when the pump was told.
+
+        The wait for ``at_s`` happens in the port's thread, after everything of the
+        command but its last byte has gone out, so the stop lands on time even when
+        the event loop or the echoes are slow.
+        """
+        return await self.transport.call(self.driver.stop, at_s)
 
     async def status(self) -> PumpStatus:
         """Read the pump's status."""

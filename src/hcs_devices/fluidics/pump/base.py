@@ -62,12 +62,20 @@ class PeristalticPumpDriver(Protocol):
         """Set the rotor speed (0 stops the pump)."""
         ...
 
-    def start(self, direction: FlowDirection) -> None:
-        """Start turning in ``direction`` at the speed set."""
+    def start(self, direction: FlowDirection) -> float:
+        """Start turning in ``direction`` at the speed set.
+
+        Returns:
+            The ``time.monotonic()`` time at which the pump was told to turn.
+        """
         ...
 
-    def stop(self) -> None:
-        """Stop the rotor."""
+    def stop(self, at_s: float | None = None) -> float:
+        """Stop the rotor at ``at_s`` (``time.monotonic()``; None or past: now).
+
+        Returns:
+            The ``time.monotonic()`` time at which the pump was told to stop.
+        """
         ...
 
     def status(self) -> PumpStatus:

@@ -15,6 +15,9 @@ answer ``LF`` before it sends the command) overrides :meth:`GsiocLink.buffered`.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from hcs_devices.fluidics.errors import ProtocolError, SilentDeviceError
 from hcs_devices.fluidics.transport import SerialTransport
 
@@ -163,8 +166,16 @@ class GsiocLink:
         except ProtocolError as err:
             raise ProtocolError(f"{self.name}: {asked}: {err}") from None
 
-    def buffered(self, command: str) -> None:
+    def buffered(self, command: str, *, act_at_s: float | None = None) -> float:
         """Send a buffered command, checking the echo of every byte.
+
+        The unit acts on the closing CR. With ``act_at_s`` (a ``time.monotonic()``
+        time) every byte but the CR goes out first and the CR is held until then, so
+        the unit acts at that moment however long the echoes before it took.
+
+        Returns:
+            The ``time.monotonic()`` time at which the CR was written: when the unit
+            acts.
 
         Raises:
             SilentDeviceError: a byte was not echoed.
@@ -172,11 +183,16 @@ class GsiocLink:
         """
         frame = encode_buffered(command)
         asked = f"buffered command {command!r}"
+        acted_at = 0.0
         with self.transport.locked():
             if not self._selected:
                 self._select_unit()
             self.transport.discard_input()
-            for byte in frame:
+            for index, byte in enumerate(frame):
+                if index == len(frame) - 1:
+                    if act_at_s is not None:
+                        threading.Event().wait(max(0.0, act_at_s - time.monotonic()))
+                    acted_at = time.monotonic()
                 self.transport.write(bytes([byte]))
                 echo = self._read_byte(asked)
                 if echo != byte:
@@ -184,3 +200,4 @@ class GsiocLink:
                     raise ProtocolError(
                         f"{self.name}: {asked}: sent {byte:#04x}, echo was {echo:#04x}"
                     )
+        return acted_at

@@ -134,13 +134,17 @@ class Minipuls3Driver:
         """Set the speed (0..48 rpm; 0 stops)."""
         self.link.buffered(speed_command(rpm))
 
-    def start(self, direction: FlowDirection) -> None:
-        """Run in ``direction`` at the speed set."""
-        self.link.buffered(start_command(direction))
+    def start(self, direction: FlowDirection) -> float:
+        """Run in ``direction`` at the speed set; returns when the pump was told."""
+        return self.link.buffered(start_command(direction))
 
-    def stop(self) -> None:
-        """Stop the rotor (speed 0)."""
-        self.link.buffered(speed_command(0.0))
+    def stop(self, at_s: float | None = None) -> float:
+        """Stop the rotor (speed 0) at ``at_s`` (``time.monotonic()``; None: now).
+
+        Returns:
+            When the pump was told to stop.
+        """
+        return self.link.buffered(speed_command(0.0), act_at_s=at_s)
 
     def status(self) -> PumpStatus:
         """Read the display: direction, speed and control mode."""

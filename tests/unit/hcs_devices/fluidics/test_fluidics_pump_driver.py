@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -37,6 +38,20 @@ def test_emulator_integrates_volume_when_running(pump_driver, pump_emulator):
     pump_driver.stop()
     # 48 rpm x 50 uL/rev = 40 uL/s
     assert pump_emulator.delivered_ul == pytest.approx(12.0, rel=0.1)
+
+
+@pytest.mark.timing
+def test_stop_lands_at_the_time_asked_when_sent_ahead(pump_driver, pump_emulator):
+    pump_driver.connect()
+    pump_driver.set_speed_rpm(48)
+    started = pump_driver.start(FlowDirection.FORWARD)
+    at = started + 0.3
+    stopped = pump_driver.stop(at)
+    assert time.monotonic() >= at and stopped == pytest.approx(at, abs=0.005)
+    # 48 rpm x 50 uL/rev = 40 uL/s, for the 0.3 s between the two CRs
+    assert pump_emulator.delivered_ul == pytest.approx(40.0 * (stopped - started), rel=0.02)
+    # the command went out whole, the CR last
+    assert pump_emulator.received.endswith(b"\nR0000\r")
 
 
 def test_status_reports_stopped_when_rotor_overloads(pump_driver, pump_emulator):
