@@ -104,6 +104,30 @@ async def test_axis_move_fails_when_stopped_without_success(stage: Stage) -> Non
     assert start < await axis.user_readback.get_value() < start + 50000.0
 
 
+@pytest.mark.parametrize("success", [True, False])
+async def test_axis_does_not_move_when_stopped_before_its_move_began(
+    stage: Stage, success: bool
+) -> None:
+    # The RunEngine asks for a move, then an abort or a pause stops the axis before
+    # the move's task has run once: the stop must not be lost.
+    axis = stage.x
+    start = await axis.user_readback.get_value()
+    status = axis.set(start + 50000.0)
+    await axis.stop(success=success)
+    if success:
+        await status  # a stop with success ends the move quietly
+    else:
+        with pytest.raises(RuntimeError, match="stage-x was stopped"):
+            await status
+    await asyncio.sleep(0.05)
+    assert backend(axis).position_now() == start
+    assert await axis.user_readback.get_value() == start
+    assert backend(axis).moves.count == 0
+    # and the next move is not stopped by that stop
+    await axis.set(start + 10.0)
+    assert await axis.user_readback.get_value() == pytest.approx(start + 10.0)
+
+
 @pytest.mark.timing
 async def test_axis_move_takes_the_trapezoid_time_when_moving_far(
     stage: Stage, profile_config: MicroscopeConfig
