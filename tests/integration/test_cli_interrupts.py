@@ -36,8 +36,13 @@ HCS = Path(sys.executable).with_name("hcs")
 CHANNELS = [("DAPI", 2.0), ("GFP", 3.0), ("Cy3", 2.0)]
 
 
-def sequence(wells: list[list[int]], loops: int = 1, channels: int = 3) -> dict[str, Any]:
-    """2 x 2 fields per well, ``channels`` images per field, ``loops`` time points."""
+def sequence(
+    wells: list[list[int]], loops: int = 1, channels: int = 3, exposure_ms: float | None = None
+) -> dict[str, Any]:
+    """2 x 2 fields per well, ``channels`` images per field, ``loops`` time points.
+
+    ``exposure_ms``, if given, replaces every channel's exposure.
+    """
     seq: dict[str, Any] = {
         "axis_order": "tpgcz",
         "stage_positions": {
@@ -46,7 +51,7 @@ def sequence(wells: list[list[int]], loops: int = 1, channels: int = 3) -> dict[
             "selected_wells": wells,
             "well_points_plan": {"rows": 2, "columns": 2, "overlap": 25.0},
         },
-        "channels": [{"config": n, "exposure": e} for n, e in CHANNELS[:channels]],
+        "channels": [{"config": n, "exposure": exposure_ms or e} for n, e in CHANNELS[:channels]],
     }
     if loops > 1:
         seq["time_plan"] = {"interval": 0.5, "loops": loops}
@@ -175,6 +180,9 @@ def shrink(frames: Path, size_k: int) -> bool:
     return subprocess.run(args, capture_output=True).returncode == 0
 
 
+#: Each frame's exposure in the full-disk runs: longer than the test takes to see a
+#: frame file and shrink the disk, so that the disk fills before the run ends.
+FULL_DISK_EXPOSURE_MS = 80.0
 #: Frames written when the disk is made full: one well, 4 fields of 3 images (12).
 MOMENTS = {
     "first-frame": 0,
@@ -192,7 +200,7 @@ def test_hcs_acquire_full_disk_reports_one_line_and_records_every_frame_when_dis
 ) -> None:
     data = frames_tmpfs
     frames = data / "frames"
-    spec = spec_file(tmp_path, "full", sequence([[1], [1]]))
+    spec = spec_file(tmp_path, "full", sequence([[1], [1]], exposure_ms=FULL_DISK_EXPOSURE_MS))
     process = hcs_acquire(spec, config_file, data)
     try:
         if written == 0:  # as soon as the run's frame set exists

@@ -294,7 +294,8 @@ class Axis(StandardReadable, StandardMovable[float]):
         """Check a move: None when the axis is there already.
 
         Otherwise where the axis starts, and a function giving the time left before the
-        move's deadline.
+        move's deadline (the move's timeout, counted from the function's first call:
+        when the hardware is first commanded).
         """
         logic = self.movable_logic
         await logic.check_move(new_position)
@@ -306,10 +307,17 @@ class Axis(StandardReadable, StandardMovable[float]):
             if timeout == CALCULATE_TIMEOUT
             else timeout
         )
-        deadline = None if move_timeout is None else time.monotonic() + move_timeout
+        deadline: float | None = None
 
         def time_left() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
+            # Counted from the first command to the hardware: the time the event loop
+            # takes to get there (a busy machine, a pause) is not the axis being slow.
+            nonlocal deadline
+            if move_timeout is None:
+                return None
+            if deadline is None:
+                deadline = time.monotonic() + move_timeout
+            return max(0.0, deadline - time.monotonic())
 
         return initial, time_left
 

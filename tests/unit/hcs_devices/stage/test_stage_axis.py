@@ -128,6 +128,32 @@ async def test_axis_does_not_move_when_stopped_before_its_move_began(
     assert await axis.user_readback.get_value() == pytest.approx(start + 10.0)
 
 
+async def test_axis_move_timeout_counts_from_the_command_not_from_the_check(
+    stage: Stage,
+) -> None:
+    # What happens before the axis is commanded (here a slow position query, as on a
+    # busy serial line or a loaded machine) is not the axis being slow.
+    axis = stage.x
+    sim = backend(axis)
+    start = await axis.user_readback.get_value()
+    real_position = sim.position_um
+    asked = {"n": 0}
+
+    async def slow_position() -> float:
+        asked["n"] += 1
+        if asked["n"] == 1:
+            await asyncio.sleep(0.6)
+        return await real_position()
+
+    sim.position_um = slow_position  # type: ignore[method-assign]
+    try:
+        await axis.set(start + 100.0, timeout=0.5)  # the move itself takes ~10 ms
+    finally:
+        sim.position_um = real_position  # type: ignore[method-assign]
+    assert asked["n"] >= 1
+    assert await axis.user_readback.get_value() == pytest.approx(start + 100.0)
+
+
 @pytest.mark.timing
 async def test_axis_move_takes_the_trapezoid_time_when_moving_far(
     stage: Stage, profile_config: MicroscopeConfig
