@@ -110,6 +110,8 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         self._name = name
         self._set_acquiring = set_acquiring
         self._task: asyncio.Task[None] | None = None
+        #: The loop being stopped (cancelled, and awaited until it ends).
+        self._stopping: asyncio.Task[None] | None = None
 
     async def start_acquiring(self) -> None:
         """Start the loop for the prepared number of frames (not while the run is paused)."""
@@ -155,6 +157,7 @@ class CameraAcquireLogic(DetectorAcquireLogic):
             delay = next_start - time.monotonic()
             if delay > 0:
                 await sleep_precisely(delay)
+            self._raise_if_stopping()
             # Each frame's own exposure sets its period (a sequence may vary it).
             frame_period = max(
                 self._source.min_frame_period_s(frame_settings),
@@ -163,6 +166,16 @@ class CameraAcquireLogic(DetectorAcquireLogic):
             next_start = max(next_start + frame_period, time.monotonic())
             frame = await self._source.expose(frame_settings)
             await self._sink(frame)
+
+    def _raise_if_stopping(self) -> None:
+        """End the loop before an exposure once it is being stopped.
+
+        The cancellation that stops it can be lost on the way: Python 3.11's
+        ``asyncio.wait_for`` (device code awaits it in a frame's set-up) drops one that
+        arrives as its awaitable completes. No exposure starts after a stop all the same.
+        """
+        if self._stopping is not None and asyncio.current_task() is self._stopping:
+            raise asyncio.CancelledError
 
     def running(self) -> asyncio.Future[None] | None:
         """The acquisition loop started last (done with its error if it failed), if any."""
@@ -178,9 +191,13 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         """Stop the loop now (safe to call at any time)."""
         if self._task is not None:
             task, self._task = self._task, None
+            self._stopping = task
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            finally:
+                self._stopping = None
         self._set_acquiring(False)
 
 
