@@ -174,7 +174,7 @@ class CameraAcquireLogic(DetectorAcquireLogic):
         ``asyncio.wait_for`` (device code awaits it in a frame's set-up) drops one that
         arrives as its awaitable completes. No exposure starts after a stop all the same.
         """
-        if self._stopping is not None and asyncio.current_task() is self._stopping:
+        if asyncio.current_task() is self._stopping:
             raise asyncio.CancelledError
 
     def running(self) -> asyncio.Future[None] | None:
