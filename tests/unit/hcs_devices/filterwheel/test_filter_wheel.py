@@ -30,10 +30,14 @@ async def test_filter_wheel_takes_time_per_position_when_moving_the_shorter_way(
     wheel: FilterWheel, profile_config: MicroscopeConfig, target: int, steps: int
 ) -> None:
     per_step = profile_config.filter_wheel.move_time_per_position_s
-    t0 = time.monotonic()
-    await wheel.set(target)
-    elapsed = time.monotonic() - t0
-    assert steps * per_step - 0.005 <= elapsed < steps * per_step + 0.04
+    turns = []
+    for _ in range(3):  # the quickest of three: a busy machine only ever adds time
+        await wheel.set(1)
+        t0 = time.monotonic()
+        await wheel.set(target)
+        turns.append(time.monotonic() - t0)
+    assert min(turns) >= steps * per_step - 0.005
+    assert min(turns) < steps * per_step + 0.04
     assert await wheel.position.get_value() == target
     assert (await wheel.read())["filter_wheel"]["value"] == target
 
