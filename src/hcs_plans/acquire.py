@@ -60,14 +60,21 @@ RECORDED_PACKAGES = ("hcs", "bluesky", "ophyd-async", "event-model", "useq-schem
 
 
 def software_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape an acquisition."""
-    versions: dict[str, str] = {}
+    """Versions of the packages that shape an acquisition, as this process loaded them."""
+    return dict(_loaded_versions())
+
+
+@functools.cache
+def _loaded_versions() -> tuple[tuple[str, str], ...]:
+    # Looked up once per process (each lookup reads the installed packages' metadata,
+    # about a millisecond a run): a package upgraded later runs as loaded until restart.
+    versions: list[tuple[str, str]] = []
     for name in RECORDED_PACKAGES:
         try:
-            versions[name] = importlib.metadata.version(name)
+            versions.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
+            versions.append((name, "unknown"))
+    return tuple(versions)
 
 
 def plan_acquisition(microscope: Microscope, spec: AcquisitionSpec) -> MsgGenerator:
