@@ -25,6 +25,7 @@ from bluesky.utils import FailedStatus, Msg, SigintHandler
 
 from hcs_devices.ownership import HardwareOwner
 from hcs_orchestrator.document_schemas import use_lean_validators
+from hcs_orchestrator.message_tracing import trace_messages_only_when_recorded
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +267,10 @@ class MicroscopeRunEngine(RunEngine):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # Documents are checked against event-model's rules, at a fraction of the cost.
+        # Documents are checked against event-model's rules, at a fraction of the cost;
+        # messages' span attributes are made only when a tracer records them.
         use_lean_validators()
+        trace_messages_only_when_recorded()
         self.owner = owner
         self.safe_state = safe_state
         self.timer = MessageTimer()
