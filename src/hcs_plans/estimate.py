@@ -29,8 +29,9 @@ from hcs_devices.config.models import MicroscopeConfig, StageConfig
 from hcs_devices.stage.kinematics import move_duration_s
 from hcs_plans.table import AcquisitionTable
 
-#: Messages of one field of view (checkpoint, prepare, collect, ...), seconds.
-FIELD_OVERHEAD_S = 0.012
+#: Messages of one field of view (checkpoint, prepare, collect, ...), seconds. They
+#: overlap the moves to the field's first frame (sent while the stage travels).
+FIELD_OVERHEAD_S = 0.008
 #: A software-triggered frame's own steps (the light switched off and on through the
 #: devices, the trigger), seconds.
 SOFTWARE_FRAME_S = 0.001
@@ -216,7 +217,6 @@ def estimate_duration(
             field_began = frames_s + focus_s + filters_s + stage_s + messages_s
             images_s = first_view_s if ahead and seen and field.well not in seen else 0.0
             seen.add(field.well)
-            messages_s += FIELD_OVERHEAD_S
             for i, frame in enumerate(stack):
                 target = frame.z_rel_um + frame.channel.z_offset_um
                 moves = moves_before(
@@ -225,6 +225,8 @@ def estimate_duration(
                     wheel_from=wheel,
                     wheel_to=frame.channel.filter_position,
                 )
+                if i == 0:  # the field's messages go out during the moves to its first frame
+                    messages_s += max(0.0, FIELD_OVERHEAD_S - max(moves.values()))
                 x, y, z, wheel = field.x_um, field.y_um, target, frame.channel.filter_position
                 # Separate motors move at once, in either mode (see lower_bound).
                 kind = max(moves, key=lambda k: moves[k])

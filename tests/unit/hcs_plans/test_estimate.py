@@ -15,6 +15,7 @@ from hcs_plans.estimate import (
     FrameMoves,
     estimate_duration,
     frame_moves_s,
+    xy_move_s,
 )
 from hcs_plans.specs import spec_from_data
 from hcs_plans.table import AcquisitionTable, resolve
@@ -90,7 +91,34 @@ def test_time_points_wait_for_their_start_and_software_frames_cost_messages(
     )
     assert burst.total_s == pytest.approx(10.0 + FIELD_OVERHEAD_S + frame_s + burst.run_s)
     assert software.messages_s - burst.messages_s == pytest.approx(3 * SOFTWARE_FRAME_S)
-    assert burst.messages_s == pytest.approx(3 * FIELD_OVERHEAD_S)
+    # The first time point's messages go out while the stage travels to the field.
+    assert burst.messages_s == pytest.approx(2 * FIELD_OVERHEAD_S)
+
+
+@pytest.mark.parametrize("dx_um", [0.0, 0.5, 5000.0])
+def test_a_field_s_messages_overlap_the_moves_to_its_first_frame(
+    profile_config: MicroscopeConfig, dx_um: float
+) -> None:
+    # A wheel that turns in no time: the stage's travel is the only move.
+    wheel = profile_config.filter_wheel.model_copy(update={"move_time_per_position_s": 0.0})
+    profile_config = profile_config.model_copy(update={"filter_wheel": wheel})
+    start = profile_config.stage
+    here = {"x": start.x.start_um + dx_um, "y": start.y.start_um}
+    table = resolve(
+        profile_config,
+        spec_from_data({"sequence": {"stage_positions": [here], "channels": ["DAPI"]}}),
+        focus_z_um=3000.0,
+    )
+    estimate = estimate_duration(profile_config, table, hardware_timed=True)
+    moves = FrameMoves(profile_config, hardware_timed=True)(
+        dxy_um=(dx_um, 0.0),
+        dz_um=0.0,
+        wheel_from=1,
+        wheel_to=profile_config.channel("DAPI").filter_position,
+    )
+    travel_s = xy_move_s(start, dx_um, 0.0)
+    assert max(moves.values()) == moves["stage"] == pytest.approx(travel_s)
+    assert estimate.messages_s == pytest.approx(max(0.0, FIELD_OVERHEAD_S - travel_s))
 
 
 def test_each_new_well_adds_its_first_view_and_the_run_its_warm_up_once(
