@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -49,3 +50,26 @@ async def test_filter_wheel_refuses_when_the_position_does_not_exist(
     with pytest.raises(ValueError, match=rf"filter_wheel: position {target} is outside 1\.\.8"):
         await wheel.set(target)
     assert await wheel.position.get_value() == 1
+
+
+@pytest.mark.parametrize("success", [True, False])
+async def test_filter_wheel_does_not_turn_when_stopped_before_its_move_began(
+    wheel: FilterWheel, success: bool
+) -> None:
+    # The RunEngine asks for a turn, then an abort or a pause stops the wheel before
+    # the move's task has run once: the stop must not be lost.
+    backend = wheel.backend
+    assert isinstance(backend, SimFilterWheelBackend)
+    status = wheel.set(5)
+    await wheel.stop(success=success)
+    if success:
+        await status  # a stop with success ends the move quietly
+    else:
+        with pytest.raises(RuntimeError, match="filter_wheel was stopped"):
+            await status
+    await asyncio.sleep(0.3)  # longer than the turn would take
+    assert backend.current == 1
+    assert await wheel.position.get_value() == 1
+    # and the next turn is not stopped by that stop
+    await wheel.set(3)
+    assert await wheel.position.get_value() == 3 == backend.current
