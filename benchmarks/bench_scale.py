@@ -83,9 +83,17 @@ def spec_data(plate: str, fields: int, channels: int) -> dict[str, Any]:
 
 
 class Sampler:
-    """Images recorded and the process's memory, sampled as the run goes."""
+    """When the run's images passed each tenth of the run, as the run goes.
 
-    def __init__(self) -> None:
+    It keeps a sample at the start and at each tenth only: the benchmark itself holds
+    nothing per image (its memory is in the figures).
+
+    Args:
+        total: the images the run takes.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.marks = [total * k // 10 for k in range(11)]
         # (wall time, this process's CPU time, images announced so far)
         self.images: list[tuple[float, float, int]] = []
         self.count = 0
@@ -93,7 +101,9 @@ class Sampler:
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if name == "stream_datum" and doc.get("descriptor"):
             self.count = max(self.count, int(doc["indices"]["stop"]))
-            self.images.append((time.perf_counter(), time.process_time(), self.count))
+            passed = not self.images or self.count >= self.marks[len(self.images)]
+            if passed and len(self.images) < len(self.marks):
+                self.images.append((time.perf_counter(), time.process_time(), self.count))
 
 
 def rss_mb() -> float:
@@ -109,7 +119,7 @@ def dir_mb(path: Path) -> float:
 
 
 def tenths(
-    sampler: Sampler, memory: list[tuple[float, float, int]], total: int
+    sampler: Sampler, memory: list[tuple[float, float, int]]
 ) -> list[tuple[float, float, float, float]]:
     """(ms per image, CPU ms per image, peak RSS MB, peak Python heap blocks) per tenth.
 
@@ -120,14 +130,11 @@ def tenths(
     allocator keeps for reuse and the batches in flight.
     """
     out = []
-    marks = [total * k // 10 for k in range(11)]
-    for lo, hi in itertools.pairwise(marks):
-        first = next(s for s in sampler.images if s[2] >= lo) if lo else sampler.images[0]
-        last = next(s for s in sampler.images if s[2] >= hi)
+    for first, last in itertools.pairwise(sampler.images):
         during = [(m, b) for t, m, b in memory if first[0] <= t <= last[0]]
         rss = max((m for m, _ in during), default=float("nan"))
         blocks = max((b for _, b in during), default=float("nan"))
-        images = max(1, hi - lo)
+        images = max(1, last[2] - first[2])
         out.append(
             (
                 (last[0] - first[0]) / images * 1000,
@@ -147,7 +154,8 @@ def timed(work: Any) -> tuple[Any, float]:
 
 def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, dict[str, Any]]:
     """Acquire one plate; the run's uid and what was measured."""
-    sampler = Sampler()
+    spec = spec_from_data(spec_data(plate, fields, channels))
+    sampler = Sampler(len(list(spec.sequence)))
     memory: list[tuple[float, float, int]] = []
     done = threading.Event()
 
@@ -158,7 +166,6 @@ def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, 
     token = session.RE.subscribe(sampler)
     thread = threading.Thread(target=sample_memory, daemon=True)
     thread.start()
-    spec = spec_from_data(spec_data(plate, fields, channels))
     start = time.perf_counter()
     try:
         (uid,) = session.RE(acquire_plate(session.microscope, spec))
@@ -174,7 +181,7 @@ def acquire(session: Any, plate: str, fields: int, channels: int) -> tuple[str, 
         "run_s": run_s,
         "catch_up_s": catch_up_s,
         "heap_blocks_caught_up": sys.getallocatedblocks(),
-        "tenths": tenths(sampler, memory, sampler.count) if sampler.count >= 10 else [],
+        "tenths": tenths(sampler, memory) if len(sampler.images) == 11 else [],
     }
 
 

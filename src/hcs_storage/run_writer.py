@@ -18,7 +18,9 @@ frame. Tiled replaces a data source's structure with every update, and a structu
 lists every chunk along the frame axis: with one per frame, each update sent, hashed
 and stored a structure growing with the run (a new ``structures`` row each time, the
 catalog growing with the square of the run). Each frame is still its own file; readers
-see the same ``(N, 1, H, W)`` array.
+see the same ``(N, 1, H, W)`` array. The consolidator's map of each frame's sequence
+number to its index (a dict entry per frame) is kept as runs of consecutive pairs
+(:class:`SeqNumRuns`): one run for a plate's frames.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import dataclasses
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +123,71 @@ class _UnsentAssets(list[Asset]):
     def unsent(self) -> list[Asset]:
         """The assets not yet sent, in order."""
         return list(self.__iter__())
+
+
+class SeqNumRuns(Mapping[int, int]):
+    """A map of sequence numbers to indices, kept as runs of consecutive pairs.
+
+    It stands in for a consolidator's ``_seqnums_to_indices_map``, which gets a dict of
+    each StreamDatum's pairs (``update``) and is asked its length. Pairs that extend
+    the map past its last sequence number, both numbers counting up by one, are runs
+    (a plate's frames make one); any other update makes it a plain dict from then on,
+    with a dict's meaning.
+
+    Args:
+        pairs: the map so far.
+    """
+
+    def __init__(self, pairs: Mapping[int, int] | None = None) -> None:
+        #: [first sequence number, one past the last, index of the first]
+        self._runs: list[list[int]] = []
+        self._count = 0
+        self._plain: dict[int, int] | None = None
+        self.update(pairs or {})
+
+    def update(self, pairs: Mapping[int, int]) -> None:
+        """Add ``pairs`` (a later pair for a sequence number replaces the earlier)."""
+        if self._plain is None and not self._extend(pairs):
+            self._plain = dict(self.items())
+        if self._plain is not None:
+            self._plain.update(pairs)
+
+    def _extend(self, pairs: Mapping[int, int]) -> bool:
+        """Add ``pairs`` as a run if they are one, past every sequence number so far."""
+        if not pairs:
+            return True
+        items = iter(pairs.items())
+        first_seq, first_index = next(items)
+        count = 1
+        for seq, index in items:
+            if seq != first_seq + count or index != first_index + count:
+                return False
+            count += 1
+        last = self._runs[-1] if self._runs else None
+        if last is not None and first_seq < last[1]:
+            return False
+        if last is not None and first_seq == last[1] and first_index == last[2] + last[1] - last[0]:
+            last[1] += count
+        else:
+            self._runs.append([first_seq, first_seq + count, first_index])
+        self._count += count
+        return True
+
+    def __getitem__(self, seq: int) -> int:
+        if self._plain is not None:
+            return self._plain[seq]
+        for start, stop, index in self._runs:
+            if start <= seq < stop:
+                return index + seq - start
+        raise KeyError(seq)
+
+    def __iter__(self) -> Iterator[int]:
+        if self._plain is not None:
+            return iter(self._plain)
+        return (seq for start, stop, _ in self._runs for seq in range(start, stop))
+
+    def __len__(self) -> int:
+        return len(self._plain) if self._plain is not None else self._count
 
 
 def stack_chunks(structure: ArrayStructure) -> ArrayStructure:
@@ -233,6 +300,14 @@ class ResumableRunWriter(_RunWriter):
             self.rows_skipped += 1
             return
         super().event(doc)
+
+    def _update_consolidator(self, doc: Any) -> Any:
+        # The consolidator's sequence-number map as runs, not a dict entry per frame.
+        _, consolidator = self.get_sres_node(doc["stream_resource"], doc["descriptor"])
+        pairs = consolidator._seqnums_to_indices_map  # pyright: ignore[reportPrivateUsage]
+        if not isinstance(pairs, SeqNumRuns):
+            consolidator._seqnums_to_indices_map = SeqNumRuns(pairs)  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
+        return super()._update_consolidator(doc)
 
     def _write_external_data(self, doc: Any) -> None:
         node, consolidator, patch = self._update_consolidator(doc)

@@ -28,7 +28,7 @@ from hcs_schema import CATALOG_FILE
 from hcs_storage import run_writer
 from hcs_storage.catalog import close_catalog, frames_dir, open_catalog
 from hcs_storage.query import image_stack
-from hcs_storage.run_writer import ResumableRunWriter
+from hcs_storage.run_writer import ResumableRunWriter, SeqNumRuns
 
 SHAPE = (8, 8)
 FIELD = 4  # frames per field of view
@@ -190,3 +190,50 @@ def test_stack_chunks_holds_whole_frames_up_to_the_chunk_size() -> None:
         chunks=((1, 1, 1), (1,), (8192,), (8192,)),
     )
     assert run_writer.stack_chunks(huge).chunks[0] == (1, 1, 1)  # one frame is over the size
+
+
+def test_run_writer_keeps_a_run_s_sequence_numbers_as_one_range_not_one_entry_per_frame(
+    catalog: Any, data_dir: Path
+) -> None:
+    run = PlateRun(catalog, frames_dir(data_dir))
+    for _ in range(64):
+        run.field()
+    (consolidator,) = {id(c): c for c in run.writer._consolidators.values()}.values()  # pyright: ignore[reportPrivateUsage]
+    pairs = consolidator._seqnums_to_indices_map  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(pairs, SeqNumRuns)
+    assert pairs._runs == [[1, 64 * FIELD + 1, 0]]  # pyright: ignore[reportPrivateUsage]
+    assert len(pairs) == 64 * FIELD and pairs[64 * FIELD] == 64 * FIELD - 1
+    assert not consolidator.has_skips
+    assert image_stack(catalog[run.uid]).shape == (64 * FIELD, 1, *SHAPE)
+    run.stop()
+
+
+def as_dict_and_runs(*updates: dict[int, int]) -> tuple[dict[int, int], SeqNumRuns]:
+    plain, runs = {}, SeqNumRuns()
+    for pairs in updates:
+        plain.update(pairs)
+        runs.update(pairs)
+    return plain, runs
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        ({1: 0, 2: 1}, {3: 2, 4: 3}),  # consecutive: one run
+        ({1: 0, 2: 1}, {5: 2, 6: 3}),  # a gap in sequence numbers: two runs
+        ({1: 0}, {2: 5}),  # a gap in indices: two runs
+        ({1: 0, 2: 1, 3: 2}, {2: 7}),  # a sequence number again: a plain dict
+        ({5: 0}, {1: 1}),  # going back: a plain dict
+        ({1: 0, 3: 1},),  # not consecutive within one update: a plain dict
+        ({},),
+    ],
+)
+def test_seq_num_runs_mean_what_a_dict_of_the_same_updates_means(
+    updates: tuple[dict[int, int], ...],
+) -> None:
+    plain, runs = as_dict_and_runs(*updates)
+    assert len(runs) == len(plain)
+    assert dict(runs.items()) == plain
+    assert list(runs) == list(plain)
+    with pytest.raises(KeyError):
+        runs[100]
