@@ -101,8 +101,8 @@ class Sampler:
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         if name == "stream_datum" and doc.get("descriptor"):
             self.count = max(self.count, int(doc["indices"]["stop"]))
-            passed = not self.images or self.count >= self.marks[len(self.images)]
-            if passed and len(self.images) < len(self.marks):
+            taken = len(self.images)
+            if taken < len(self.marks) and (not taken or self.count >= self.marks[taken]):
                 self.images.append((time.perf_counter(), time.process_time(), self.count))
 
 

@@ -10,6 +10,7 @@ import pytest
 from hcs_devices.config import MicroscopeConfig
 from hcs_devices.filterwheel import FilterWheel
 from hcs_devices.sim.hardware import SimFilterWheelBackend
+from stopped_moves import stop_before_the_move_runs
 
 
 @pytest.fixture
@@ -61,12 +62,7 @@ async def test_filter_wheel_does_not_turn_when_stopped_before_its_move_began(
     backend = wheel.backend
     assert isinstance(backend, SimFilterWheelBackend)
     status = wheel.set(5)
-    await wheel.stop(success=success)
-    if success:
-        await status  # a stop with success ends the move quietly
-    else:
-        with pytest.raises(RuntimeError, match="filter_wheel was stopped"):
-            await status
+    await stop_before_the_move_runs(wheel, status, success=success)
     await asyncio.sleep(0.3)  # longer than the turn would take
     assert backend.current == 1
     assert await wheel.position.get_value() == 1
