@@ -35,11 +35,19 @@ Frames are written under ``--data-dir`` (default: a temporary directory inside
 ``hcs-data/``, where ``hcs demo`` writes plates), so the disk is the data disk. Each
 invocation also runs hcs with its frames on a RAM disk (``--ram-dir``, default
 ``/dev/shm``): the same plan, devices and writer, the same bytes written, without the
-file system's cost of a new file on the data disk. On the machines measured that cost
-(printed as "a frame file alone") varies from 0.02 to 1 ms per file from hour to hour,
-and hcs makes a file per image while the pymmcore-plus reference makes none; the RAM
-disk figure is the control plane's own, the data disk figure what a user gets there.
-Both are held against the targets.
+file system's cost of a new file on the data disk. hcs makes a file per image while the
+pymmcore-plus reference makes none; the RAM disk figure is the control plane's own, the
+data disk figure what a user gets there. Both are held against the targets.
+
+Every file the benchmark writes is kept until its last invocation ends, then deleted.
+On an ext4 file system without a journal (the machines measured), a new file's inode
+is not taken from those deleted in the last 60 s (360 s while their inode table is not
+yet written back): the kernel steps over each of them, one by one, for every new file in
+that block group. Deleting one invocation's few thousand frames made the next one's
+files about ten times dearer (0.05 against 0.5-1 ms per file), which no acquisition
+pays for its own frames. The same holds before the benchmark starts: files deleted in
+the last minutes near ``--data-dir`` (an earlier benchmark's, a test suite's) make it
+slow, as the printed cost of "a frame file alone" shows.
 
 Run on demand::
 
@@ -49,6 +57,7 @@ Run on demand::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -299,47 +308,48 @@ def file_create_ms(directory: Path, files: int = 1000) -> tuple[float, float]:
 
     Each file is made as hcs's writer makes a frame's: created under a temporary name,
     the bytes of one 16 x 16 uint16 TIFF written, closed, renamed into place. On the
-    machines measured, this cost varies tenfold from hour to hour (the file system's
-    state), and hcs makes one file per image: it is printed beside the ratios.
+    machines measured, this cost is ten times higher in the minutes after many files
+    were deleted nearby (see the module's text), and hcs makes one file per image: it is
+    printed beside the ratios. The files are kept, as the frames are.
     """
     payload = bytes(SENSOR_PX * SENSOR_PX * 2 + 200)
-    with tempfile.TemporaryDirectory(dir=directory, prefix="bench-files-") as tmp:
-        start, before = time.perf_counter(), os.times()
-        for i in range(files):
-            temporary, final = Path(tmp) / f".{i:06d}.tmp", Path(tmp) / f"{i:06d}.tif"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(fd, payload)
-            os.close(fd)
-            os.rename(temporary, final)
-        after = os.times()
-        wall = time.perf_counter() - start
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix="bench-files-"))
+    start, before = time.perf_counter(), os.times()
+    for i in range(files):
+        temporary, final = tmp / f".{i:06d}.tmp", tmp / f"{i:06d}.tif"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, payload)
+        os.close(fd)
+        os.rename(temporary, final)
+    after = os.times()
+    wall = time.perf_counter() - start
     return wall / files * 1000, (after.system - before.system) / files * 1000
 
 
 def measure(runs: int, data_dir: Path, ram_dir: Path | None, hcs_only: bool) -> dict[str, float]:
     """One invocation's figures (ms/image), frames written in a new directory under
-    ``data_dir`` (and, with a ``ram_dir``, hcs's again there, keyed ``ram_*``)."""
+    ``data_dir`` (and, with a ``ram_dir``, hcs's again there, keyed ``ram_*``).
+
+    The files are left in place: :func:`main` deletes them after the last invocation.
+    """
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", FutureWarning)
     config = instant_config(load_config(shipped_profile()))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix="invocation-"))
     # Each part starts with nothing left for the disk to do: the files an earlier part
     # (or invocation) wrote are otherwise flushed by the kernel 30 s later, on the same
     # two cores, in the middle of whichever part runs then.
-    with tempfile.TemporaryDirectory(dir=data_dir, prefix="bench-overhead-") as tmp:
+    os.sync()
+    figures = bench_hcs(config, tmp, runs)
+    figures["file"], figures["file_kernel"] = file_create_ms(tmp)
+    if not hcs_only:
         os.sync()
-        figures = bench_hcs(config, Path(tmp), runs)
-        figures["file"], figures["file_kernel"] = file_create_ms(Path(tmp))
-        if not hcs_only:
-            os.sync()
-            figures["pymmcore"], figures["pymmcore_cpu"] = bench_pymmcore(runs, None)
-            os.sync()
-            figures["pymmcore_tiff"], figures["pymmcore_tiff_cpu"] = bench_pymmcore(runs, Path(tmp))
+        figures["pymmcore"], figures["pymmcore_cpu"] = bench_pymmcore(runs, None)
+        os.sync()
+        figures["pymmcore_tiff"], figures["pymmcore_tiff_cpu"] = bench_pymmcore(runs, tmp)
     os.sync()
     if ram_dir is not None:
-        ram_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=ram_dir, prefix="bench-overhead-") as tmp:
-            in_ram = bench_hcs(config, Path(tmp), runs)
+        in_ram = bench_hcs(config, Path(tempfile.mkdtemp(dir=ram_dir, prefix="invocation-")), runs)
         figures |= {f"ram_{key}": value for key, value in in_ram.items()}
     return figures
 
@@ -424,6 +434,14 @@ def verdict(label: str, ratios: list[float]) -> None:
     )
 
 
+def kept_directory(stack: contextlib.ExitStack, parent: Path) -> Path:
+    """A new directory under ``parent``, deleted with everything in it when ``stack`` closes."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(
+        stack.enter_context(tempfile.TemporaryDirectory(dir=parent, prefix="bench-overhead-"))
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="invocations (fresh processes)")
@@ -459,18 +477,21 @@ def main() -> None:
     ratios: dict[str, list[float]] = {mode: [] for mode in MODES}
     in_ram: dict[str, list[float]] = {mode: [] for mode in MODES}
     compared: dict[str, list[float]] = {mode: [] for mode in MODES}
-    for k in range(1, args.repeat + 1):
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"load average before invocation {k}: {load} on {os.cpu_count()} CPUs")
-        hcs = invoke(args.runs, args.data_dir, ram_dir, None)
-        base = invoke(args.runs, args.data_dir, None, compare) if compare is not None else None
-        print_invocation(k, hcs, base)
-        for mode in MODES:
-            ratios[mode].append(hcs[mode] / hcs["pymmcore"])
-            if ram_dir is not None:
-                in_ram[mode].append(hcs[f"ram_{mode}"] / hcs["pymmcore"])
-            if base is not None:
-                compared[mode].append(base[mode] / hcs["pymmcore"])
+    with contextlib.ExitStack() as kept:  # every file stays until the last invocation
+        data_dir = kept_directory(kept, args.data_dir)
+        ram = kept_directory(kept, ram_dir) if ram_dir is not None else None
+        for k in range(1, args.repeat + 1):
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"load average before invocation {k}: {load} on {os.cpu_count()} CPUs")
+            hcs = invoke(args.runs, data_dir, ram, None)
+            base = invoke(args.runs, data_dir, None, compare) if compare is not None else None
+            print_invocation(k, hcs, base)
+            for mode in MODES:
+                ratios[mode].append(hcs[mode] / hcs["pymmcore"])
+                if ram is not None:
+                    in_ram[mode].append(hcs[f"ram_{mode}"] / hcs["pymmcore"])
+                if base is not None:
+                    compared[mode].append(base[mode] / hcs["pymmcore"])
     print("hcs / pymmcore-plus MDA (no writer), per invocation, frames on the data disk:")
     for mode in MODES:
         verdict(f"  {mode:8}", ratios[mode])
