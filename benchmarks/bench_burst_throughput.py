@@ -19,8 +19,9 @@ The physical limit depends on what the writer promises when it announces a frame
 
 Both are measured, in the same run and on the same disk, each next to its limit, in
 ``--rounds`` rounds whose order changes from round to round (the machine may be shared:
-load drifts). Before each measurement the previous one's files are deleted and
-``sync`` is called, so no measurement pays for another's write-back. Also printed for
+load drifts). Before each measurement the previous one's files are deleted, ``sync``
+is called and the memory they held is let settle (``SETTLE_S``), so no measurement pays
+for another's write-back or gains from the memory it freed. Also printed for
 reference: a plain ``tifffile.imwrite`` loop, and the disk's streaming rate (the raw
 loop writing every file first, then one ``fsync`` per file).
 
@@ -262,9 +263,11 @@ def with_cpu(run: Callable[[], float]) -> tuple[float, ThreadCpu]:
 def measure(
     name: str, run: Callable[[], tuple[float, ThreadCpu]], scratch: Path, frames: int
 ) -> float:
-    """Run one measurement from a clean page cache: no earlier write-back in its way."""
+    """Run one measurement from a clean page cache: no earlier write-back in its way,
+    and no memory freed just before it (see ``SETTLE_S``)."""
     shutil.rmtree(scratch, ignore_errors=True)
     os.sync()
+    time.sleep(SETTLE_S)  # noqa: TID251  (a benchmark letting freed memory settle)
     fps, cpu = run()
     print(f"  {name:44} {fps:7.1f} frames/s   load {os.getloadavg()[0]:.1f}", flush=True)
     groups = sorted(cpu.by_group().items(), key=lambda item: -item[1])
@@ -273,6 +276,15 @@ def measure(
     shutil.rmtree(scratch, ignore_errors=True)
     return fps
 
+
+#: Seconds between deleting the last measurement's files and starting the next. In a
+#: virtual machine whose balloon reports free memory to the host (the machines
+#: measured), the page cache freed by a delete is handed back within a few seconds;
+#: until then the next writes reuse it at memory speed, afterwards each new page is a
+#: fault in the host. Writing 8 MiB frames right after a delete ran 2-4 times faster
+#: than 6 s later, so a measurement that happened to follow a delete closely won its
+#: comparison by that alone. Every measurement now starts on memory in the same state.
+SETTLE_S = 6.0
 
 STACK = "hcs burst, announced when complete"
 RAW = "raw os.write loop"
