@@ -60,7 +60,6 @@ def build_microscope(
     data_dir: str | Path,
     owner: HardwareOwner | None = None,
     writer_capacity: int = 8,
-    fsync_frames: bool = False,
 ) -> Microscope:
     """Build every device of a microscope from its configuration (not yet connected).
 
@@ -69,7 +68,6 @@ def build_microscope(
         data_dir: where frames are written (``<data_dir>/frames/...``).
         owner: the hardware owner shared by the devices (a new one by default).
         writer_capacity: frames that may wait in memory for the disk.
-        fsync_frames: make every frame durable before it counts as written.
 
     Returns:
         The microscope (an ophyd-async Device); ``await microscope.connect()`` on the
@@ -86,7 +84,6 @@ def build_microscope(
         owner,
         data_dir=data_dir,
         writer_capacity=writer_capacity,
-        fsync_frames=fsync_frames,
         after_burst=stage.z.refresh_position,
         software_sequencer=SoftwareSequencer(
             stage.z,
@@ -238,7 +235,6 @@ def build_camera(
     *,
     data_dir: str | Path,
     writer_capacity: int,
-    fsync_frames: bool,
     after_burst: Callable[[], Awaitable[None]] | None = None,
     software_sequencer: FrameSequencer | None = None,
 ) -> tuple[Camera, SimFrameSource | GenicamFrameSource]:
@@ -280,7 +276,7 @@ def build_camera(
         software_sequencer=software_sequencer,
         owner=owner,
         writer_capacity=writer_capacity,
-        fsync=fsync_frames,
+        fsync=config.frames.durable,
         light_strobed=triggering.board_triggers,
         name="camera",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,7 @@ from bluesky.run_engine import RunEngineResult
 from bluesky.utils import FailedStatus, MsgGenerator
 from ophyd_async.core import TriggerInfo
 
-from hcs_devices.config import ChannelConfig, MicroscopeConfig
+from hcs_devices.config import ChannelConfig, FramesConfig, MicroscopeConfig
 from hcs_devices.factory import Microscope, build_microscope
 from hcs_devices.sim import optics_of, specimen_of
 from hcs_devices.sim.specimen import CYTOPLASM, NUCLEI, SPOTS_A, SPOTS_B, Specimen
@@ -412,6 +413,40 @@ def test_camera_burst_writes_every_frame_with_one_resource_when_hardware_timed(
     stop = next(d for n, d in documents if n == "stop")
     assert stop["exit_status"] == "success"
     assert stop["num_events"] == {"primary": 100}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd")
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "default"])
+def test_camera_flushes_each_frame_to_disk_only_when_the_configuration_asks_for_durable_frames(
+    RE: RunEngine,
+    documents: Documents,
+    make_microscope: Callable[..., Microscope],
+    small_config: MicroscopeConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    durable: bool,
+) -> None:
+    flushed: list[Path] = []
+    fsync = os.fsync
+
+    def recorded_fsync(fd: int) -> None:
+        flushed.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    config = small_config.model_copy(update={"frames": FramesConfig(durable=durable)})
+    m = make_microscope(config)
+    RE(use_channel(m, m.config.channel("DAPI")))
+    RE(burst_plan(m, 6))
+
+    files = frame_files(documents)
+    assert len(files) == 6 and all(f.is_file() for f in files)
+    directory = files[0].parent
+    frames_flushed = {p.name for p in flushed if p.parent == directory}
+    if durable:  # each file's content (before its final name), then its name
+        assert frames_flushed == {f.name + ".partial" for f in files}
+        assert directory in flushed
+    else:
+        assert not frames_flushed and directory not in flushed
 
 
 def test_camera_burst_announces_contiguous_frames_when_collected_twice(

@@ -427,6 +427,19 @@ class SpecimenConfig(Model):
     )
 
 
+class FramesConfig(Model):
+    """How the camera's frames are written to the data directory (a TIFF file per frame)."""
+
+    durable: bool = Field(
+        False,
+        description="Count a frame as written only once it is on stable storage (fsync "
+        "of its file, then of its directory): a power cut then never leaves the catalog "
+        "pointing at a frame the disk lost. false: a frame counts once its file is "
+        "complete, which survives a killed process, and the operating system writes it "
+        "to the disk within seconds.",
+    )
+
+
 class MicroscopeConfig(Model):
     """A whole microscope: what ``build_microscope`` builds."""
 
@@ -447,6 +460,10 @@ class MicroscopeConfig(Model):
         None, description="The Squid microcontroller, for devices with backend kind squid."
     )
     fluidics: FluidicsConfig | None = Field(None, description="Valves, pump and reagents.")
+    frames: FramesConfig = Field(
+        default_factory=lambda: FramesConfig.model_validate({}),
+        description="How frames are written to the data directory.",
+    )
 
     @model_validator(mode="after")
     def _squid_section(self) -> MicroscopeConfig:

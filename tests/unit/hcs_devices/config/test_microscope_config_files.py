@@ -109,6 +109,12 @@ BAD_FILES: list[tuple[str, Mutation, str, str]] = [
         "specimen.plate_format",
         "'1536', '24', '384', '48', '6', '96'",
     ),
+    (
+        "durable frames neither yes nor no",
+        _set("frames.durable", "sometimes"),
+        "frames.durable",
+        "valid boolean",
+    ),
 ]
 
 
