@@ -12,7 +12,9 @@ tasks they started cost about as much as the rest of a move's checks.
 Device code on the RunEngine's loop (a move's logic, a software sequencer setting up a
 frame) writes them with :meth:`MemorySignalRW.put` or :func:`write_now`: the setter's
 checks and the stored value, as ``set`` makes them, without a status (a task) or
-ophyd-async's retry loop around each write.
+ophyd-async's retry loop around each write. It reads them with :func:`read_now`: the
+stored value, as ``get_value`` returns it, without the layers of a read that may have
+to wait (a timeout wrapper, ``asyncio.wait_for``), which are most of a read's cost.
 """
 
 from __future__ import annotations
@@ -29,7 +31,26 @@ from ophyd_async.core import (
     SoftSignalBackend,
 )
 
-__all__ = ["MemorySignalRW", "memory_signal_r_and_setter", "memory_signal_rw", "write_now"]
+__all__ = [
+    "MemorySignalR",
+    "MemorySignalRW",
+    "memory_signal_r_and_setter",
+    "memory_signal_rw",
+    "read_now",
+    "write_now",
+]
+
+
+class MemorySignalR(SignalR[SignalDatatypeT]):
+    """A read-only signal held in memory, which device code can read in place."""
+
+    def __init__(self, backend: SoftSignalBackend[SignalDatatypeT], name: str = "") -> None:
+        super().__init__(backend, timeout=None, name=name)
+        self._memory = backend
+
+    def value_now(self) -> SignalDatatypeT:
+        """The value, as ``get_value`` returns it, read in place."""
+        return self._memory.reading["value"]
 
 
 class MemorySignalRW(SignalRW[SignalDatatypeT]):
@@ -39,6 +60,10 @@ class MemorySignalRW(SignalRW[SignalDatatypeT]):
         super().__init__(backend, timeout=None, name=name)
         self._memory = backend
 
+    def value_now(self) -> SignalDatatypeT:
+        """The value, as ``get_value`` returns it, read in place."""
+        return self._memory.reading["value"]
+
     async def put(self, value: SignalDatatypeT) -> None:
         """Write ``value`` as ``set`` does (the setter first, if any), awaited in place.
 
@@ -46,6 +71,13 @@ class MemorySignalRW(SignalRW[SignalDatatypeT]):
             Exception: what the setter raised; the value is then unchanged.
         """
         await self._memory.put(value)
+
+
+async def read_now(signal: SignalR[SignalDatatypeT]) -> SignalDatatypeT:
+    """Read a signal from device code: in place if it lives in memory, else with ``get_value``."""
+    if isinstance(signal, MemorySignalR | MemorySignalRW):
+        return signal.value_now()
+    return await signal.get_value()
 
 
 async def write_now(signal: SignalW[SignalDatatypeT], value: SignalDatatypeT) -> None:
@@ -97,7 +129,7 @@ def memory_signal_r_and_setter(
 ) -> tuple[SignalR[SignalDatatypeT], Callable[[SignalDatatypeT], None]]:
     """A read-only signal held in memory, and the function that sets its value."""
     backend = SoftSignalBackend(datatype, initial_value, units, precision)
-    return SignalR(backend, timeout=None, name=name), backend.set_value
+    return MemorySignalR(backend, name=name), backend.set_value
 
 
 def _timed(

@@ -21,7 +21,7 @@ from typing import Any
 
 from hcs_devices.filterwheel import FilterWheel
 from hcs_devices.illumination import Illumination
-from hcs_devices.memory_signals import write_now
+from hcs_devices.memory_signals import read_now, write_now
 from hcs_devices.sequencer import SequencedFrame
 from hcs_devices.stage import Axis
 
@@ -65,11 +65,11 @@ class SoftwareSequencer:
         if frame.z_um != self._z_target_um:
             changes.append(self.z.move_to(frame.z_um))
             self._z_target_um = frame.z_um
-        if frame.filter_position != await self.filter_wheel.position.get_value():
+        if frame.filter_position != await read_now(self.filter_wheel.position):
             changes.append(self.filter_wheel.move_to(frame.filter_position))
-        if frame.source != await ill.source.get_value():
+        if frame.source != await read_now(ill.source):
             changes.append(write_now(ill.source, frame.source))
-        if frame.intensity_percent != await ill.intensity_percent.get_value():
+        if frame.intensity_percent != await read_now(ill.intensity_percent):
             changes.append(write_now(ill.intensity_percent, frame.intensity_percent))
         if changes:
             if self._lit:
@@ -79,7 +79,7 @@ class SoftwareSequencer:
                 await changes[0]
             else:
                 await asyncio.gather(*changes)
-            self._z_um = await self.z.user_readback.get_value()
+            self._z_um = await read_now(self.z.user_readback)
         if not self.light_strobed and not self._lit:
             await write_now(ill.on, True)
             self._lit = True

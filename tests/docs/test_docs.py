@@ -16,7 +16,7 @@ For each Markdown file under ``docs/`` (and ``README.md``), one test:
   line is ``# acquisition spec`` as an acquisition spec (``spec_from_data``). Other
   YAML blocks (fragments of a file) are not checked.
 
-A page whose examples take more than about ten seconds says so with the HTML comment
+A page whose examples take a second or more says so with the HTML comment
 ``<!-- docs-test: slow -->`` (invisible when the page is rendered); its test is then
 marked ``slow``.
 """
@@ -206,6 +206,7 @@ def test_run_python_blocks_reports_the_page_line_when_a_block_fails() -> None:
     assert info.traceback[-1].lineno + 1 == 10
 
 
+@pytest.mark.slow
 def test_profile_namespace_holds_the_prompts_names_and_closes_its_session(tmp_path: Path) -> None:
     with profile_namespace(tmp_path / "hcs-data", None) as namespace:
         assert {"RE", "microscope", "camera", "stage", "catalog", "acquire_plate"} <= set(namespace)

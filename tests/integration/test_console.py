@@ -29,6 +29,8 @@ from hcs_plans.plate_calibration import PLATE_CALIBRATION_STREAM
 from hcs_storage.overview import render_overview
 from hcs_storage.query import stream_columns
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 AUTH = {"Authorization": f"Apikey {CONSOLE_KEY}"}
 
 

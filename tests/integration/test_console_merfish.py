@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from console_support import CONSOLE_KEY, served_console
 from merfish_harness import merfish_files
 
@@ -18,6 +19,8 @@ from hcs_devices.config import MicroscopeConfig, load_config
 from hcs_orchestrator.merfish.journal import Journal, journal_path
 from hcs_orchestrator.merfish.protocol import expand_units, load_protocol, protocol_hash
 from hcs_orchestrator.merfish.status import experiment_status
+
+pytestmark = pytest.mark.slow  # system tests of a second or more each
 
 AUTH = {"Authorization": f"Apikey {CONSOLE_KEY}"}
 

@@ -87,6 +87,7 @@ def fluidics(RE: RunEngine, config: FluidicsConfig) -> Iterator[Fluidics]:
         asyncio.run_coroutine_threadsafe(device.close(), RE.loop).result(5)
 
 
+@pytest.mark.slow
 @pytest.mark.timing
 def test_fluidics_rig_delivers_reagents_through_right_ports_when_protocol_runs(
     RE, rig, config, fluidics
@@ -172,6 +173,7 @@ def test_fluidics_rig_reports_silence_when_valve_does_not_answer(RE, rig, fluidi
         RE(bpp.run_wrapper(select_reagent(fluidics, "readout_02")))
 
 
+@pytest.mark.slow
 def test_fluidics_rig_reports_silence_and_pump_stays_stopped_when_pump_does_not_answer(
     RE, rig, fluidics
 ):

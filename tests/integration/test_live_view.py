@@ -30,6 +30,8 @@ from hcs_devices.ownership import BusyError
 from hcs_orchestrator.live_control import LiveControl
 from hcs_orchestrator.live_prompt import PromptHelpers
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 
 @pytest.fixture(scope="module")
 def harness(
@@ -153,7 +155,6 @@ def test_prompt_helpers_start_live_move_and_snap_a_frame_when_called_at_the_prom
     assert "snapped: run" in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def test_hundred_switches_between_live_and_acquisition_leak_nothing_and_lose_no_image(
     harness: SessionHarness, control: LiveControl
 ) -> None:

@@ -27,8 +27,9 @@ from hcs_orchestrator.merfish.journal import Journal, journal_path
 from hcs_orchestrator.merfish.protocol import load_protocol, protocol_hash
 from hcs_orchestrator.merfish.runner import COMPLETED, run_experiment
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
 
-@pytest.mark.slow
+
 def test_merfish_experiment_records_every_image_once_and_each_reagents_volume_when_it_completes(
     tmp_path: Path, profile_config: MicroscopeConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,8 @@ from hcs_storage.durable_storage import DurableStorage
 from merfish_runs import Documents, image_run
 from merfish_synthetic import N_ROUNDS, example_codebook, make_field
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[tuple[Any, DurableStorage]]:

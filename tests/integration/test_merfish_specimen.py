@@ -28,6 +28,8 @@ from hcs_devices.sim.render import FOCAL_SHIFT_UM_PER_NM
 from hcs_devices.sim.specimen import CY3, CY5, GFP
 from hcs_plans.stubs.fluidics import flow_volume, select_reagent
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 PROFILE = Path(__file__).resolve().parents[2] / "profile" / "merfish" / "microscope.yaml"
 Documents = list[tuple[str, dict[str, Any]]]
 #: A fast simulated pump (144 mL/min) and a chamber volume a flow of FLOW_UL covers.

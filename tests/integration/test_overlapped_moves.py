@@ -58,6 +58,7 @@ def microscope_and_events(
     return microscope, events
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hardware_sequencing", [True, False], ids=["burst", "software"])
 def test_plate_moves_filter_and_focus_with_the_stage_and_never_during_an_exposure(
     microscope_and_events: tuple[Microscope, list[Event]],

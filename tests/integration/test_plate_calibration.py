@@ -19,6 +19,8 @@ from hcs_plans.live import apply_command
 from hcs_plans.plate_calibration import PLATE_CALIBRATION_STREAM
 from hcs_storage.query import stream_columns
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 
 @pytest.fixture(scope="module")
 def harness(

@@ -30,6 +30,8 @@ from hcs_devices.sim.camera import SimFrameSource
 from hcs_plans.acquire import acquire_plate
 from hcs_plans.specs import spec_from_data
 
+pytestmark = pytest.mark.slow  # system tests of a second or more each
+
 #: Three fields of view in B2 (its centre with the shipped plate calibration) and one in
 #: B3, each 300 um apart: a new well's cells are built ahead too.
 B2_X_UM, B2_Y_UM = 23_380.0, 20_240.0

@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import bluesky.plan_stubs as bps
+import pytest
 from bluesky import RunEngine
 from preview_support import one_well_spec
 
 from hcs_devices.camera.shared_frame import SharedFrameReader, SharedFrameSlot, leftover_segments
 from hcs_devices.factory import Microscope
 from hcs_plans import acquire_plate
+
+pytestmark = pytest.mark.slow  # system tests of a second or more each
 
 
 def test_camera_and_writer_drop_nothing_while_a_slow_viewer_drops_when_previewing(

@@ -200,6 +200,7 @@ def test_camera_snap_writes_a_readable_tiff_frame_when_a_channel_is_configured(
     assert excess.mean() > 50 * dark.std() / math.sqrt(dark.size)
 
 
+@pytest.mark.slow
 def test_camera_frames_show_each_dye_only_in_its_channel_when_channels_switch(
     RE: RunEngine,
     documents: Documents,
@@ -230,6 +231,7 @@ def test_camera_frames_show_each_dye_only_in_its_channel_when_channels_switch(
     assert ncc(frames["DAPI"].astype(float), frames["Cy3"].astype(float)) < 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channel_name", ["DAPI", "Cy3"])
 def test_camera_frame_is_sharper_when_focused_on_the_specimen_surface(
     RE: RunEngine,

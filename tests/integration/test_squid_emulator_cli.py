@@ -64,6 +64,7 @@ async def _serve_and_drive(
     assert not (directory / "squid").exists()
 
 
+@pytest.mark.slow
 async def test_squid_emulator_cli_serves_a_board_until_interrupted(tmp_path: Path) -> None:
     await _serve_and_drive([EMULATOR_CLI], tmp_path)
 
@@ -75,6 +76,7 @@ async def test_squid_emulator_cli_serves_a_board_when_run_as_hcs_emulate_squid(
     await _serve_and_drive([HCS_CLI, "emulate", "squid"], tmp_path)
 
 
+@pytest.mark.slow
 async def test_squid_emulator_cli_pulses_its_trigger_wire_when_the_host_triggers(
     tmp_path: Path,
 ) -> None:

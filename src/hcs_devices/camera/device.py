@@ -37,7 +37,7 @@ from hcs_devices.camera.settings import (
 )
 from hcs_devices.config.models import CameraConfig
 from hcs_devices.connector import BackendConnector
-from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
+from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw, read_now
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.sequencer import FrameSequencer
 
@@ -210,7 +210,7 @@ class Camera(StandardDetector):
         row = self.rows.peek(index)
         if row is None:  # a frame outside a field of view (a plain trigger)
             channel, position = await self.frame_context()
-            exposure_ms = await self.exposure_ms.get_value()
+            exposure_ms = await read_now(self.exposure_ms)
         else:
             channel, exposure_ms = str(row["channel"]), float(row["exposure_ms"])
             position = (float(row["x_um"]), float(row["y_um"]), float(row["z_um"]))
@@ -317,15 +317,15 @@ class Camera(StandardDetector):
     async def exposure_settings(self) -> ExposureSettings:
         """The settings the next exposure will use."""
         roi = Roi(
-            await self.roi_x.get_value(),
-            await self.roi_y.get_value(),
-            await self.roi_width.get_value(),
-            await self.roi_height.get_value(),
+            await read_now(self.roi_x),
+            await read_now(self.roi_y),
+            await read_now(self.roi_width),
+            await read_now(self.roi_height),
         )
         return ExposureSettings(
-            await self.exposure_ms.get_value(),
-            await self.gain.get_value(),
-            await self.binning.get_value(),
+            await read_now(self.exposure_ms),
+            await read_now(self.gain),
+            await read_now(self.binning),
             roi,
         )
 

@@ -26,7 +26,12 @@ from ophyd_async.core import (
 )
 
 from hcs_devices.connector import BackendConnector
-from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw, write_now
+from hcs_devices.memory_signals import (
+    memory_signal_r_and_setter,
+    memory_signal_rw,
+    read_now,
+    write_now,
+)
 from hcs_devices.ownership import DEFAULT_OWNER, HardwareOwner
 from hcs_devices.stage.backend import AxisBackend
 
@@ -73,8 +78,8 @@ class AxisMoveLogic(MovableLogic[float]):
         """Refuse a target outside the soft limits, or any move while a run owns the stage."""
         self.owner.check(self.axis_name(), "set")
         # One after the other: soft signals answer at once, and a gather costs two tasks.
-        low = await self.low_limit.get_value()
-        high = await self.high_limit.get_value()
+        low = await read_now(self.low_limit)
+        high = await read_now(self.high_limit)
         if not low <= new_position <= high:
             raise SoftLimitError(
                 f"{self.axis_name()}: target {new_position:.3f} um is outside the soft limits "
@@ -109,7 +114,7 @@ class AxisMoveLogic(MovableLogic[float]):
         self._arrival = None
         legs = [new_position]
         if self.backlash_overshoot_um > 0 and new_position < current - self.tolerance_um:
-            low = await self.low_limit.get_value()
+            low = await read_now(self.low_limit)
             legs.insert(0, max(low, new_position - self.backlash_overshoot_um))
         travel_um = sum(abs(b - a) for a, b in itertools.pairwise([current, *legs]))
         # The readback follows a move that lasts long enough for anyone to watch it.
@@ -256,7 +261,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             while not status.done:
                 await asyncio.wait([status.task], timeout=READBACK_PERIOD_S)
                 if not status.done:
-                    yield update(await self.user_readback.get_value())
+                    yield update(await read_now(self.user_readback))
             await status
         except asyncio.CancelledError:
             if self._stop_asked is None:
@@ -265,7 +270,7 @@ class Axis(StandardReadable, StandardMovable[float]):
             self._move_status = None
             if not status.done:
                 status.task.cancel()
-        yield update(await self.user_readback.get_value())
+        yield update(await read_now(self.user_readback))
         self._raise_if_stopped()
 
     async def move_to(
@@ -301,7 +306,7 @@ class Axis(StandardReadable, StandardMovable[float]):
         await logic.check_move(new_position)
         if await logic.stays_at(new_position):
             return None
-        initial = await self.user_readback.get_value()
+        initial = await read_now(self.user_readback)
         move_timeout = (
             await logic.calculate_timeout(initial, new_position)
             if timeout == CALCULATE_TIMEOUT

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from ophyd_async.core import soft_signal_rw
 
-from hcs_devices.memory_signals import memory_signal_r_and_setter, memory_signal_rw
+from hcs_devices.memory_signals import (
+    memory_signal_r_and_setter,
+    memory_signal_rw,
+    read_now,
+    write_now,
+)
 
 
 def count_tasks(loop: asyncio.AbstractEventLoop) -> list[int]:
@@ -66,3 +71,28 @@ async def test_memory_signal_setter_checks_each_value_within_its_own_timeout() -
     with pytest.raises(TimeoutError):
         await stuck.set(5.0)
     assert await stuck.get_value() == 1.0
+
+
+async def test_read_now_returns_what_get_value_returns_and_reads_memory_in_place() -> None:
+    setpoint = memory_signal_rw(int, 3, name="setpoint")
+    readback, set_readback = memory_signal_r_and_setter(float, 0.5, name="readback")
+    soft = soft_signal_rw(str, "DAPI", name="soft")
+    for signal in (setpoint, readback, soft):
+        await signal.connect()
+    await write_now(setpoint, 4)
+    set_readback(1.25)
+    await soft.set("GFP")
+    for signal in (setpoint, readback, soft):
+        assert await read_now(signal) == await signal.get_value()
+    assert (await read_now(setpoint), await read_now(readback)) == (4, 1.25)
+    assert await read_now(soft) == "GFP"  # not in memory here: read with get_value
+
+    started = count_tasks(asyncio.get_running_loop())
+    try:
+        await read_now(setpoint)
+        await read_now(readback)
+        assert started[0] == 0
+        await read_now(soft)  # the library's soft signal keeps its timeout task
+        assert started[0] == 1
+    finally:
+        asyncio.get_running_loop().set_task_factory(None)

@@ -57,6 +57,7 @@ def steps(log: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return merged
 
 
+@pytest.mark.slow
 def test_software_sequencer_moves_then_lights_each_frame_and_keeps_the_light_for_no_change(
     microscope: Microscope, run_on_re_loop: Callable[..., Any]
 ) -> None:
@@ -98,6 +99,7 @@ def test_software_sequencer_moves_then_lights_each_frame_and_keeps_the_light_for
         sequencer.moved_z_um()
 
 
+@pytest.mark.slow
 def test_software_sequencer_with_a_strobed_light_selects_the_source_and_never_lights_it(
     microscope: Microscope, run_on_re_loop: Callable[..., Any]
 ) -> None:

@@ -137,6 +137,7 @@ def assert_exactly_once(catalog: Any, docs: Docs, exit_status: str = "success") 
     return run
 
 
+@pytest.mark.slow
 def test_forwarder_writes_a_journaled_run_into_the_catalog(
     catalog: Any, data_dir: Path, spool: Path
 ) -> None:
@@ -153,6 +154,7 @@ def test_forwarder_writes_a_journaled_run_into_the_catalog(
     assert forwarder.stats.documents == len(docs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batches_before_crash", [1, 3])
 def test_restarted_forwarder_writes_nothing_twice_even_without_its_ack_file(
     catalog: Any, data_dir: Path, spool: Path, batches_before_crash: int
@@ -169,6 +171,7 @@ def test_restarted_forwarder_writes_nothing_twice_even_without_its_ack_file(
     assert_exactly_once(catalog, docs)
 
 
+@pytest.mark.slow
 def test_forwarder_retries_failed_requests_with_backoff_and_loses_nothing(
     catalog: Any, data_dir: Path, spool: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +195,7 @@ def test_forwarder_retries_failed_requests_with_backoff_and_loses_nothing(
     assert_exactly_once(catalog, docs)
 
 
+@pytest.mark.slow
 def test_forwarder_backs_off_exponentially_up_to_the_cap(
     catalog: Any, data_dir: Path, spool: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +231,7 @@ def test_forwarder_closes_a_run_whose_writer_died_with_a_failed_stop(
     assert read_journal(path)[-1].name == "stop"
 
 
+@pytest.mark.slow
 def test_durable_storage_flush_means_the_catalog_holds_everything(
     catalog: Any, data_dir: Path, tmp_path: Path
 ) -> None:

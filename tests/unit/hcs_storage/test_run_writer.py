@@ -121,6 +121,7 @@ def largest_stored_structure(data_dir: Path) -> int:
     return int(size)
 
 
+@pytest.mark.slow
 def test_run_writer_sends_and_stores_as_much_per_field_when_the_run_has_grown(
     catalog: Any, data_dir: Path, registrations: list[bytes]
 ) -> None:
@@ -140,6 +141,7 @@ def test_run_writer_sends_and_stores_as_much_per_field_when_the_run_has_grown(
     run.stop()
 
 
+@pytest.mark.slow
 def test_run_writer_keeps_no_asset_of_frames_already_registered(
     catalog: Any, data_dir: Path
 ) -> None:
@@ -155,6 +157,7 @@ def test_run_writer_keeps_no_asset_of_frames_already_registered(
     run.stop()
 
 
+@pytest.mark.slow
 def test_images_read_back_frame_by_frame_and_by_block_in_chunks_of_several_frames(
     catalog: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +195,7 @@ def test_stack_chunks_holds_whole_frames_up_to_the_chunk_size() -> None:
     assert run_writer.stack_chunks(huge).chunks[0] == (1, 1, 1)  # one frame is over the size
 
 
+@pytest.mark.slow
 def test_run_writer_keeps_a_run_s_sequence_numbers_as_one_range_not_one_entry_per_frame(
     catalog: Any, data_dir: Path
 ) -> None:

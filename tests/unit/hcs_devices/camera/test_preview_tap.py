@@ -44,6 +44,7 @@ def test_tap_keeps_every_frame_for_a_viewer_that_keeps_up_when_frames_come_slowl
         tap.close()
 
 
+@pytest.mark.slow
 def test_offer_never_waits_and_a_slow_viewer_drops_when_frames_come_faster() -> None:
     tap = PreviewTap(depth=2)
     slow = tap.subscribe()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hcs_devices.fluidics import FluidicsConfig, build_fluidics
 from hcs_devices.fluidics.backends import SimPumpBackend
 from hcs_devices.fluidics.pump.base import FlowDirection
@@ -35,6 +37,7 @@ async def _run_pump(backend: SimPumpBackend) -> None:
     await backend.stop()
 
 
+@pytest.mark.slow
 async def test_simulated_fluidics_report_each_flow_with_the_chain_path_when_given_a_sink() -> None:
     sink = Sink()
     fluidics = build_fluidics(_config("sim"), flow_sink=sink)

@@ -83,6 +83,7 @@ async def test_sim_axis_stops_where_it_is_when_stopped_during_a_move() -> None:
     assert backend.position_now() == stopped_at
 
 
+@pytest.mark.slow
 async def test_sim_axis_counts_every_move_and_keeps_only_the_latest_targets() -> None:
     backend = SimAxisBackend(AXIS)
     backend.moves = MoveLog(keep=3)

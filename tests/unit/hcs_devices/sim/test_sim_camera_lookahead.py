@@ -106,6 +106,7 @@ def test_sim_camera_frames_are_the_same_when_rendered_ahead(
         ahead.close()
 
 
+@pytest.mark.slow
 def test_sim_camera_renders_the_following_fields_frames_ahead_and_they_are_the_same_frames(
     profile_config: MicroscopeConfig,
 ) -> None:

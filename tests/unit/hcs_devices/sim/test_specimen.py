@@ -124,6 +124,7 @@ def test_specimen_builds_only_the_well_in_view_when_a_field_lies_inside_it(
     assert specimen._content.cache_info().currsize == 1  # pyright: ignore[reportFunctionMemberAccess]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [c.name for c in OBJECT_CLASSES])
 def test_specimen_blobs_in_a_rectangle_are_every_well_s_blobs_there_when_it_spans_wells(
     profile_config: MicroscopeConfig, name: str

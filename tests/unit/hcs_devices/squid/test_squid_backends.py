@@ -32,6 +32,7 @@ def test_build_refuses_when_axis_limits_missing(limits: dict[str, AxisLimits]) -
         build_squid_backends(SquidConfig(port="/dev/null"), limits)
 
 
+@pytest.mark.slow
 async def test_stage_reaches_well_centres_when_moving_along_a_plate_row(
     board: EmulatedSquid, backends: SquidBackends
 ) -> None:

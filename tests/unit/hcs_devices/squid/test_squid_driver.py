@@ -84,6 +84,7 @@ async def test_driver_moves_to_target_when_commanded(
     assert driver.position_usteps(Axis.X) == _x(50_000)
 
 
+@pytest.mark.slow
 async def test_driver_resends_when_packets_dropped(
     board: EmulatedSquid, make_driver: MakeDriver
 ) -> None:
@@ -184,6 +185,7 @@ async def test_driver_refuses_target_outside_soft_limits_before_sending(
     assert board.emulator.bytes_received == received
 
 
+@pytest.mark.slow
 async def test_driver_recovers_when_port_vanishes_mid_move(
     board: EmulatedSquid, make_driver: MakeDriver
 ) -> None:
@@ -206,6 +208,7 @@ async def test_driver_recovers_when_port_vanishes_mid_move(
     assert driver.transport.disconnects == 1
 
 
+@pytest.mark.slow
 async def test_driver_fails_naming_command_when_port_does_not_come_back(
     board: EmulatedSquid, make_driver: MakeDriver
 ) -> None:
@@ -218,6 +221,7 @@ async def test_driver_fails_naming_command_when_port_does_not_come_back(
         await move
 
 
+@pytest.mark.slow
 async def test_driver_times_out_and_switches_light_off_when_axis_stalls(
     board: EmulatedSquid, make_driver: MakeDriver
 ) -> None:
@@ -254,6 +258,7 @@ async def test_driver_stops_move_when_stop_requested(
     assert 0 < board.emulator.position_usteps(Axis.Y) < 1_000_000
 
 
+@pytest.mark.slow
 async def test_driver_heartbeat_feeds_watchdog_when_idle(
     board: EmulatedSquid, make_driver: MakeDriver
 ) -> None:

@@ -37,6 +37,7 @@ async def test_axis_commands_nothing_when_moved_again_to_where_it_arrived(
     assert await axis.user_readback.get_value() == target
 
 
+@pytest.mark.slow
 async def test_axis_moves_again_to_the_same_target_when_a_stop_cut_the_move_short(
     profile_config: MicroscopeConfig,
 ) -> None:

@@ -124,6 +124,7 @@ async def test_axis_does_not_move_when_stopped_before_its_move_began(
     assert await axis.user_readback.get_value() == pytest.approx(start + 10.0)
 
 
+@pytest.mark.slow
 async def test_axis_move_timeout_counts_from_the_command_not_from_the_check(
     stage: Stage,
 ) -> None:

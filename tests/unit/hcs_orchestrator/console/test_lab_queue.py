@@ -21,6 +21,7 @@ def test_lab_settings_give_the_managers_loopback_address_from_lab_json(tmp_path:
     assert address == f"tcp://127.0.0.1:{settings.zmq_control_port}"
 
 
+@pytest.mark.slow
 def test_a_lab_queue_whose_manager_does_not_answer_says_so_and_leaves_no_0mq_context(
     tmp_path: Path,
 ) -> None:

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import psutil
+import pytest
 
 from hcs_orchestrator.lab.processes import (
     has_ended,
@@ -29,6 +30,7 @@ PARENT_AND_CHILD = [
 ]
 
 
+@pytest.mark.slow
 def test_stop_process_ends_the_service_and_its_children_when_it_runs(tmp_path: Path) -> None:
     pid_file, log_file = tmp_path / "run" / "svc.pid", tmp_path / "logs" / "svc.log"
     pid = start_process(PARENT_AND_CHILD, pid_file=pid_file, log_file=log_file, env=os.environ)

@@ -53,6 +53,7 @@ def start_redis(directory: Path, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_queue_records_a_finished_plan_once_a_killed_redis_is_back(tmp_path: Path) -> None:
     port = free_port()

@@ -37,6 +37,7 @@ def kill(pid: int) -> None:
     psutil.wait_procs([psutil.Process(pid)], timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_restarter_starts_a_killed_redis_again_and_waits_longer_when_it_keeps_dying(
     tmp_path: Path,
