@@ -42,7 +42,7 @@ __all__ = [
 
 
 class MemorySignalR(SignalR[SignalDatatypeT]):
-    """A read-only signal held in memory, which device code can read in place."""
+    """A signal held in memory, which device code can read in place (read-only as such)."""
 
     def __init__(self, backend: SoftSignalBackend[SignalDatatypeT], name: str = "") -> None:
         super().__init__(backend, timeout=None, name=name)
@@ -53,16 +53,8 @@ class MemorySignalR(SignalR[SignalDatatypeT]):
         return self._memory.reading["value"]
 
 
-class MemorySignalRW(SignalRW[SignalDatatypeT]):
+class MemorySignalRW(SignalRW[SignalDatatypeT], MemorySignalR[SignalDatatypeT]):
     """A read-write signal held in memory, which device code can also write in place."""
-
-    def __init__(self, backend: SoftSignalBackend[SignalDatatypeT], name: str = "") -> None:
-        super().__init__(backend, timeout=None, name=name)
-        self._memory = backend
-
-    def value_now(self) -> SignalDatatypeT:
-        """The value, as ``get_value`` returns it, read in place."""
-        return self._memory.reading["value"]
 
     async def put(self, value: SignalDatatypeT) -> None:
         """Write ``value`` as ``set`` does (the setter first, if any), awaited in place.
@@ -75,7 +67,7 @@ class MemorySignalRW(SignalRW[SignalDatatypeT]):
 
 async def read_now(signal: SignalR[SignalDatatypeT]) -> SignalDatatypeT:
     """Read a signal from device code: in place if it lives in memory, else with ``get_value``."""
-    if isinstance(signal, MemorySignalR | MemorySignalRW):
+    if isinstance(signal, MemorySignalR):
         return signal.value_now()
     return await signal.get_value()
 
