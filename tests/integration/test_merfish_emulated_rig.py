@@ -38,6 +38,7 @@ def rig() -> Iterator[EmulatedFluidics]:
         yield emulated
 
 
+@pytest.mark.timing  # the pump's output follows wall-clock time: run alone, not among other tests
 def test_two_merfish_rounds_complete_on_the_emulated_rig_when_run_through_the_real_drivers(
     tmp_path: Path, profile_config: MicroscopeConfig, board: EmulatedSquid, rig: EmulatedFluidics
 ) -> None:
