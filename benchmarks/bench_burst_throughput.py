@@ -62,6 +62,14 @@ from hcs_orchestrator.session import Session, open_session
 PROFILE = DEFAULT_CONFIG
 EXPOSURE_S = 0.001
 FRAME_BYTES = 2048 * 2048 * 2
+#: Seconds between deleting the last measurement's files and starting the next. In a
+#: virtual machine whose balloon reports free memory to the host (the machines
+#: measured), the page cache freed by a delete is handed back within a few seconds;
+#: until then the next writes reuse it at memory speed, afterwards each new page is a
+#: fault in the host. Writing 8 MiB frames right after a delete ran 2-4 times faster
+#: than 6 s later, so a measurement that happened to follow a delete closely won its
+#: comparison by that alone. Every measurement now starts on memory in the same state.
+SETTLE_S = 6.0
 
 
 def burst_config(base: MicroscopeConfig) -> MicroscopeConfig:
@@ -276,15 +284,6 @@ def measure(
     shutil.rmtree(scratch, ignore_errors=True)
     return fps
 
-
-#: Seconds between deleting the last measurement's files and starting the next. In a
-#: virtual machine whose balloon reports free memory to the host (the machines
-#: measured), the page cache freed by a delete is handed back within a few seconds;
-#: until then the next writes reuse it at memory speed, afterwards each new page is a
-#: fault in the host. Writing 8 MiB frames right after a delete ran 2-4 times faster
-#: than 6 s later, so a measurement that happened to follow a delete closely won its
-#: comparison by that alone. Every measurement now starts on memory in the same state.
-SETTLE_S = 6.0
 
 STACK = "hcs burst, announced when complete"
 RAW = "raw os.write loop"
