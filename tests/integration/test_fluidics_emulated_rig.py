@@ -224,6 +224,7 @@ def test_fluidics_rig_sends_nothing_when_valve_port_is_beyond_its_size(RE, rig, 
 
 def test_fluidics_rig_pump_ends_stopped_when_run_engine_aborts_mid_flow(RE, rig, fluidics):
     timer = threading.Timer(0.3, RE.abort)
+    started = time.monotonic()
     timer.start()
     try:
         with pytest.raises(RunEngineInterrupted):
@@ -231,7 +232,10 @@ def test_fluidics_rig_pump_ends_stopped_when_run_engine_aborts_mid_flow(RE, rig,
     finally:
         timer.join()
     assert not rig.pump.running
-    assert rig.pump.delivered_ul == pytest.approx(6.0, abs=2.0)  # 20 uL/s for ~0.3 s
+    ran_s = time.monotonic() - started
+    # The emulated pump counts wall-clock time: it flowed, and at 20 uL/s for no longer
+    # than the aborted plan took (about 6 uL; a loaded machine makes it more).
+    assert 0 < rig.pump.delivered_ul <= 20 * ran_s
 
 
 def test_fluidics_config_connects_when_yaml_points_at_emulators(rig):
