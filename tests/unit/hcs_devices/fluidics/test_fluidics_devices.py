@@ -81,6 +81,7 @@ async def test_selector_valve_names_itself_when_stuck(fluidics):
     assert await fluidics.valves[1].port.get_value() == 0
 
 
+@pytest.mark.timing  # the simulated pump's volume is its rate x the time it ran
 async def test_pump_delivers_volume_and_stops_when_flow_done(fluidics):
     await fluidics.pump.run_volume(40, 4800)  # 0.5 s
     assert _pump(fluidics).delivered_ul == pytest.approx(40, rel=0.05)
@@ -89,6 +90,7 @@ async def test_pump_delivers_volume_and_stops_when_flow_done(fluidics):
     assert await fluidics.pump.rate_ul_min.get_value() == 0
 
 
+@pytest.mark.timing  # the simulated pump's volume is its rate x the time it ran
 async def test_pump_runs_for_time_when_duration_given(fluidics):
     await fluidics.pump.run_time(0.2, 3000)
     assert _pump(fluidics).delivered_ul == pytest.approx(10, rel=0.1)
