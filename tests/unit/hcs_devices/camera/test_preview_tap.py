@@ -61,11 +61,11 @@ def test_offer_never_waits_and_a_slow_viewer_drops_when_frames_come_faster() -> 
     reader = threading.Thread(target=read_slowly)
     reader.start()
     try:
-        longest = 0.0
+        offering_s = 0.0
         for i in range(1, 501):
             start = time.perf_counter()
             tap.offer(frame(i), meta(i))
-            longest = max(longest, time.perf_counter() - start)
+            offering_s += time.perf_counter() - start
             threading.Event().wait(0.001)  # a camera at up to 1000 frames/s
         threading.Event().wait(0.1)
     finally:
@@ -77,7 +77,9 @@ def test_offer_never_waits_and_a_slow_viewer_drops_when_frames_come_faster() -> 
     # Every frame was delivered or counted as dropped (by the tap or by the viewer).
     assert len(received) + slow.dropped + tap.dropped == 500
     assert received == sorted(received)  # newest-first never reorders frames
-    assert longest < 0.05, f"offer waited {longest * 1e3:.1f} ms"
+    # An offer that waited for this viewer (20 ms a frame) would make this 10 s; a
+    # machine busy with other work adds milliseconds.
+    assert offering_s < 1.0, f"the 500 offers took {offering_s:.2f} s"
 
 
 def test_tap_offers_one_acquisition_frame_in_every_n() -> None:
